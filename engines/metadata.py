@@ -1,0 +1,97 @@
+"""What an engine file says about its model, so a config names the file and nothing else.
+
+The exporters in `tools/` write these keys into the ONNX `metadata_props` (and into the JSON
+sidecar beside a TensorRT plan); the runtime reads them back. Every value is a string; lists and
+dicts are JSON. Keys carry a `vpipe.` prefix so they never collide with a framework's own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+PREFIX = "vpipe."
+
+#: What a model does; a stage accepts only the tasks it can run.
+TASKS = ("detect", "segment", "super_resolution")
+
+#: Output layouts the runtime can decode, by name.
+#: - torchvision: boxes[N,4] xyxy, scores[N], labels[N] (batch 1, resize and NMS inside the graph)
+#: - raw:         boxes[B,N,4] xyxy, scores[B,N,C] (no NMS; the runtime runs it)
+#: - nms:         num_dets[B,1], det_boxes[B,K,4], det_scores[B,K], det_classes[B,K]
+#:                (EfficientNMS_TRT layout; ONNX NonMaxSuppression exports produce the same)
+#: - centerface:  heatmap[B,1,h,w], scale[B,2,h,w], offset[B,2,h,w], landmarks[B,10,h,w]
+#: - yolo:        [B, 4+C(+extra), N] or [B, N, 5+C] Ultralytics v8 / v5 layouts
+#: - segment:     logits[B,C,H,W] (or "out" of torchvision segmentation models)
+#: - sr:          image[B,C,sH,sW]
+DECODERS = ("torchvision", "raw", "nms", "centerface", "yolo", "segment", "sr")
+
+
+@dataclass
+class ModelMeta:
+    task: str = ""
+    decoder: str = ""
+    #: (height, width) the graph was exported for; None where any size is accepted.
+    input_size: tuple[int, int] | None = None
+    #: channel order the model expects: "rgb", "bgr" or "y" (luma only, for SR).
+    color: str = "rgb"
+    #: network input = (pixel / scale - mean) / std, per channel.
+    scale: float = 255.0
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    #: how a frame is fitted to input_size: "stretch", "letterbox", or "none" (graph resizes).
+    resize: str = "stretch"
+    #: input must be a multiple of this (CenterFace: 32); 1 for any size.
+    stride: int = 1
+    #: class names by label id (torchvision detectors: index 0 is "__background__").
+    classes: tuple[str, ...] = ()
+    #: upscaling factor of a super-resolution model.
+    sr_scale: int = 1
+    #: how NMS was exported: "graph" (torchvision), "none", "onnx", "efficientnms".
+    nms: str = "graph"
+    architecture: str = ""
+    exporter: str = ""
+    weights_sha256: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_props(cls, props: dict[str, str]) -> "ModelMeta":
+        """Parse `metadata_props`; unknown `vpipe.*` keys and foreign keys land in `extra`."""
+        known = {f.name: f for f in fields(cls) if f.name != "extra"}
+        values: dict[str, Any] = {}
+        extra: dict[str, str] = {}
+        for key, raw in props.items():
+            name = key[len(PREFIX):] if key.startswith(PREFIX) else None
+            if name not in known:
+                extra[key] = raw
+                continue
+            values[name] = _parse(name, raw)
+        return cls(**values, extra=extra)
+
+    def to_props(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, value in asdict(self).items():
+            if name == "extra":
+                continue
+            if value is None or value == "" or value == ():
+                continue
+            if name == "input_size":
+                value = f"{value[0]}x{value[1]}"
+            out[PREFIX + name] = value if isinstance(value, str) else json.dumps(value)
+        out.update(self.extra)
+        return out
+
+
+def _parse(name: str, raw: str) -> Any:
+    if name in ("task", "decoder", "color", "resize", "nms", "architecture", "exporter", "weights_sha256"):
+        return raw
+    if name == "input_size":
+        h, w = raw.lower().split("x")
+        return int(h), int(w)
+    value = json.loads(raw)
+    if name in ("mean", "std", "classes"):
+        return tuple(value)
+    if name in ("stride", "sr_scale"):
+        return int(value)
+    return float(value)

@@ -1,0 +1,163 @@
+"""The `vpipe` command: run, validate, bench, info (and export/build from tools/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vpipe.pipeline import __version__
+from vpipe.pipeline.errors import ConfigError, VpipeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Edge video pipelines from a YAML graph: capture, detect, anonymize, sink.")
+
+ConfigArg = Annotated[Path, typer.Argument(help="pipeline config (YAML)", show_default=False)]
+InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="replace the first source: file, folder, URL or webcam index")]
+OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="replace the first sink's path (a folder writes images)")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", "-d", help="cpu, cuda, cuda:N or tensorrt")]
+
+
+def _build(config_path: Path, input: str | None = None, output: str | None = None, device: str | None = None):
+    from vpipe.pipeline.config import load_config
+    from vpipe.pipeline.graph import Overrides, build_graph
+
+    config = load_config(config_path)
+    return build_graph(config, Overrides(input=input, output=output, device=device))
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    input: InputOpt = None,
+    output: OutputOpt = None,
+    device: DeviceOpt = None,
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="stop after N frames per source")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
+    from vpipe.pipeline.progress import Progress
+    from vpipe.pipeline.runner import Runner
+
+    graph = _build(config, input, output, device)
+    runner = Runner(graph, max_frames=max_frames)
+    progress = Progress(runner, enabled=not quiet)
+    try:
+        with progress:
+            runner.run(tick=progress.update)
+    finally:
+        graph.close()
+    progress.summary()
+    if runner.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def validate(config: ConfigArg, device: DeviceOpt = None) -> None:
+    """Check a config fully (structure, links, parameters, engines, inputs) without running it."""
+    graph = _build(config, device=device)
+    try:
+        chain = ", ".join(f"{n.name} <- {'+'.join(n.inputs)}" for n in graph.nodes.values() if n.inputs)
+        typer.echo(f"{config}: ok ({len(graph.nodes)} elements: {chain})")
+    finally:
+        graph.close()
+
+
+@app.command()
+def bench(
+    config: ConfigArg,
+    input: InputOpt = None,
+    device: DeviceOpt = None,
+    frames: Annotated[Optional[int], typer.Option(min=1, help="frames to measure per source (after warm-up)")] = None,
+    warmup: Annotated[int, typer.Option(min=0, help="frames run first and left out of the figures")] = 10,
+    sequential: Annotated[bool, typer.Option(help="run the stages one after another on one thread (baseline)")] = False,
+    decode_baseline: Annotated[bool, typer.Option(help="also time a bare PyAV decode loop over the same file")] = False,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="write the figures as JSON")] = None,
+) -> None:
+    """Measure throughput (FPS), capture-to-sink latency and per-stage cost of a pipeline."""
+    from vpipe.pipeline.bench import run_bench
+
+    report = run_bench(config, input=input, device=device, frames=frames, warmup=warmup,
+                       sequential=sequential, decode_baseline=decode_baseline)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+@app.command()
+def info() -> None:
+    """Versions, execution providers and encoders this install can use."""
+    import importlib.util
+
+    import av
+    import cv2
+    import numpy
+    import onnxruntime
+
+    lines = {
+        "vpipe": __version__,
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "opencv": cv2.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "execution providers": ", ".join(onnxruntime.get_available_providers()),
+        "PyAV": av.__version__,
+        "FFmpeg (libavcodec)": ".".join(map(str, av.library_versions["libavcodec"])),
+        "H.264 encoders": ", ".join(c for c in ("libx264", "h264_nvenc", "h264_v4l2m2m", "h264")
+                                     if c in av.codecs_available) or "none",
+        "tensorrt": "installed" if importlib.util.find_spec("tensorrt") else "not installed",
+        "torch (export only)": "installed" if importlib.util.find_spec("torch") else "not installed",
+        "cpu cores": str(os.cpu_count()),
+    }
+    width = max(map(len, lines))
+    for key, value in lines.items():
+        typer.echo(f"{key:<{width}}  {value}")
+
+
+def _mount_tools() -> None:
+    """`vpipe export` and `vpipe build` live in tools/ (they import torch lazily)."""
+    try:
+        from vpipe.tools import cli as tools_cli
+    except ImportError:
+        return
+    for name in ("export", "build", "eval"):
+        command = getattr(tools_cli, name, None)
+        if callable(command):
+            app.command(name)(command)
+    for name, sub in getattr(tools_cli, "SUBCOMMANDS", {}).items():
+        app.add_typer(sub, name=name)
+
+
+_mount_tools()
+
+
+def main() -> None:
+    """Entry point: every VpipeError is one line on stderr and a non-zero exit, no traceback."""
+    try:
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except VpipeError as exc:
+        typer.echo(f"vpipe: error: {exc}", err=True)
+        sys.exit(2 if isinstance(exc, ConfigError) else 1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("vpipe: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the click usage errors and anything named *Error from tools/
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        if type(exc).__name__.endswith("Error") and type(exc).__module__.startswith("vpipe."):
+            typer.echo(f"vpipe: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
+            sys.exit(1)
+        raise

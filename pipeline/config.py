@@ -1,0 +1,170 @@
+"""The YAML graph description, validated in full before anything starts.
+
+Every problem becomes one line: `FILE:LINE: YAML.PATH: what was expected`. Structure is checked
+here with pydantic; each element's own `params` are checked against that element's `Params`
+model when the graph is built (pipeline/graph.py), with the same error format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vpipe.pipeline.errors import ConfigError
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueueSpec(Strict):
+    size: int = Field(8, ge=1, le=10_000)
+    #: `auto`: drop_oldest on the edge out of a live source, block everywhere else.
+    overflow: Literal["auto", "block", "drop_oldest"] = "auto"
+
+
+class SourceSpec(Strict):
+    """A capture element: video file, image folder, webcam index or RTSP/HTTP URL."""
+
+    name: str = Field("source", pattern=NAME_PATTERN)
+    uri: str
+    kind: Literal["auto", "file", "images", "webcam", "rtsp"] = "auto"
+    queue: QueueSpec | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class NodeSpec(Strict):
+    """A stage or a sink: its registered `type`, parameters, engine and links."""
+
+    type: str
+    name: str | None = Field(None, pattern=NAME_PATTERN)
+    #: upstream element names; default: the element listed just before (sources for the first stage).
+    inputs: list[str] | None = None
+    engine: str | None = None
+    device: str | None = None
+    #: what one bad frame does: stop the run, drop the frame, or mark it and let it continue
+    #: (a downstream anonymizer then covers the whole frame: fail-closed).
+    on_error: Literal["stop", "skip_frame", "mark"] = "stop"
+    queue: QueueSpec | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineSpec(Strict):
+    version: Literal[1] = 1
+    #: default device for model stages: cpu, cuda, cuda:N or tensorrt.
+    device: str = "cpu"
+    queue: QueueSpec = Field(default_factory=QueueSpec)
+    sources: list[SourceSpec] = Field(min_length=1)
+    stages: list[NodeSpec] = Field(default_factory=list)
+    sinks: list[NodeSpec] = Field(min_length=1)
+
+
+class Config:
+    """A parsed config file: the validated spec plus where each value came from."""
+
+    def __init__(self, spec: PipelineSpec, path: Path, root: yaml.Node | None):
+        self.spec = spec
+        self.path = path
+        self._root = root
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in a config are relative to the config file, like docker-compose."""
+        return self.path.parent
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def error(self, loc: tuple[str | int, ...], message: str) -> ConfigError:
+        """A one-line error pointing at `loc` (a path into the YAML document)."""
+        line = _line_of(self._root, loc)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return ConfigError(f"{where}: {format_loc(loc)}: {message}" if loc else f"{where}: {message}")
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with sources, stages and sinks at the top")
+    config = Config(PipelineSpec.model_construct(), path, root)
+    try:
+        config.spec = PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(config, exc, ()) from None
+    return config
+
+
+def validation_error(config: Config, exc: ValidationError, prefix: tuple) -> ConfigError:
+    """The first pydantic error as one line (with a count of the rest)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = prefix + tuple(first["loc"])
+    message = _message(first)
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return config.error(loc, message)
+
+
+def format_loc(loc: tuple[str | int, ...]) -> str:
+    """('stages', 2, 'params', 'threshold') -> 'stages[2].params.threshold'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(error: dict) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    text = error["msg"]
+    text = text[0].lower() + text[1:] if text else text
+    if "input" in error and kind not in ("model_type", "dict_type", "list_type"):
+        got = error["input"]
+        shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+        text += f", got {shown[:60]}"
+    return text
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
+    """The 1-based line of the deepest YAML node that `loc` reaches."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line

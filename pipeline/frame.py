@@ -1,0 +1,105 @@
+"""The unit that flows through the graph: one image plus what the stages learned about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Boxes found in one frame, in frame pixels (x1, y1, x2, y2), like torchvision's output."""
+
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    class_names: tuple[str, ...] = ()
+    #: which stage found each box (several detectors can feed one anonymizer).
+    sources: tuple[str, ...] = ()
+    #: optional per-box tracker id (-1 where untracked).
+    track_ids: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __add__(self, other: "Detections") -> "Detections":
+        if not len(other):
+            return self
+        if not len(self):
+            return other
+        tracks = None
+        if self.track_ids is not None or other.track_ids is not None:
+            tracks = np.concatenate([_tracks(self), _tracks(other)])
+        return Detections(
+            boxes=np.concatenate([self.boxes, other.boxes]),
+            scores=np.concatenate([self.scores, other.scores]),
+            class_ids=np.concatenate([self.class_ids, other.class_ids]),
+            class_names=self.class_names + other.class_names,
+            sources=self.sources + other.sources,
+            track_ids=tracks,
+        )
+
+    def to_json(self) -> list[dict[str, Any]]:
+        out = []
+        for i in range(len(self)):
+            item = {
+                "box": [round(float(v), 1) for v in self.boxes[i]],
+                "score": round(float(self.scores[i]), 4),
+                "class_id": int(self.class_ids[i]),
+                "class": self.class_names[i] if i < len(self.class_names) else "",
+                "stage": self.sources[i] if i < len(self.sources) else "",
+            }
+            if self.track_ids is not None:
+                item["track"] = int(self.track_ids[i])
+            out.append(item)
+        return out
+
+
+def _tracks(d: Detections) -> np.ndarray:
+    return d.track_ids if d.track_ids is not None else np.full(len(d), -1, np.int64)
+
+
+@dataclass
+class Frame:
+    """One video frame: a BGR uint8 image and its provenance; stages add typed metadata."""
+
+    image: np.ndarray
+    source_id: str
+    #: index of the frame in its source (0-based; counts decoded frames, drops leave gaps later).
+    index: int
+    #: presentation timestamp in seconds (None for image folders).
+    pts: float | None
+    #: time.perf_counter() when the frame was captured, for capture-to-sink latency.
+    captured_at: float
+    #: time.time() at capture, for logs and jsonl.
+    wall_time: float
+    #: global sequence number across sources, unique per run (orders fan-in joins).
+    seq: int = 0
+    #: source file name for image folders (sinks keep names), else "".
+    name: str = ""
+    detections: Detections = field(default_factory=Detections)
+    #: class masks by stage name: (H, W) uint8 label maps at frame size.
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    #: stages that failed on this frame but let it continue marked (fail-closed downstream).
+    faults: list[str] = field(default_factory=list)
+    #: what anonymization did (for the audit trail in jsonl).
+    audit: dict[str, Any] = field(default_factory=dict)
+
+    def branch(self) -> "Frame":
+        """A copy for one branch of a fan-out: metadata containers are new, pixels are shared.
+
+        Stages never draw into `image` in place (they copy first), so sharing it is safe.
+        """
+        return replace(self, masks=dict(self.masks), faults=list(self.faults), audit=dict(self.audit))
+
+    def merge(self, other: "Frame") -> "Frame":
+        """Join two branches of the same frame: union of what each branch learned."""
+        merged = self.branch()
+        merged.detections = self.detections + other.detections
+        merged.masks.update(other.masks)
+        merged.faults += [f for f in other.faults if f not in merged.faults]
+        merged.audit.update(other.audit)
+        # Pixels come from the first input: branches that meet again only add metadata.
+        return merged

@@ -1,0 +1,296 @@
+"""A pipeline graph: described by a config, validated and built here, then run by the runner.
+
+Building resolves links (a straight chain by default), rejects cycles and dangling links,
+validates each element's parameters against its own `Params`, opens engines and probes sources,
+so that every mistake is reported before a single frame is read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from vpipe.pipeline.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
+from vpipe.pipeline.errors import ConfigError, VpipeError
+from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
+from vpipe.stages.base import Context, Element, Source, StreamInfo
+
+
+@dataclass
+class Node:
+    name: str
+    #: where it is in the YAML, e.g. ("stages", 1)
+    loc: tuple[str | int, ...]
+    element: Element | Source
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    queue: QueueSpec = field(default_factory=QueueSpec)
+    on_error: str = "stop"
+    #: "source", "stage" or "sink"
+    role: str = "stage"
+    #: how several inputs meet: "merge" (different sources interleave) or "join" (two branches
+    #: of the same frames are zipped back together by sequence number).
+    fan_in: str = "single"
+    #: sources whose frames reach this node.
+    upstream_sources: frozenset[str] = frozenset()
+
+
+@dataclass
+class Graph:
+    config: Config
+    nodes: dict[str, Node]
+    #: names in an order where every node comes after its inputs.
+    order: list[str]
+
+    @property
+    def sources(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.role == "source"]
+
+    @property
+    def sinks(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.role == "sink"]
+
+    def streams(self) -> dict[str, StreamInfo]:
+        return {n.name: n.element.info for n in self.sources}
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            try:
+                node.element.close()
+            except Exception:
+                pass
+
+
+@dataclass
+class Overrides:
+    """Command-line values that replace the config's (first source, first sink, device)."""
+
+    input: str | None = None
+    output: str | None = None
+    device: str | None = None
+
+
+def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
+    load_elements()
+    overrides = overrides or Overrides()
+    spec = config.spec
+    device = overrides.device or spec.device
+
+    specs: list[tuple[tuple, Any, str]] = []  # (loc, spec, role)
+    specs += [(("sources", i), s, "source") for i, s in enumerate(spec.sources)]
+    specs += [(("stages", i), s, "stage") for i, s in enumerate(spec.stages)]
+    specs += [(("sinks", i), s, "sink") for i, s in enumerate(spec.sinks)]
+
+    names = _names(config, specs)
+    links = _links(config, specs, names)
+    order = _topological_order(config, names, links, specs)
+    upstream = _upstream_sources(order, links, names, specs)
+    model_stages = sum(1 for _, s, role in specs if role != "source" and s.engine)
+
+    nodes: dict[str, Node] = {}
+    for (loc, node_spec, role), name in zip(specs, names):
+        inputs = links[name]
+        queue = node_spec.queue or spec.queue
+        if role == "source":
+            element = _build_source(config, loc, name, node_spec, overrides, first=loc[1] == 0)
+            nodes[name] = Node(name, loc, element, [], queue=queue, role=role,
+                               upstream_sources=frozenset([name]))
+            continue
+        streams = {s: nodes[s].element.info for s in sorted(upstream[name])}
+        element = _build_element(config, loc, name, node_spec, role, device, streams, model_stages,
+                                 output=overrides.output if (role == "sink" and loc[1] == 0) else None)
+        node = Node(name, loc, element, inputs, queue=queue, on_error=node_spec.on_error, role=role,
+                    upstream_sources=frozenset(upstream[name]))
+        node.fan_in = _fan_in(config, loc, inputs, upstream)
+        if element.fail_closed and node_spec.on_error == "mark":
+            raise config.error(loc + ("on_error",), "an anonymizer fails closed: use stop or skip_frame")
+        nodes[name] = node
+
+    for name in order:
+        for upstream_name in nodes[name].inputs:
+            nodes[upstream_name].outputs.append(name)
+    for node in nodes.values():
+        if node.role != "sink" and not node.outputs:
+            raise config.error(node.loc, f"{node.name!r} feeds nothing: link it to a stage or a sink")
+    return Graph(config, nodes, order)
+
+
+def _names(config: Config, specs) -> list[str]:
+    names, seen = [], {}
+    for loc, s, role in specs:
+        name = s.name or (s.type if role != "source" else "source")
+        if name in seen:
+            if s.name:
+                raise config.error(loc + ("name",), f"name {name!r} is already used by {_fmt(seen[name])}")
+            i = 2
+            while f"{name}{i}" in seen:
+                i += 1
+            name = f"{name}{i}"
+        seen[name] = loc
+        names.append(name)
+    return names
+
+
+def _fmt(loc) -> str:
+    return f"{loc[0]}[{loc[1]}]"
+
+
+def _links(config: Config, specs, names) -> dict[str, list[str]]:
+    """Each node's inputs: as written, or the element listed just before it (a straight chain)."""
+    sources = [n for (_, _, role), n in zip(specs, names) if role == "source"]
+    stages = [n for (_, _, role), n in zip(specs, names) if role == "stage"]
+    links: dict[str, list[str]] = {}
+    for (loc, s, role), name in zip(specs, names):
+        if role == "source":
+            links[name] = []
+            continue
+        if s.inputs is not None:
+            if not s.inputs:
+                raise config.error(loc + ("inputs",), "needs at least one input")
+            for j, ref in enumerate(s.inputs):
+                if ref not in names:
+                    raise config.error(loc + ("inputs", j), f"no source, stage or sink named {ref!r}")
+                if ref == name:
+                    raise config.error(loc + ("inputs", j), "an element cannot feed itself")
+                ref_role = specs[names.index(ref)][2]
+                if ref_role == "sink":
+                    raise config.error(loc + ("inputs", j), f"{ref!r} is a sink: sinks have no outputs")
+            links[name] = list(dict.fromkeys(s.inputs))
+        elif role == "stage":
+            i = stages.index(name)
+            links[name] = sources if i == 0 else [stages[i - 1]]
+        else:
+            links[name] = [stages[-1]] if stages else sources
+    return links
+
+
+def _topological_order(config: Config, names, links, specs) -> list[str]:
+    order, state = [], {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            cycle = " -> ".join(path[path.index(name):] + [name])
+            loc = specs[names.index(name)][0]
+            raise config.error(loc + ("inputs",), f"cycle in the graph: {cycle}")
+        state[name] = "visiting"
+        for upstream_name in links[name]:
+            visit(upstream_name, path + [name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in names:
+        visit(name, [])
+    return order
+
+
+def _upstream_sources(order, links, names, specs) -> dict[str, set[str]]:
+    upstream: dict[str, set[str]] = {}
+    for name in order:
+        role = specs[names.index(name)][2]
+        upstream[name] = {name} if role == "source" else set().union(*(upstream[u] for u in links[name]))
+    return upstream
+
+
+def _fan_in(config: Config, loc, inputs: list[str], upstream) -> str:
+    if len(inputs) < 2:
+        return "single"
+    sets = [upstream[i] for i in inputs]
+    if all(s == sets[0] for s in sets):
+        return "join"
+    if all(a.isdisjoint(b) for k, a in enumerate(sets) for b in sets[k + 1:]):
+        return "merge"
+    raise config.error(loc + ("inputs",),
+                       "inputs must either carry the same sources (a join) or disjoint ones (a merge)")
+
+
+def _params(config: Config, loc, cls, raw: dict) -> Any:
+    try:
+        return cls.Params.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(config, exc, loc + ("params",)) from None
+
+
+def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Overrides, first: bool) -> Source:
+    uri = overrides.input if (first and overrides.input) else s.uri
+    from_cli = first and overrides.input is not None
+    kind = s.kind if not from_cli else "auto"
+    if kind == "auto":
+        kind = detect_kind(uri, None if from_cli else config.base_dir)
+    cls = SOURCES[kind]
+    params = _params(config, loc, cls, s.params)
+    base_dir = Path.cwd() if from_cli else config.base_dir
+    try:
+        return cls(name, uri, params, base_dir)
+    except VpipeError as exc:
+        if from_cli:
+            raise ConfigError(f"--input: {exc}") from None
+        raise config.error(loc + ("uri",), str(exc)) from None
+
+
+def detect_kind(uri: str, base_dir: Path | None) -> str:
+    """Guess a source's kind from its URI: URL -> rtsp, digits -> webcam, folder -> images."""
+    if "://" in uri:
+        return "rtsp"
+    if uri.isdigit() or uri.startswith("/dev/video"):
+        return "webcam"
+    path = Path(uri).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return "images" if path.is_dir() else "file"
+
+
+def sink_kind_for(output: str) -> str:
+    from vpipe.stages.video_sink import VIDEO_SUFFIXES
+
+    suffix = Path(output).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    return "jsonl" if suffix == ".jsonl" else "images"
+
+
+def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, device: str,
+                   streams: dict[str, StreamInfo], model_stages: int, output: str | None) -> Element:
+    cls = ELEMENTS.get(s.type)
+    if cls is None or cls.role != role:
+        known = sorted(k for k, c in ELEMENTS.items() if c.role == role)
+        raise config.error(loc + ("type",), f"unknown {role} type {s.type!r} (known: {', '.join(known)})")
+    raw = dict(s.params)
+    base_dir = config.base_dir
+    if output is not None:
+        # --output replaces the first sink's path (relative to the shell); a folder makes a
+        # video sink write images instead, so one config serves files and image folders alike.
+        kind = sink_kind_for(output)
+        if s.type in ("video", "images") and kind != s.type:
+            cls, raw = ELEMENTS[kind], {}
+        raw["path"] = output
+        base_dir = Path.cwd()
+    params = _params(config, loc, cls, raw)
+    engine_path = None
+    if cls.engine_tasks:
+        if not s.engine:
+            raise config.error(loc, f"a {s.type!r} stage needs an engine: a model file")
+        engine_path = config.resolve(s.engine)
+        if not engine_path.is_file():
+            raise config.error(loc + ("engine",), f"engine file not found: {engine_path}")
+    elif s.engine:
+        raise config.error(loc + ("engine",), f"a {s.type!r} element runs no model")
+    ctx = Context(
+        name=name,
+        base_dir=base_dir,
+        engine_path=engine_path,
+        device=s.device or device,
+        # Model stages share the cores; give each an even part rather than all of them.
+        threads=max(1, (os.cpu_count() or 1) // max(1, model_stages)),
+        streams=streams,
+        where=f"{config.path}: {_fmt(loc)}",
+    )
+    try:
+        return cls(ctx, params)
+    except VpipeError as exc:
+        raise config.error(loc, f"{name}: {exc}") from None

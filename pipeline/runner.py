@@ -1,0 +1,242 @@
+"""Runs a built graph: one worker thread per element, linked by bounded queues.
+
+Threads suffice because the heavy work (decode, inference, encode, OpenCV) releases the GIL.
+Data flows one way: sources -> stages -> sinks. End of stream is a marker that follows the
+frames; a fatal error or a signal stops the sources, everything in flight drains, and every
+sink is closed, so what was written is finalized (an interrupted mp4 stays playable).
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import threading
+import time
+from typing import Callable, Iterator
+
+from vpipe.pipeline.errors import StageError
+from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.graph import Graph, Node
+from vpipe.pipeline.queues import END, FrameQueue
+from vpipe.pipeline.stats import RunStats
+
+
+class Runner:
+    def __init__(self, graph: Graph, max_frames: int | None = None, warmup: int = 0):
+        self.graph = graph
+        self.max_frames = max_frames
+        self.stats = RunStats([(n.name, n.role) for n in graph.nodes.values()], warmup=warmup)
+        self.error: StageError | None = None
+        self.interrupted = False
+        self._stop = threading.Event()
+        #: a second Ctrl-C: stages stop computing and only drain, sinks still close.
+        self._abort = threading.Event()
+        self._seq = itertools.count()
+        self._threads: list[threading.Thread] = []
+        self._queues = self._make_queues()
+
+    # -- queues -------------------------------------------------------------------------------
+
+    def _make_queues(self) -> dict[tuple[str, str], FrameQueue]:
+        """One queue per consumer, shared by its producers; a join gets one per input edge."""
+        queues: dict[tuple[str, str], FrameQueue] = {}
+        for node in self.graph.nodes.values():
+            if node.role == "source":
+                continue
+            live = all(self.graph.nodes[i].role == "source" and self.graph.nodes[i].element.info.live
+                       for i in node.inputs)
+            overflow = node.queue.overflow
+            if overflow == "auto":
+                overflow = "drop_oldest" if live else "block"
+            if node.fan_in == "join":
+                for i in node.inputs:
+                    queues[(i, node.name)] = FrameQueue(node.queue.size, overflow, f"{i}->{node.name}")
+            else:
+                shared = FrameQueue(node.queue.size, overflow, node.name)
+                for i in node.inputs:
+                    queues[(i, node.name)] = shared
+            self.stats.stages[node.name].queue_size = node.queue.size
+        return queues
+
+    def _emit(self, node: Node, frame: Frame) -> None:
+        many = len(node.outputs) > 1
+        for consumer in node.outputs:
+            self._queues[(node.name, consumer)].put(frame.branch() if many else frame)
+
+    def _emit_end(self, node: Node) -> None:
+        for consumer in node.outputs:
+            self._queues[(node.name, consumer)].put(END)
+
+    def _inputs(self, node: Node) -> Iterator[Frame]:
+        if node.fan_in == "join":
+            yield from self._joined(node)
+            return
+        queue = self._queues[(node.inputs[0], node.name)]
+        ends = 0
+        while ends < len(node.inputs):
+            item = queue.get()
+            if item is END:
+                ends += 1
+            else:
+                yield item
+
+    def _joined(self, node: Node) -> Iterator[Frame]:
+        """Zip branches of the same frames by sequence number; a frame dropped on one branch
+        (drop_oldest) is dropped on all, so a join never waits for what will not come."""
+        queues = [self._queues[(i, node.name)] for i in node.inputs]
+        heads: list = [None] * len(queues)
+        while True:
+            for k, q in enumerate(queues):
+                if heads[k] is None:
+                    heads[k] = q.get()
+            if any(h is END for h in heads):
+                for k, q in enumerate(queues):
+                    while heads[k] is not END:
+                        heads[k] = q.get()
+                return
+            top = max(h.seq for h in heads)
+            if all(h.seq == top for h in heads):
+                merged = heads[0]
+                for other in heads[1:]:
+                    merged = merged.merge(other)
+                heads = [None] * len(queues)
+                yield merged
+            else:
+                for k, h in enumerate(heads):
+                    if h.seq < top:
+                        heads[k] = None
+                        self.stats.stages[node.name].dropped += 1
+
+    # -- workers ------------------------------------------------------------------------------
+
+    def _run_source(self, node: Node) -> None:
+        source = node.element
+        stats = self.stats
+        count = 0
+        try:
+            frames = iter(source.frames())
+            while not self._stop.is_set():
+                start = time.perf_counter()
+                captured = next(frames, None)
+                if captured is None:
+                    break
+                now = time.perf_counter()
+                frame = Frame(captured.image, node.name, count, captured.pts, now, time.time(),
+                              seq=next(self._seq), name=captured.name)
+                stats.record(node.name, now - start, count)
+                count += 1
+                self._emit(node, frame)
+                if self.max_frames and count >= self.max_frames:
+                    break
+        except Exception as exc:
+            self._fail(node, exc)
+        finally:
+            try:
+                source.close()
+            except Exception as exc:
+                self._fail(node, exc)
+            self._emit_end(node)
+
+    def _run_element(self, node: Node) -> None:
+        element = node.element
+        stats = self.stats.stages[node.name]
+        failed = False
+        try:
+            element.open()
+        except Exception as exc:
+            self._fail(node, exc)
+            failed = True
+        for frame in self._inputs(node):
+            if failed or self._abort.is_set():
+                continue  # keep draining so upstream workers never block on us
+            start = time.perf_counter()
+            try:
+                out = element(frame)
+            except Exception as exc:
+                stats.errors += 1
+                stats.last_error = _one_line(exc)
+                if node.on_error == "skip_frame":
+                    stats.skipped += 1
+                    continue
+                if node.on_error == "mark":
+                    frame.faults.append(node.name)
+                    out = frame
+                else:
+                    self._fail(node, exc)
+                    failed = True
+                    continue
+            self.stats.record(node.name, time.perf_counter() - start, frame.index)
+            if node.role == "sink":
+                self.stats.complete(node.name, frame.captured_at, frame.index)
+            elif out is not None:
+                self._emit(node, out)
+        try:
+            element.close()
+        except Exception as exc:
+            self._fail(node, exc)
+        self._emit_end(node)
+
+    def _fail(self, node: Node, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = StageError(node.name, _one_line(exc))
+        self.stop()
+
+    # -- control ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop capturing; frames in flight still reach the sinks."""
+        self._stop.set()
+        for node in self.graph.sources:
+            node.element.stop()
+
+    def start(self) -> None:
+        for name in self.graph.order:
+            node = self.graph.nodes[name]
+            target = self._run_source if node.role == "source" else self._run_element
+            thread = threading.Thread(target=target, args=(node,), name=f"vpipe-{name}", daemon=True)
+            self._threads.append(thread)
+        for thread in self._threads:
+            thread.start()
+
+    def wait(self, tick: Callable[[], None] | None = None, interval: float = 0.2) -> None:
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(interval)
+                if tick:
+                    tick()
+        self.stats.ended = time.perf_counter()
+        unique = {id(q): (consumer, q) for (_, consumer), q in self._queues.items()}
+        for consumer, queue in unique.values():
+            stats = self.stats.stages[consumer]
+            stats.dropped += queue.dropped
+            stats.queue_occupancy = max(stats.queue_occupancy, queue.mean_occupancy)
+
+    def run(self, tick: Callable[[], None] | None = None) -> RunStats:
+        """Run to the end; SIGINT/SIGTERM stop capture and drain. Raises the first stage error."""
+        restore = self._install_signals()
+        try:
+            self.start()
+            self.wait(tick)
+        finally:
+            restore()
+        if self.error:
+            raise self.error
+        return self.stats
+
+    def _install_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum, _frame):
+            if self.interrupted:
+                self._abort.set()  # a second signal: stop computing, just finalize
+            self.interrupted = True
+            self.stop()
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

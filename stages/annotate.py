@@ -1,0 +1,42 @@
+"""Annotate: draw boxes and labels for review (never a substitute for anonymization)."""
+
+from __future__ import annotations
+
+import cv2
+from pydantic import Field
+
+from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.registry import register
+from vpipe.stages.base import Element, Params
+
+PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
+           (10, 249, 72), (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0)]
+
+
+class AnnotateParams(Params):
+    labels: bool = True
+    scores: bool = True
+    thickness: int = Field(2, ge=1, le=20)
+
+
+@register("annotate")
+class Annotate(Element):
+    Params = AnnotateParams
+
+    def __call__(self, frame: Frame) -> Frame:
+        image = frame.image.copy()
+        d = frame.detections
+        for i in range(len(d)):
+            x1, y1, x2, y2 = (int(round(float(v))) for v in d.boxes[i])
+            color = PALETTE[int(d.class_ids[i]) % len(PALETTE)]
+            cv2.rectangle(image, (x1, y1), (x2, y2), color, self.params.thickness)
+            text = []
+            if self.params.labels and i < len(d.class_names):
+                text.append(d.class_names[i])
+            if self.params.scores:
+                text.append(f"{float(d.scores[i]):.2f}")
+            if text:
+                cv2.putText(image, " ".join(text), (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                            0.45, color, 1, cv2.LINE_AA)
+        frame.image = image
+        return frame

@@ -1,0 +1,128 @@
+"""Anonymization: cover detected regions so they cannot be recovered. Fails closed.
+
+One small class per effect with one uniform call (like supervision's annotators); the stage picks
+one by name. Strength scales with the box, so a large face is as unreadable as a small plate.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.registry import register
+from vpipe.stages.base import Element, Params
+
+
+class Blur:
+    """Downsample to a few pixels across the region, blur, upsample: the detail is gone, not
+    just softened, and it costs the same for any box size (a 15 px kernel is not enough)."""
+
+    def __init__(self, cells: int = 6):
+        self.cells = cells
+
+    def __call__(self, region: np.ndarray) -> np.ndarray:
+        h, w = region.shape[:2]
+        small = cv2.resize(region, (max(1, w * self.cells // max(h, w)), max(1, h * self.cells // max(h, w))),
+                           interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(small, (3, 3), 0)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class Pixelate:
+    """Mosaic with about `cells` blocks along the longer side of the region."""
+
+    def __init__(self, cells: int = 8):
+        self.cells = cells
+
+    def __call__(self, region: np.ndarray) -> np.ndarray:
+        h, w = region.shape[:2]
+        cell = max(2, max(h, w) // self.cells)
+        small = cv2.resize(region, (max(1, w // cell), max(1, h // cell)), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+class Fill:
+    def __init__(self, color: tuple[int, int, int] = (0, 0, 0)):
+        self.color = np.array(color, np.uint8)
+
+    def __call__(self, region: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.color, region.shape)
+
+
+EFFECTS = {"blur": Blur, "pixelate": Pixelate, "fill": Fill}
+
+
+class AnonymizeParams(Params):
+    method: Literal["blur", "pixelate", "fill"] = "blur"
+    #: grow each box by this fraction of its size on every side (detectors cut boxes tight).
+    padding: float = Field(0.15, ge=0.0, le=2.0)
+    #: "ellipse" suits faces; plates are rectangles.
+    shape: Literal["rect", "ellipse"] = "rect"
+    #: how coarse blur/pixelate are: blocks along the longer side of the box (fewer = stronger).
+    cells: int = Field(6, ge=2, le=64)
+    #: fill colour, BGR.
+    color: tuple[int, int, int] = (0, 0, 0)
+    #: cover only these class names (None: every detection).
+    classes: list[str] | None = None
+    #: a frame an upstream stage failed on (on_error: mark): cover all of it, drop it, or stop.
+    on_fault: Literal["obscure_frame", "drop", "stop"] = "obscure_frame"
+
+
+class UpstreamFault(Exception):
+    pass
+
+
+@register("anonymize")
+class Anonymize(Element):
+    Params = AnonymizeParams
+    fail_closed = True
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        p = params
+        self.effect = Fill(p.color) if p.method == "fill" else EFFECTS[p.method](p.cells)
+
+    def __call__(self, frame: Frame) -> Frame | None:
+        image = frame.image.copy()  # never draw into pixels another branch may share
+        if frame.faults:
+            if self.params.on_fault == "drop":
+                return None
+            if self.params.on_fault == "stop":
+                raise UpstreamFault(f"upstream stage(s) failed on frame {frame.index}: {', '.join(frame.faults)}")
+            image[:] = Pixelate(4)(Blur(4)(image))
+            frame.image = image
+            frame.audit[self.name] = {"covered": "whole_frame", "reason": "fault:" + ",".join(frame.faults)}
+            return frame
+        dets = frame.detections
+        h, w = image.shape[:2]
+        covered = 0
+        for i in range(len(dets)):
+            if self.params.classes and dets.class_names[i] not in self.params.classes:
+                continue
+            x1, y1, x2, y2 = _padded(dets.boxes[i], self.params.padding, w, h)
+            if x2 <= x1 or y2 <= y1:
+                continue
+            region = image[y1:y2, x1:x2]
+            covered_region = self.effect(region)
+            if self.params.shape == "ellipse":
+                mask = np.zeros(region.shape[:2], np.uint8)
+                rw, rh = x2 - x1, y2 - y1
+                cv2.ellipse(mask, ((rw / 2, rh / 2), (rw, rh), 0), 255, -1)
+                region[mask > 0] = covered_region[mask > 0]
+            else:
+                region[:] = covered_region
+            covered += 1
+        frame.image = image
+        frame.audit[self.name] = {"covered": covered}
+        return frame
+
+
+def _padded(box: np.ndarray, padding: float, width: int, height: int) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    pw, ph = (x2 - x1) * padding, (y2 - y1) * padding
+    return (max(0, int(np.floor(x1 - pw))), max(0, int(np.floor(y1 - ph))),
+            min(width, int(np.ceil(x2 + pw))), min(height, int(np.ceil(y2 + ph))))

@@ -1,0 +1,118 @@
+"""What every element of the graph is: typed parameters, one uniform call, open and close."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import ClassVar, Iterator
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from vpipe.pipeline.frame import Frame
+
+
+class Params(BaseModel):
+    """Base of every element's parameters: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class StreamInfo:
+    """What a source knows about its stream before the first frame."""
+
+    source_id: str
+    width: int | None = None
+    height: int | None = None
+    #: average frame rate; None when unknown (image folders without `fps`).
+    fps: float | None = None
+    time_base: Fraction | None = None
+    live: bool = False
+    #: number of frames when known (files), for progress bars.
+    frames: int | None = None
+    #: the source's path (files and folders), for sinks that mirror names or copy audio.
+    path: Path | None = None
+
+
+@dataclass
+class Context:
+    """Where an element sits: its name, its engine, and the streams that reach it."""
+
+    name: str
+    base_dir: Path
+    engine_path: Path | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    streams: dict[str, StreamInfo] = field(default_factory=dict)
+    #: the element's YAML path, e.g. "stages[1]", for errors at build time.
+    where: str = ""
+
+
+class Element:
+    """A stage or a sink. Subclasses set `Params` and implement `__call__`.
+
+    Built (and engines loaded) when the graph is built, so `vpipe validate` catches a bad model
+    before any frame is read; `open` runs on the element's own worker just before the first frame.
+    """
+
+    Params: ClassVar[type[Params]] = Params
+    #: "stage" passes frames on; "sink" ends a branch.
+    role: ClassVar[str] = "stage"
+    #: model tasks this element runs; non-empty means it needs an `engine`.
+    engine_tasks: ClassVar[tuple[str, ...]] = ()
+    #: anonymizers: a failure may never let a frame through (on_error `mark` is refused).
+    fail_closed: ClassVar[bool] = False
+    type_name: ClassVar[str] = ""
+
+    def __init__(self, ctx: Context, params: Params):
+        self.ctx = ctx
+        self.name = ctx.name
+        self.params = params
+
+    def open(self) -> None:
+        """Called once on the worker before the first frame (warm-up, files to create)."""
+
+    def __call__(self, frame: Frame) -> Frame | None:
+        """Process one frame; return it (changed or not) to pass it on, or None to drop it."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Called once at the end of the stream, also after errors: finalize what was written."""
+
+
+class Sink(Element):
+    role = "sink"
+
+
+@dataclass
+class Captured:
+    """What a source yields; the runner turns it into a Frame."""
+
+    image: np.ndarray
+    pts: float | None
+    name: str = ""
+
+
+class Source:
+    """A capture element. `info` is known after construction (files are probed then)."""
+
+    kind: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, name: str, uri: str, params: Params, base_dir: Path):
+        self.name = name
+        self.uri = uri
+        self.params = params
+        self.base_dir = base_dir
+        self.info = StreamInfo(source_id=name)
+
+    def frames(self) -> Iterator[Captured]:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Ask a blocking read to return soon (called from another thread on SIGINT)."""
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,224 @@
+"""Capture: video files and network streams through PyAV, image folders, webcams through OpenCV."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import cv2
+from pydantic import Field
+
+from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.registry import register_source
+from vpipe.stages.base import Captured, Params, Source, StreamInfo
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class VideoParams(Params):
+    #: start again at the end (demo loops, soak tests).
+    loop: bool = False
+    #: FFmpeg decoder threads; 0 lets FFmpeg choose.
+    threads: int = Field(0, ge=0)
+
+
+def open_video(path: str, options: dict | None = None, timeout: float | None = None):
+    """Open a container with PyAV; a one-line error that names the file when it cannot."""
+    try:
+        container = av.open(path, options=options or {}, timeout=timeout)
+    except (av.error.FFmpegError, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise VpipeError(f"{path}: cannot open video: {reason}") from None
+    if not container.streams.video:
+        container.close()
+        raise VpipeError(f"{path}: has no video stream")
+    return container
+
+
+def decode_bgr(container, stream) -> Iterator[tuple[object, float | None]]:
+    """Decoded frames as (BGR ndarray, pts seconds); corrupt packets are skipped by FFmpeg."""
+    base = stream.time_base
+    for frame in container.decode(stream):
+        pts = float(frame.pts * base) if frame.pts is not None and base else None
+        yield frame.to_ndarray(format="bgr24"), pts
+
+
+@register_source("file")
+class VideoFileSource(Source):
+    Params = VideoParams
+
+    def __init__(self, name, uri, params, base_dir):
+        super().__init__(name, uri, params, base_dir)
+        path = Path(uri).expanduser()
+        self.path = path if path.is_absolute() else base_dir / path
+        if not self.path.is_file():
+            raise VpipeError(f"{self.path}: video file not found")
+        self.container = open_video(str(self.path))
+        stream = self.container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame + slice threads: decode is often the capture cost
+        if params.threads:
+            stream.codec_context.thread_count = params.threads
+        rate = stream.average_rate or stream.guessed_rate
+        self.info = StreamInfo(
+            source_id=name,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=float(rate) if rate else None,
+            time_base=stream.time_base,
+            live=False,
+            frames=stream.frames or None,
+            path=self.path,
+        )
+
+    def frames(self) -> Iterator[Captured]:
+        while True:
+            stream = self.container.streams.video[0]
+            try:
+                for image, pts in decode_bgr(self.container, stream):
+                    yield Captured(image, pts)
+            except av.error.FFmpegError as exc:
+                raise VpipeError(f"{self.path}: decoding failed: {exc}") from None
+            if not self.params.loop:
+                return
+            self.container.seek(0)
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class ImagesParams(Params):
+    recursive: bool = False
+    #: frame rate to stamp on the frames (for video sinks); None leaves pts unset.
+    fps: float | None = Field(None, gt=0)
+
+
+@register_source("images")
+class ImageFolderSource(Source):
+    Params = ImagesParams
+
+    def __init__(self, name, uri, params, base_dir):
+        super().__init__(name, uri, params, base_dir)
+        folder = Path(uri).expanduser()
+        self.folder = folder if folder.is_absolute() else base_dir / folder
+        if not self.folder.is_dir():
+            raise VpipeError(f"{self.folder}: image folder not found")
+        pattern = "**/*" if params.recursive else "*"
+        self.files = sorted(p for p in self.folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise VpipeError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        first = cv2.imread(str(self.files[0]), cv2.IMREAD_COLOR)
+        height, width = first.shape[:2] if first is not None else (None, None)
+        self.info = StreamInfo(source_id=name, width=width, height=height, fps=params.fps,
+                               time_base=Fraction(1, 1000) if params.fps else None,
+                               frames=len(self.files), path=self.folder)
+
+    def frames(self) -> Iterator[Captured]:
+        for i, path in enumerate(self.files):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise VpipeError(f"{path}: not a readable image")
+            pts = i / self.params.fps if self.params.fps else None
+            yield Captured(image, pts, name=str(path.relative_to(self.folder)))
+
+
+class WebcamParams(Params):
+    width: int | None = Field(None, gt=0)
+    height: int | None = Field(None, gt=0)
+    fps: float | None = Field(None, gt=0)
+
+
+@register_source("webcam")
+class WebcamSource(Source):
+    """A local camera by index or /dev/videoN, through OpenCV (V4L2 on Linux)."""
+
+    Params = WebcamParams
+
+    def __init__(self, name, uri, params, base_dir):
+        super().__init__(name, uri, params, base_dir)
+        device = int(uri) if uri.isdigit() else uri
+        self.capture = cv2.VideoCapture(device)
+        if not self.capture.isOpened():
+            raise VpipeError(f"webcam {uri}: cannot open")
+        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, params.width),
+                            (cv2.CAP_PROP_FRAME_HEIGHT, params.height), (cv2.CAP_PROP_FPS, params.fps)):
+            if value:
+                self.capture.set(prop, value)
+        self.info = StreamInfo(
+            source_id=name,
+            width=int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)) or None,
+            height=int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) or None,
+            fps=self.capture.get(cv2.CAP_PROP_FPS) or params.fps,
+            live=True,
+        )
+        self._stopped = False
+
+    def frames(self) -> Iterator[Captured]:
+        import time
+
+        start = time.monotonic()
+        while not self._stopped:
+            ok, image = self.capture.read()
+            if not ok:
+                return
+            yield Captured(image, time.monotonic() - start)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class StreamParams(Params):
+    transport: str = Field("tcp", pattern="^(tcp|udp)$")
+    #: seconds to wait for the stream to open, and for each read.
+    open_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(5.0, gt=0)
+
+
+@register_source("rtsp")
+class NetworkStreamSource(Source):
+    """RTSP/RTMP/HTTP streams through PyAV (FFmpeg). Basic: robust reconnection is separate."""
+
+    Params = StreamParams
+
+    def __init__(self, name, uri, params, base_dir):
+        super().__init__(name, uri, params, base_dir)
+        self.info = StreamInfo(source_id=name, live=True)
+        self.container = None
+
+    def _open(self):
+        options = {"rtsp_transport": self.params.transport} if self.uri.startswith("rtsp") else {}
+        container = open_video(self.uri, options,
+                               timeout=(self.params.open_timeout, self.params.read_timeout))
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        self.info.width, self.info.height = stream.codec_context.width, stream.codec_context.height
+        self.info.fps = float(rate) if rate else None
+        self.info.time_base = stream.time_base
+        return container
+
+    def frames(self) -> Iterator[Captured]:
+        self.container = self._open()
+        try:
+            for image, pts in decode_bgr(self.container, self.container.streams.video[0]):
+                yield Captured(image, pts)
+        except av.error.FFmpegError as exc:
+            raise VpipeError(f"{redact(self.uri)}: stream failed: {exc}") from None
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+
+
+def redact(uri: str) -> str:
+    """rtsp://user:secret@host/x -> rtsp://user:***@host/x: credentials never reach a log."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return uri
+    userinfo, _, host = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

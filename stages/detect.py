@@ -1,0 +1,88 @@
+"""Detection: run a detector engine on each frame and add its boxes to the frame."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from vpipe.engines import EngineError, open_engine
+from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.frame import Detections, Frame
+from vpipe.pipeline.registry import register
+from vpipe.stages.base import Element, Params
+from vpipe.stages.decoders import DECODERS
+from vpipe.stages.preprocess import input_size_for, to_tensor
+
+
+class DetectParams(Params):
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    #: keep only these class names (None keeps all).
+    classes: list[str] | None = None
+    #: IoU for the NMS the runtime runs (raw, centerface and yolo layouts).
+    nms_iou: float = Field(0.45, gt=0.0, le=1.0)
+    #: network input "HxW" for models that accept any size; default: the frame's size.
+    input_size: str | None = Field(None, pattern=r"^\d+x\d+$")
+    #: boxes smaller than this (pixels, shorter side) are ignored.
+    min_size: float = Field(0.0, ge=0.0)
+
+    @field_validator("classes")
+    @classmethod
+    def _not_empty(cls, v):
+        if v is not None and not v:
+            raise ValueError("an empty list would keep nothing; leave it out to keep all classes")
+        return v
+
+
+@register("detect")
+class Detect(Element):
+    Params = DetectParams
+    engine_tasks = ("detect",)
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        try:
+            self.engine = open_engine(ctx.engine_path, ctx.device, ctx.threads)
+        except EngineError as exc:
+            raise VpipeError(str(exc)) from None
+        meta = self.engine.meta
+        if meta.task not in self.engine_tasks:
+            what = f"a {meta.task} model" if meta.task else "a model without vpipe metadata"
+            raise VpipeError(f"{ctx.engine_path.name} is {what}; 'detect' needs a detect model "
+                             "(export one with `vpipe export`)")
+        if meta.decoder not in DECODERS:
+            raise VpipeError(f"{ctx.engine_path.name}: unknown output layout {meta.decoder!r}")
+        self.decode = DECODERS[meta.decoder]
+        self.input_name = self.engine.inputs[0].name
+        self.override = tuple(int(v) for v in params.input_size.split("x")) if params.input_size else None
+        names = meta.classes
+        if params.classes:
+            unknown = [c for c in params.classes if c not in names]
+            if unknown:
+                raise VpipeError(f"params.classes: {', '.join(unknown)} not among the model's classes "
+                                 f"({', '.join(n for n in names if n != '__background__')})")
+            self.keep_ids = np.array([names.index(c) for c in params.classes])
+        else:
+            self.keep_ids = None
+
+    def open(self) -> None:
+        if hasattr(self.engine, "warmup"):
+            self.engine.warmup()
+
+    def __call__(self, frame: Frame) -> Frame:
+        meta = self.engine.meta
+        h, w = frame.image.shape[:2]
+        size = input_size_for(meta, (h, w), self.override)
+        tensor, fit = to_tensor(frame.image, meta, size)
+        outputs = self.engine.run({self.input_name: tensor})
+        boxes, scores, class_ids = self.decode(outputs, self.params.threshold, self.params.nms_iou)
+        boxes = fit.boxes_to_frame(boxes, w, h)
+        keep = np.ones(len(boxes), bool)
+        if self.keep_ids is not None:
+            keep &= np.isin(class_ids, self.keep_ids)
+        if self.params.min_size:
+            keep &= np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= self.params.min_size
+        boxes, scores, class_ids = boxes[keep], scores[keep], class_ids[keep]
+        names = tuple(meta.classes[i] if 0 <= i < len(meta.classes) else str(i) for i in class_ids)
+        found = Detections(boxes, scores, class_ids, names, sources=(self.name,) * len(boxes))
+        frame.detections = frame.detections + found
+        return frame

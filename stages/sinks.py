@@ -1,0 +1,120 @@
+"""Small sinks: JSON lines (metadata and audit), image files, nothing (benchmarks), a window."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+from pydantic import Field
+
+from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.registry import register
+from vpipe.stages.base import Params, Sink
+from vpipe.stages.video_sink import _resolve
+
+
+class JsonlParams(Params):
+    path: str
+
+
+@register("jsonl")
+class JsonlSink(Sink):
+    """One line per frame: where it came from, what was detected, what anonymization did.
+    Each line is flushed as written, so an interrupted run keeps every finished frame."""
+
+    Params = JsonlParams
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self.path = _resolve(ctx.base_dir, params.path)
+        self.file = None
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "w", encoding="utf-8", buffering=1)
+
+    def __call__(self, frame: Frame) -> None:
+        record = {
+            "source": frame.source_id,
+            "index": frame.index,
+            "pts": None if frame.pts is None else round(frame.pts, 6),
+            "time": round(frame.wall_time, 6),
+            "detections": frame.detections.to_json(),
+        }
+        if frame.name:
+            record["name"] = frame.name
+        if frame.faults:
+            record["faults"] = frame.faults
+        if frame.audit:
+            record["audit"] = frame.audit
+        self.file.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+            self.file = None
+
+
+class ImagesParams(Params):
+    path: str
+    #: file type for frames that have no name of their own (video sources).
+    ext: str = Field("jpg", pattern=r"^(jpg|jpeg|png|bmp|webp)$")
+    quality: int = Field(95, ge=1, le=100)
+
+
+@register("images")
+class ImagesSink(Sink):
+    """Frames as image files; frames from an image folder keep their names (a mirrored tree)."""
+
+    Params = ImagesParams
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self.folder = _resolve(ctx.base_dir, params.path)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise VpipeError(f"params.path: {self.folder} exists and is not a folder")
+
+    def __call__(self, frame: Frame) -> None:
+        name = frame.name or f"{frame.source_id}_{frame.index:06d}.{self.params.ext}"
+        if frame.name and len(self.ctx.streams) > 1:
+            name = f"{frame.source_id}/{name}"
+        path = self.folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags = [cv2.IMWRITE_JPEG_QUALITY, self.params.quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
+        if not cv2.imwrite(str(path), frame.image, flags):
+            raise VpipeError(f"{path}: cannot write image")
+
+
+@register("null")
+class NullSink(Sink):
+    """Discards frames: measures everything upstream (`vpipe bench`)."""
+
+    def __call__(self, frame: Frame) -> None:
+        return None
+
+
+class DisplayParams(Params):
+    title: str = "vpipe"
+
+
+@register("display")
+class DisplaySink(Sink):
+    Params = DisplayParams
+
+    def open(self) -> None:
+        try:
+            cv2.namedWindow(self.params.title, cv2.WINDOW_NORMAL)
+        except cv2.error as exc:
+            raise VpipeError(f"no display available: {str(exc).strip().splitlines()[-1]}") from None
+
+    def __call__(self, frame: Frame) -> None:
+        cv2.imshow(self.params.title, frame.image)
+        cv2.waitKey(1)
+
+    def close(self) -> None:
+        try:
+            cv2.destroyWindow(self.params.title)
+        except cv2.error:
+            pass
