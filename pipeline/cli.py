@@ -161,3 +161,5 @@ def main() -> None:
             typer.echo(f"vpipe: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
             sys.exit(1)
         raise
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ model when the graph is built (pipeline/graph.py), with the same error format.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +48,10 @@ class NodeSpec(Strict):
     inputs: list[str] | None = None
     engine: str | None = None
     device: str | None = None
+    #: worker threads calling this stage at once (data parallel; output keeps input order).
+    workers: int = Field(1, ge=1, le=64)
+    #: intra-op threads for this stage's engine; default: the cores shared evenly by model stages.
+    threads: int | None = Field(None, ge=1, le=256)
     #: what one bad frame does: stop the run, drop the frame, or mark it and let it continue
     #: (a downstream anonymizer then covers the whole frame: fail-closed).
     on_error: Literal["stop", "skip_frame", "mark"] = "stop"
@@ -79,7 +84,7 @@ class Config:
 
     def resolve(self, value: str) -> Path:
         path = Path(value).expanduser()
-        return path if path.is_absolute() else (self.base_dir / path)
+        return Path(os.path.normpath(path if path.is_absolute() else self.base_dir / path))
 
     def error(self, loc: tuple[str | int, ...], message: str) -> ConfigError:
         """A one-line error pointing at `loc` (a path into the YAML document)."""

@@ -30,6 +30,7 @@ class Node:
     outputs: list[str] = field(default_factory=list)
     queue: QueueSpec = field(default_factory=QueueSpec)
     on_error: str = "stop"
+    workers: int = 1
     #: "source", "stage" or "sink"
     role: str = "stage"
     #: how several inputs meet: "merge" (different sources interleave) or "join" (two branches
@@ -89,7 +90,8 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     links = _links(config, specs, names)
     order = _topological_order(config, names, links, specs)
     upstream = _upstream_sources(order, links, names, specs)
-    model_stages = sum(1 for _, s, role in specs if role != "source" and s.engine)
+    # Engine threads default to an even share of the cores among all model-stage workers.
+    model_workers = sum(s.workers for _, s, role in specs if role != "source" and s.engine)
 
     nodes: dict[str, Node] = {}
     for (loc, node_spec, role), name in zip(specs, names):
@@ -101,10 +103,12 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
                                upstream_sources=frozenset([name]))
             continue
         streams = {s: nodes[s].element.info for s in sorted(upstream[name])}
-        element = _build_element(config, loc, name, node_spec, role, device, streams, model_stages,
+        element = _build_element(config, loc, name, node_spec, role, device, streams, model_workers,
                                  output=overrides.output if (role == "sink" and loc[1] == 0) else None)
+        if node_spec.workers > 1 and not element.thread_safe:
+            raise config.error(loc + ("workers",), f"a {node_spec.type!r} element runs on one worker only")
         node = Node(name, loc, element, inputs, queue=queue, on_error=node_spec.on_error, role=role,
-                    upstream_sources=frozenset(upstream[name]))
+                    workers=node_spec.workers, upstream_sources=frozenset(upstream[name]))
         node.fan_in = _fan_in(config, loc, inputs, upstream)
         if element.fail_closed and node_spec.on_error == "mark":
             raise config.error(loc + ("on_error",), "an anonymizer fails closed: use stop or skip_frame")
@@ -217,13 +221,16 @@ def _params(config: Config, loc, cls, raw: dict) -> Any:
 
 
 def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Overrides, first: bool) -> Source:
-    uri = overrides.input if (first and overrides.input) else s.uri
     from_cli = first and overrides.input is not None
-    kind = s.kind if not from_cli else "auto"
-    if kind == "auto":
-        kind = detect_kind(uri, None if from_cli else config.base_dir)
+    configured = s.kind if s.kind != "auto" else detect_kind(s.uri, config.base_dir)
+    uri, kind, raw = s.uri, configured, s.params
+    if from_cli:
+        # --input replaces the first source; its params carry over only to the same kind.
+        uri = overrides.input
+        kind = detect_kind(uri, None)
+        raw = s.params if kind == configured else {}
     cls = SOURCES[kind]
-    params = _params(config, loc, cls, s.params)
+    params = _params(config, loc, cls, raw)
     base_dir = Path.cwd() if from_cli else config.base_dir
     try:
         return cls(name, uri, params, base_dir)
@@ -255,7 +262,7 @@ def sink_kind_for(output: str) -> str:
 
 
 def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, device: str,
-                   streams: dict[str, StreamInfo], model_stages: int, output: str | None) -> Element:
+                   streams: dict[str, StreamInfo], model_workers: int, output: str | None) -> Element:
     cls = ELEMENTS.get(s.type)
     if cls is None or cls.role != role:
         known = sorted(k for k, c in ELEMENTS.items() if c.role == role)
@@ -279,14 +286,14 @@ def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, devic
         if not engine_path.is_file():
             raise config.error(loc + ("engine",), f"engine file not found: {engine_path}")
     elif s.engine:
-        raise config.error(loc + ("engine",), f"a {s.type!r} element runs no model")
+        raise config.error(loc + ("engine",), f"{s.type!r} runs no model")
     ctx = Context(
         name=name,
         base_dir=base_dir,
         engine_path=engine_path,
         device=s.device or device,
-        # Model stages share the cores; give each an even part rather than all of them.
-        threads=max(1, (os.cpu_count() or 1) // max(1, model_stages)),
+        # Model stages share the cores; give each worker an even part rather than all of them.
+        threads=s.threads or max(1, (os.cpu_count() or 1) // max(1, model_workers)),
         streams=streams,
         where=f"{config.path}: {_fmt(loc)}",
     )

@@ -32,6 +32,7 @@ class Runner:
         #: a second Ctrl-C: stages stop computing and only drain, sinks still close.
         self._abort = threading.Event()
         self._seq = itertools.count()
+        self._failed: set[str] = set()
         self._threads: list[threading.Thread] = []
         self._queues = self._make_queues()
 
@@ -139,44 +140,88 @@ class Runner:
 
     def _run_element(self, node: Node) -> None:
         element = node.element
-        stats = self.stats.stages[node.name]
-        failed = False
         try:
             element.open()
         except Exception as exc:
             self._fail(node, exc)
-            failed = True
-        for frame in self._inputs(node):
-            if failed or self._abort.is_set():
-                continue  # keep draining so upstream workers never block on us
-            start = time.perf_counter()
-            try:
-                out = element(frame)
-            except Exception as exc:
-                stats.errors += 1
-                stats.last_error = _one_line(exc)
-                if node.on_error == "skip_frame":
-                    stats.skipped += 1
-                    continue
-                if node.on_error == "mark":
-                    frame.faults.append(node.name)
-                    out = frame
-                else:
-                    self._fail(node, exc)
-                    failed = True
-                    continue
-            self.stats.record(node.name, time.perf_counter() - start, frame.index)
-            if node.role == "sink":
-                self.stats.complete(node.name, frame.captured_at, frame.index)
-            elif out is not None:
-                self._emit(node, out)
+        release = self._releaser(node)
+        if node.workers == 1:
+            for ticket, frame in enumerate(self._inputs(node)):
+                release(ticket, self._process(node, frame))
+        else:
+            # Data-parallel workers share one element (thread-safe ones only, such as an ONNX
+            # Runtime session) and one input; results leave in input order.
+            lock = threading.Lock()
+            items = enumerate(self._inputs(node))
+
+            def work() -> None:
+                while True:
+                    with lock:
+                        item = next(items, None)
+                    if item is None:
+                        return
+                    release(item[0], self._process(node, item[1]))
+
+            helpers = [threading.Thread(target=work, name=f"vpipe-{node.name}-{k}", daemon=True)
+                       for k in range(1, node.workers)]
+            for thread in helpers:
+                thread.start()
+            work()
+            for thread in helpers:
+                thread.join()
         try:
             element.close()
         except Exception as exc:
             self._fail(node, exc)
         self._emit_end(node)
 
+    def _releaser(self, node: Node) -> Callable[[int, Frame | None], None]:
+        """Pass results downstream in ticket order, whichever worker finishes first."""
+        if node.role == "sink":
+            return lambda ticket, frame: None
+        if node.workers == 1:
+            return lambda ticket, frame: frame is not None and self._emit(node, frame)
+        lock = threading.Lock()
+        done: dict[int, Frame | None] = {}
+        state = {"next": 0}
+
+        def release(ticket: int, frame: Frame | None) -> None:
+            with lock:
+                done[ticket] = frame
+                while state["next"] in done:
+                    ready = done.pop(state["next"])
+                    state["next"] += 1
+                    if ready is not None:
+                        self._emit(node, ready)
+
+        return release
+
+    def _process(self, node: Node, frame: Frame) -> Frame | None:
+        """Run the element on one frame under its error policy; None means nothing to pass on."""
+        if node.name in self._failed or self._abort.is_set():
+            return None  # keep draining so upstream workers never block on us
+        stats = self.stats.stages[node.name]
+        start = time.perf_counter()
+        try:
+            out = node.element(frame)
+        except Exception as exc:
+            stats.errors += 1
+            stats.last_error = _one_line(exc)
+            if node.on_error == "skip_frame":
+                stats.skipped += 1
+                return None
+            if node.on_error != "mark":
+                self._fail(node, exc)
+                return None
+            frame.faults.append(node.name)
+            out = frame
+        self.stats.record(node.name, time.perf_counter() - start, frame.index)
+        if node.role == "sink":
+            self.stats.complete(node.name, frame.captured_at, frame.index)
+        return out
+
     def _fail(self, node: Node, exc: BaseException) -> None:
+        self._failed.add(node.name)
         if self.error is None:
             self.error = StageError(node.name, _one_line(exc))
         self.stop()

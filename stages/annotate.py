@@ -22,6 +22,7 @@ class AnnotateParams(Params):
 @register("annotate")
 class Annotate(Element):
     Params = AnnotateParams
+    thread_safe = True
 
     def __call__(self, frame: Frame) -> Frame:
         image = frame.image.copy()

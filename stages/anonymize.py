@@ -80,6 +80,7 @@ class UpstreamFault(Exception):
 class Anonymize(Element):
     Params = AnonymizeParams
     fail_closed = True
+    thread_safe = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)

@@ -64,6 +64,8 @@ class Element:
     engine_tasks: ClassVar[tuple[str, ...]] = ()
     #: anonymizers: a failure may never let a frame through (on_error `mark` is refused).
     fail_closed: ClassVar[bool] = False
+    #: `__call__` may run on several threads at once (`workers: N`); sinks never are.
+    thread_safe: ClassVar[bool] = False
     type_name: ClassVar[str] = ""
 
     def __init__(self, ctx: Context, params: Params):

@@ -37,6 +37,7 @@ class DetectParams(Params):
 class Detect(Element):
     Params = DetectParams
     engine_tasks = ("detect",)
+    thread_safe = True  # ONNX Runtime sessions take concurrent runs
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)

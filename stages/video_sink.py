@@ -6,6 +6,7 @@ Frames keep their source timestamps, so the output has the input's frame rate an
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -114,4 +115,4 @@ class VideoSink(Sink):
 
 def _resolve(base_dir: Path, value: str) -> Path:
     path = Path(value).expanduser()
-    return path if path.is_absolute() else base_dir / path
+    return Path(os.path.normpath(path if path.is_absolute() else base_dir / path))

@@ -1,0 +1,77 @@
+"""Elements for tests only: they misbehave on purpose (fail on chosen frames, run slowly)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from vpipe.pipeline.frame import Detections, Frame
+from vpipe.pipeline.registry import ELEMENTS, register
+from vpipe.stages.base import Element, Params
+
+
+class FailParams(Params):
+    frames: list[int] = []
+    every: int = 0
+
+
+class Flaky(Element):
+    """Raises on the chosen frame indices, like a detector hitting a CUDA error."""
+
+    Params = FailParams
+    thread_safe = True
+
+    def __call__(self, frame: Frame) -> Frame:
+        p = self.params
+        if frame.index in p.frames or (p.every and frame.index % p.every == 0):
+            raise RuntimeError(f"injected failure on frame {frame.index}")
+        return frame
+
+
+class SlowParams(Params):
+    ms: float = 5.0
+
+
+class Slow(Element):
+    """Sleeps (releasing the GIL like real inference) and records concurrency."""
+
+    Params = SlowParams
+    thread_safe = True
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def __call__(self, frame: Frame) -> Frame:
+        with Slow.lock:
+            Slow.active += 1
+            Slow.peak = max(Slow.peak, Slow.active)
+        # Vary the time so parallel workers finish out of order.
+        time.sleep(self.params.ms / 1000 * (1 + (frame.index % 3)))
+        with Slow.lock:
+            Slow.active -= 1
+        return frame
+
+
+class BoxParams(Params):
+    box: list[float] = [10, 10, 60, 40]
+    label: str = "plate"
+
+
+class FixedBox(Element):
+    """A 'detector' that reports one known box on every frame (for anonymizer tests)."""
+
+    Params = BoxParams
+    thread_safe = True
+
+    def __call__(self, frame: Frame) -> Frame:
+        found = Detections(np.array([self.params.box], np.float32), np.array([0.9], np.float32),
+                           np.array([1]), (self.params.label,), (self.name,))
+        frame.detections = frame.detections + found
+        return frame
+
+
+for name, cls in {"test_flaky": Flaky, "test_slow": Slow, "test_box": FixedBox}.items():
+    if name not in ELEMENTS:
+        register(name)(cls)

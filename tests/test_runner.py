@@ -1,0 +1,186 @@
+"""The runner: frames flow through chains, fan-outs, joins and merges; errors follow their policy."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import av
+import numpy as np
+import pytest
+
+import elements  # noqa: F401  (registers the test elements)
+from conftest import SAMPLE, write_config
+from vpipe.pipeline.config import load_config
+from vpipe.pipeline.errors import StageError
+from vpipe.pipeline.graph import build_graph
+from vpipe.pipeline.queues import END, FrameQueue
+from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.sequential import run_sequential
+
+
+def run(tmp_path, text: str, max_frames: int | None = 30, sequential: bool = False):
+    graph = build_graph(load_config(write_config(tmp_path, text)))
+    try:
+        if sequential:
+            return run_sequential(graph, max_frames=max_frames), graph
+        runner = Runner(graph, max_frames=max_frames)
+        runner.run()
+        return runner.stats, graph
+    finally:
+        graph.close()
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_chain_delivers_every_frame_in_order(tmp_path):
+    stats, _ = run(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages: [{{type: anonymize}}]
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
+""", max_frames=None)
+    records = lines(tmp_path / "out.jsonl")
+    assert [r["index"] for r in records] == list(range(200))
+    assert records[1]["pts"] == pytest.approx(0.04)
+    assert stats.sink_frames["jsonl"] == 200
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_fatal_error_names_the_stage_and_finalizes_sinks(tmp_path, sequential):
+    text = f"""
+sources: [{{uri: {SAMPLE}}}]
+stages: [{{name: flaky, type: test_flaky, params: {{frames: [12]}}}}]
+sinks:
+  - {{type: video, params: {{path: {tmp_path}/out.mp4}}}}
+"""
+    with pytest.raises(StageError, match=r"stage 'flaky': injected failure on frame 12"):
+        run(tmp_path, text, max_frames=None, sequential=sequential)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        decoded = sum(1 for _ in container.decode(video=0))
+    assert decoded == 12  # frames 0..11 made it, nothing after the failure
+
+
+def test_skip_frame_drops_only_the_bad_frames(tmp_path):
+    stats, _ = run(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages: [{{name: flaky, type: test_flaky, on_error: skip_frame, params: {{frames: [3, 7]}}}}]
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
+""", max_frames=20)
+    assert [r["index"] for r in lines(tmp_path / "out.jsonl")] == [i for i in range(20) if i not in (3, 7)]
+    assert stats.stages["flaky"].errors == 2
+
+
+def test_marked_fault_makes_the_anonymizer_cover_the_whole_frame(tmp_path):
+    run(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages:
+  - {{name: det, type: test_flaky, on_error: mark, params: {{frames: [4]}}}}
+  - {{name: blur, type: anonymize}}
+sinks:
+  - {{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}
+  - {{type: images, inputs: [blur], params: {{path: {tmp_path}/frames, ext: png}}}}
+""", max_frames=8)
+    records = {r["index"]: r for r in lines(tmp_path / "out.jsonl")}
+    assert records[4]["faults"] == ["det"]
+    assert records[4]["audit"]["blur"]["covered"] == "whole_frame"
+    assert "faults" not in records[3]
+    import cv2
+
+    covered = cv2.imread(str(tmp_path / "frames" / "source_000004.png"))
+    clean = cv2.imread(str(tmp_path / "frames" / "source_000003.png"))
+    # Nothing recognisable is left: local detail (Laplacian energy) collapses.
+    assert cv2.Laplacian(covered, cv2.CV_64F).var() < 0.05 * cv2.Laplacian(clean, cv2.CV_64F).var()
+
+
+def test_anonymizer_on_fault_stop_aborts(tmp_path):
+    with pytest.raises(StageError, match="stage 'blur'"):
+        run(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages:
+  - {{name: det, type: test_flaky, on_error: mark, params: {{frames: [2]}}}}
+  - {{name: blur, type: anonymize, params: {{on_fault: stop}}}}
+sinks: [{{type: "null"}}]
+""")
+
+
+def test_parallel_workers_keep_input_order(tmp_path):
+    from elements import Slow
+
+    Slow.peak = 0
+    run(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages: [{{type: test_slow, workers: 3, params: {{ms: 4}}}}]
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
+""", max_frames=40)
+    assert [r["index"] for r in lines(tmp_path / "out.jsonl")] == list(range(40))
+    assert Slow.peak > 1
+
+
+def test_fan_out_and_join_merge_both_branches(tmp_path):
+    run(tmp_path, f"""
+sources: [{{name: cam, uri: {SAMPLE}}}]
+stages:
+  - {{name: plates, type: test_box, inputs: [cam], params: {{label: plate}}}}
+  - {{name: faces, type: test_box, inputs: [cam], params: {{label: face, box: [100, 100, 140, 150]}}}}
+  - {{name: blur, type: anonymize, inputs: [plates, faces]}}
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
+""", max_frames=25)
+    records = lines(tmp_path / "out.jsonl")
+    assert len(records) == 25
+    for r in records:
+        assert sorted(d["class"] for d in r["detections"]) == ["face", "plate"]
+        assert r["audit"]["blur"]["covered"] == 2
+
+
+def test_merge_of_two_sources_into_one_stage(tmp_path):
+    stats, graph = run(tmp_path, f"""
+sources:
+  - {{name: left, uri: {SAMPLE}}}
+  - {{name: right, uri: {SAMPLE}}}
+stages: [{{type: anonymize}}]
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
+""", max_frames=15)
+    assert graph.nodes["anonymize"].fan_in == "merge"
+    records = lines(tmp_path / "out.jsonl")
+    for side in ("left", "right"):
+        assert [r["index"] for r in records if r["source"] == side] == list(range(15))
+
+
+def test_sequential_matches_pipelined(tmp_path):
+    text = f"""
+sources: [{{uri: {SAMPLE}}}]
+stages: [{{type: test_box}}, {{type: anonymize}}]
+sinks: [{{type: images, params: {{path: {tmp_path}/OUT, ext: png}}}}]
+"""
+    import cv2
+
+    run(tmp_path, text.replace("OUT", "a"), max_frames=5)
+    run(tmp_path, text.replace("OUT", "b"), max_frames=5, sequential=True)
+    for i in range(5):
+        a = cv2.imread(str(tmp_path / "a" / f"source_{i:06d}.png"))
+        b = cv2.imread(str(tmp_path / "b" / f"source_{i:06d}.png"))
+        assert np.array_equal(a, b)
+
+
+def test_drop_oldest_keeps_the_freshest_frames():
+    q = FrameQueue(2, "drop_oldest")
+    for i in range(5):
+        q.put(i)
+    q.put(END)  # end markers are never dropped
+    assert q.dropped == 3
+    assert [q.get(), q.get(), q.get()] == [3, 4, END]
+
+
+def test_block_waits_for_room():
+    q = FrameQueue(1, "block")
+    q.put("a")
+    done = threading.Event()
+    threading.Thread(target=lambda: (q.put("b"), done.set()), daemon=True).start()
+    time.sleep(0.1)
+    assert not done.is_set()  # the producer waits: lossless
+    assert q.get() == "a"
+    assert done.wait(2)
+    assert q.get() == "b" and q.dropped == 0
