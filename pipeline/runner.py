@@ -169,6 +169,12 @@ class Runner:
             work()
             for thread in helpers:
                 thread.join()
+        if node.name not in self._failed and node.role != "sink":
+            try:
+                for frame in element.flush():
+                    self._emit(node, frame)
+            except Exception as exc:
+                self._fail(node, exc)
         try:
             element.close()
         except Exception as exc:

@@ -33,6 +33,7 @@ def run_sequential(graph: Graph, max_frames: int | None = None, warmup: int = 0)
                 seq += 1
                 count += 1
                 _through(graph, elements, source.name, frame, stats)
+        _flush(graph, elements, stats)
     finally:
         for node in elements:
             node.element.close()
@@ -69,3 +70,12 @@ def _through(graph: Graph, elements, source: str, frame: Frame, stats: RunStats)
         if node.role == "sink":
             stats.complete(node.name, merged.captured_at, merged.index)
         results[node.name] = out
+
+
+def _flush(graph: Graph, elements, stats: RunStats) -> None:
+    """Frames held back at the end (look-ahead buffers) go on through the rest of the graph."""
+    for k, node in enumerate(elements):
+        if node.role == "sink":
+            continue
+        for frame in node.element.flush():
+            _through(graph, elements[k + 1:], node.name, frame, stats)

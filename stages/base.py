@@ -80,6 +80,10 @@ class Element:
         """Process one frame; return it (changed or not) to pass it on, or None to drop it."""
         raise NotImplementedError
 
+    def flush(self) -> list[Frame]:
+        """At the end of the stream: frames still held back (a look-ahead buffer), in order."""
+        return []
+
     def close(self) -> None:
         """Called once at the end of the stream, also after errors: finalize what was written."""
 
