@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -17,10 +18,34 @@ from vpipe.pipeline.sequential import run_sequential
 
 def run_bench(config_path: Path, input: str | None = None, device: str | None = None,
               frames: int | None = None, warmup: int = 10, sequential: bool = False,
-              decode_baseline: bool = False) -> dict:
+              decode_baseline: bool = False, compare_sequential: bool = False, repeat: int = 1) -> dict:
+    """Measure the graph; with `decode_baseline` or `compare_sequential`, also measure the
+    baseline in the same run, alternating `repeat` times, and report medians and their ratio
+    (a shared machine is noisy: only ratios measured side by side mean much)."""
     config = load_config(config_path)
-    graph = build_graph(config, Overrides(input=input, device=device))
     max_frames = frames + warmup if frames else None
+    runs, baselines, sequentials = [], [], []
+    for _ in range(repeat):
+        runs.append(measure(config, input, device, max_frames, warmup, sequential))
+        if decode_baseline:
+            baselines.append(decode_loop_fps(_first_video(config, input), max_frames, warmup))
+        if compare_sequential:
+            sequentials.append(measure(config, input, device, max_frames, warmup, True)["fps"])
+    report = sorted(runs, key=lambda r: r["fps"])[len(runs) // 2]  # the median run
+    report["config"] = str(config_path)
+    report["repeat"] = repeat
+    if decode_baseline:
+        report["decode_baseline_fps"] = round(statistics.median(baselines), 2)
+        report["fps_vs_decode"] = round(report["fps"] / report["decode_baseline_fps"], 3)
+    if compare_sequential:
+        report["sequential_fps"] = round(statistics.median(sequentials), 2)
+        report["speedup_vs_sequential"] = round(report["fps"] / report["sequential_fps"], 3)
+    print_report(report)
+    return report
+
+
+def measure(config, input, device, max_frames, warmup, sequential) -> dict:
+    graph = build_graph(config, Overrides(input=input, device=device))
     try:
         if sequential:
             stats = run_sequential(graph, max_frames=max_frames, warmup=warmup)
@@ -30,16 +55,18 @@ def run_bench(config_path: Path, input: str | None = None, device: str | None = 
         graph.close()
     report = stats.summary()
     report["mode"] = "sequential" if sequential else "pipelined"
-    report["config"] = str(config_path)
-    if decode_baseline:
-        source = graph.sources[0].element
-        path = getattr(source, "path", None)
-        if path is None:
-            raise ConfigError("--decode-baseline needs a video file as the first source")
-        report["decode_baseline_fps"] = round(decode_loop_fps(path, max_frames, warmup), 2)
-        report["fps_vs_decode"] = round(report["fps"] / report["decode_baseline_fps"], 3)
-    print_report(report)
     return report
+
+
+def _first_video(config, input: str | None) -> Path:
+    graph = build_graph(config, Overrides(input=input))
+    try:
+        path = getattr(graph.sources[0].element, "path", None)
+    finally:
+        graph.close()
+    if path is None or not path.is_file():
+        raise ConfigError("--decode-baseline needs a video file as the first source")
+    return path
 
 
 def decode_loop_fps(path: Path, max_frames: int | None, warmup: int) -> float:
@@ -77,6 +104,9 @@ def print_report(report: dict) -> None:
     console.print(f"throughput {report['fps']:.2f} FPS over {report['frames']} frames; "
                   f"latency capture->sink p50 {report['p50']:.1f} ms, p95 {report['p95']:.1f} ms, "
                   f"p99 {report['p99']:.1f} ms; slowest stage: {report['slowest_stage']} (*)")
+    if "sequential_fps" in report:
+        console.print(f"same stages one after another on one thread: {report['sequential_fps']:.2f} FPS; "
+                      f"pipelined/sequential = {report['speedup_vs_sequential']:.3f}")
     if "decode_baseline_fps" in report:
         console.print(f"bare PyAV decode loop: {report['decode_baseline_fps']:.2f} FPS; "
                       f"pipeline/decode = {report['fps_vs_decode']:.3f}")

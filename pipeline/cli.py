@@ -76,13 +76,16 @@ def bench(
     warmup: Annotated[int, typer.Option(min=0, help="frames run first and left out of the figures")] = 10,
     sequential: Annotated[bool, typer.Option(help="run the stages one after another on one thread (baseline)")] = False,
     decode_baseline: Annotated[bool, typer.Option(help="also time a bare PyAV decode loop over the same file")] = False,
+    compare_sequential: Annotated[bool, typer.Option(help="also run --sequential and report the speed-up")] = False,
+    repeat: Annotated[int, typer.Option(min=1, help="alternate the measurements N times; report medians")] = 1,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="write the figures as JSON")] = None,
 ) -> None:
     """Measure throughput (FPS), capture-to-sink latency and per-stage cost of a pipeline."""
     from vpipe.pipeline.bench import run_bench
 
     report = run_bench(config, input=input, device=device, frames=frames, warmup=warmup,
-                       sequential=sequential, decode_baseline=decode_baseline)
+                       sequential=sequential, decode_baseline=decode_baseline,
+                       compare_sequential=compare_sequential, repeat=repeat)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2) + "\n")
@@ -137,6 +140,9 @@ _mount_tools()
 
 def main() -> None:
     """Entry point: every VpipeError is one line on stderr and a non-zero exit, no traceback."""
+    from vpipe.pipeline.memory import tune_allocator
+
+    tune_allocator()
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
