@@ -121,6 +121,34 @@ def info() -> None:
         typer.echo(f"{key:<{width}}  {value}")
 
 
+@app.command()
+def elements() -> None:
+    """Every source kind, stage and sink type with its parameters (the config reference)."""
+    from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
+
+    load_elements()
+    groups = [("source kind", SOURCES), ("stage", {k: c for k, c in ELEMENTS.items() if c.role == "stage"}),
+              ("sink", {k: c for k, c in ELEMENTS.items() if c.role == "sink"})]
+    for label, classes in groups:
+        for name, cls in sorted(classes.items()):
+            if name.startswith("test_"):
+                continue
+            doc = (cls.__doc__ or "").strip().splitlines()
+            typer.echo(f"{label} {name}: {doc[0] if doc else ''}")
+            for field, info in cls.Params.model_fields.items():
+                default = "required" if info.is_required() else f"default {info.default!r}"
+                typer.echo(f"    {field}: {_type_name(info.annotation)} ({default})")
+
+
+def _type_name(annotation) -> str:
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return " | ".join(repr(a) for a in typing.get_args(annotation))
+    text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else None
+    return (text or str(annotation)).replace("typing.", "")
+
+
 def _mount_tools() -> None:
     """`vpipe export` and `vpipe build` live in tools/ (they import torch lazily)."""
     try:

@@ -21,6 +21,8 @@ class AnnotateParams(Params):
 
 @register("annotate")
 class Annotate(Element):
+    """Draws boxes, class names and scores on a copy of the frame."""
+
     Params = AnnotateParams
     thread_safe = True
 

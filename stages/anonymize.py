@@ -78,6 +78,8 @@ class UpstreamFault(Exception):
 
 @register("anonymize")
 class Anonymize(Element):
+    """Covers every detected box (blur, pixelate or fill); covers the whole frame on a fault."""
+
     Params = AnonymizeParams
     fail_closed = True
     thread_safe = True

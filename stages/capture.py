@@ -47,6 +47,8 @@ def decode_bgr(container, stream) -> Iterator[tuple[object, float | None]]:
 
 @register_source("file")
 class VideoFileSource(Source):
+    """A video file decoded by PyAV (FFmpeg): any container and codec FFmpeg reads."""
+
     Params = VideoParams
 
     def __init__(self, name, uri, params, base_dir):
@@ -96,6 +98,8 @@ class ImagesParams(Params):
 
 @register_source("images")
 class ImageFolderSource(Source):
+    """Image files of a folder in name order; sinks keep their names."""
+
     Params = ImagesParams
 
     def __init__(self, name, uri, params, base_dir):

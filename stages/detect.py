@@ -35,6 +35,8 @@ class DetectParams(Params):
 
 @register("detect")
 class Detect(Element):
+    """Runs a detector engine; the output layout comes from the model's metadata."""
+
     Params = DetectParams
     engine_tasks = ("detect",)
     thread_safe = True  # ONNX Runtime sessions take concurrent runs

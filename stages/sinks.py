@@ -101,6 +101,8 @@ class DisplayParams(Params):
 
 @register("display")
 class DisplaySink(Sink):
+    """Shows frames in a window (needs a display)."""
+
     Params = DisplayParams
 
     def open(self) -> None:

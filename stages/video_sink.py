@@ -40,6 +40,8 @@ class VideoParams(Params):
 
 @register("video")
 class VideoSink(Sink):
+    """H.264 (or any FFmpeg encoder) in MP4/MKV/MOV, with the source's timestamps."""
+
     Params = VideoParams
 
     def __init__(self, ctx, params):
