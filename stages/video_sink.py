@@ -1,7 +1,9 @@
 """Video sink: H.264 in MP4 (or any container FFmpeg knows) through PyAV.
 
-Frames keep their source timestamps, so the output has the input's frame rate and timing.
-`close` flushes the encoder and writes the index: an interrupted run still leaves a playable file.
+Dashcam-faithful: frames keep their source timestamps (variable frame rate too), the source's
+audio is copied packet for packet, and container metadata (creation time, GPS location) is
+stripped unless asked for, because a location track is personal data too. `close` flushes the
+encoder and writes the index, so an interrupted run still leaves a playable file.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import cv2
@@ -17,12 +20,13 @@ from pydantic import Field
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Params, Sink
+from vpipe.stages.base import Params, Sink, StreamInfo
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".m4v", ".ts"}
 
 
 class VideoParams(Params):
+    #: output file; with several sources, put `{source}` in it for one file per source.
     path: str
     codec: str = "libx264"
     #: x264 quality (lower is better; 18 is visually lossless, 23 the default).
@@ -36,59 +40,88 @@ class VideoParams(Params):
     threads: int = Field(0, ge=0)
     #: fragmented MP4 stays playable even if the process is killed outright (kill -9, power loss).
     fragmented: bool = False
+    #: copy the source file's audio stream (dashcams record the cabin), or drop it.
+    audio: Literal["copy", "drop"] = "copy"
+    #: container metadata (creation time, GPS location): stripped unless kept explicitly.
+    metadata: Literal["strip", "keep"] = "strip"
 
 
 @register("video")
 class VideoSink(Sink):
-    """H.264 (or any FFmpeg encoder) in MP4/MKV/MOV, with the source's timestamps."""
+    """H.264 (or any FFmpeg encoder) in MP4/MKV/MOV, with the source's timestamps and audio."""
 
     Params = VideoParams
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        if len(ctx.streams) > 1:
-            raise VpipeError(f"a video sink writes one stream but {len(ctx.streams)} reach it "
-                             f"({', '.join(ctx.streams)}): add one sink per source")
+        if len(ctx.streams) > 1 and "{source}" not in params.path:
+            raise VpipeError(f"params.path: {len(ctx.streams)} sources reach this sink "
+                             f"({', '.join(ctx.streams)}): put {{source}} in the path for one file each")
         self.path = _resolve(ctx.base_dir, params.path)
         if self.path.suffix.lower() not in VIDEO_SUFFIXES:
             raise VpipeError(f"params.path: {self.path.name} is not a video file "
                              f"({', '.join(sorted(VIDEO_SUFFIXES))})")
         if params.codec not in av.codecs_available:
             raise VpipeError(f"params.codec: this FFmpeg build has no {params.codec!r} encoder")
-        self.info = next(iter(ctx.streams.values()), None)
-        self.container = None
-        self.stream = None
-        self._last_pts = -1
-        self.frames = 0
+        self.writers: dict[str, VideoWriter] = {}
 
-    def _open(self, frame: Frame) -> None:
-        h, w = frame.image.shape[:2]
-        if self.params.size:
-            w, h = (int(v) for v in self.params.size.split("x"))
-        fps = self.params.fps or (self.info.fps if self.info else None) or 25.0
+    def __call__(self, frame: Frame) -> None:
+        writer = self.writers.get(frame.source_id)
+        if writer is None:
+            path = Path(str(self.path).replace("{source}", frame.source_id))
+            info = self.ctx.streams.get(frame.source_id, StreamInfo(frame.source_id))
+            writer = self.writers[frame.source_id] = VideoWriter(path, self.params, info, frame)
+        writer.write(frame)
+
+    def close(self) -> None:
+        errors = []
+        for writer in self.writers.values():
+            try:
+                writer.close()
+            except Exception as exc:  # close every file even if one fails
+                errors.append(exc)
+        self.writers.clear()
+        if errors:
+            raise errors[0]
+
+
+class VideoWriter:
+    """One output file: the encoder, the muxer and the audio copied from the source."""
+
+    def __init__(self, path: Path, params: VideoParams, info: StreamInfo, first: Frame):
+        self.path = path
+        self.params = params
+        h, w = first.image.shape[:2]
+        if params.size:
+            w, h = (int(v) for v in params.size.split("x"))
+        fps = params.fps or info.fps or 25.0
         rate = Fraction(fps).limit_denominator(1001)
-        self.time_base = (self.info.time_base if self.info and self.info.time_base else None) or 1 / rate
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if self.params.fragmented else {}
+        self.time_base = info.time_base if (info.time_base and not params.fps) else 1 / rate
+        self.frames = 0
+        self._last_pts = -1
+        path.parent.mkdir(parents=True, exist_ok=True)
+        options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if params.fragmented else {}
         try:
-            self.container = av.open(str(self.path), mode="w", options=options)
+            self.container = av.open(str(path), mode="w", options=options)
         except (av.error.FFmpegError, OSError) as exc:
-            raise VpipeError(f"{self.path}: cannot write: {exc}") from None
-        stream = self.container.add_stream(self.params.codec, rate=rate)
+            raise VpipeError(f"{path}: cannot write: {exc}") from None
+        stream = self.container.add_stream(params.codec, rate=rate)
         # yuv420p needs even sizes; round down rather than fail on an odd camera mode.
         stream.width, stream.height = w - w % 2, h - h % 2
         stream.pix_fmt = "yuv420p"
         stream.time_base = self.time_base
         stream.codec_context.time_base = self.time_base
-        if self.params.codec.startswith("libx26"):
-            stream.options = {"crf": str(self.params.crf), "preset": self.params.preset}
-        if self.params.threads:
-            stream.codec_context.thread_count = self.params.threads
+        if params.codec.startswith("libx26"):
+            stream.options = {"crf": str(params.crf), "preset": params.preset}
+        if params.threads:
+            stream.codec_context.thread_count = params.threads
         self.stream = stream
+        self.audio = _AudioCopy.open(info.path, self.container) if params.audio == "copy" else None
+        if params.metadata == "keep" and info.path and info.path.is_file():
+            with av.open(str(info.path)) as source:
+                self.container.metadata.update(source.metadata)
 
-    def __call__(self, frame: Frame) -> None:
-        if self.container is None:
-            self._open(frame)
+    def write(self, frame: Frame) -> None:
         image = frame.image
         if image.shape[1] != self.stream.width or image.shape[0] != self.stream.height:
             image = cv2.resize(image, (self.stream.width, self.stream.height), interpolation=cv2.INTER_AREA)
@@ -96,23 +129,71 @@ class VideoSink(Sink):
         if frame.pts is not None and not self.params.fps:
             pts = round(frame.pts / self.time_base)
         else:
-            pts = round(self.frames / (self.stream.average_rate or 25) / self.time_base)
+            pts = round(self.frames / self.stream.average_rate / self.time_base)
         video_frame.pts = max(pts, self._last_pts + 1)  # muxers need strictly increasing pts
         self._last_pts = video_frame.pts
         video_frame.time_base = self.time_base
         for packet in self.stream.encode(video_frame):
             self.container.mux(packet)
+        if self.audio:
+            self.audio.mux_until(float(video_frame.pts * self.time_base))
         self.frames += 1
 
     def close(self) -> None:
-        if self.container is None:
-            return
         try:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
+            if self.audio:
+                # Audio up to the end of the last frame written: an interrupted run's audio
+                # stops with its video.
+                end = (self._last_pts + 1) * self.time_base if self._last_pts >= 0 else 0
+                self.audio.mux_until(float(end))
+                self.audio.close()
         finally:
             self.container.close()
-            self.container = None
+
+
+class _AudioCopy:
+    """Packets of the source file's first audio stream, muxed alongside the video as it goes."""
+
+    def __init__(self, source, in_stream, out_stream, container):
+        self.source, self.in_stream, self.out_stream, self.container = source, in_stream, out_stream, container
+        self.packets = source.demux(in_stream)
+        self.pending = None
+
+    @classmethod
+    def open(cls, path: Path | None, container) -> "_AudioCopy | None":
+        if path is None or not path.is_file():
+            return None
+        source = av.open(str(path))
+        if not source.streams.audio:
+            source.close()
+            return None
+        in_stream = source.streams.audio[0]
+        try:
+            out_stream = container.add_stream_from_template(in_stream)
+        except (av.error.FFmpegError, ValueError) as exc:
+            source.close()
+            raise VpipeError(f"{path}: cannot copy its {in_stream.codec_context.name} audio into "
+                             f"this container ({exc}); set params.audio: drop") from None
+        return cls(source, in_stream, out_stream, container)
+
+    def mux_until(self, seconds: float) -> None:
+        while True:
+            packet = self.pending or next(self.packets, None)
+            self.pending = None
+            if packet is None:
+                return
+            if packet.dts is None:  # the demuxer's flush packet
+                continue
+            if packet.pts is not None and float(packet.pts * self.in_stream.time_base) > seconds:
+                self.pending = packet
+                return
+            packet.stream = self.out_stream
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        self.source.close()
 
 
 def _resolve(base_dir: Path, value: str) -> Path:
