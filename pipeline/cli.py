@@ -43,6 +43,17 @@ def run(
     from vpipe.pipeline.progress import Progress
     from vpipe.pipeline.runner import Runner
 
+    if input and Path(input).is_dir():
+        from vpipe.pipeline.batch import find_videos, run_batch
+
+        if find_videos(Path(input)):
+            if not output:
+                raise ConfigError("--input is a folder of videos: give --output FOLDER for the mirrored tree")
+            results = run_batch(config, Path(input), Path(output), device)
+            failed = [r for r in results if r.status in ("failed", "interrupted")]
+            typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
+                       f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed", err=True)
+            raise typer.Exit(130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0))
     graph = _build(config, input, output, device)
     runner = Runner(graph, max_frames=max_frames)
     progress = Progress(runner, enabled=not quiet)

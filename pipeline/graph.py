@@ -73,6 +73,8 @@ class Overrides:
     input: str | None = None
     output: str | None = None
     device: str | None = None
+    #: replaces the first jsonl sink's path (batch mode writes one audit per file).
+    audit: str | None = None
 
 
 def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
@@ -93,6 +95,7 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     # Engine threads default to an even share of the cores among all model-stage workers.
     model_workers = sum(s.workers for _, s, role in specs if role != "source" and s.engine)
 
+    first_jsonl = next((n for (_, sp, r), n in zip(specs, names) if r == "sink" and sp.type == "jsonl"), None)
     nodes: dict[str, Node] = {}
     for (loc, node_spec, role), name in zip(specs, names):
         inputs = links[name]
@@ -103,8 +106,13 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
                                upstream_sources=frozenset([name]))
             continue
         streams = {s: nodes[s].element.info for s in sorted(upstream[name])}
+        output = None
+        if role == "sink" and loc[1] == 0:
+            output = overrides.output
+        elif role == "sink" and overrides.audit and node_spec.type == "jsonl" and name == first_jsonl:
+            output = overrides.audit
         element = _build_element(config, loc, name, node_spec, role, device, streams, model_workers,
-                                 output=overrides.output if (role == "sink" and loc[1] == 0) else None)
+                                 output=output)
         if node_spec.workers > 1 and not element.thread_safe:
             raise config.error(loc + ("workers",), f"a {node_spec.type!r} element runs on one worker only")
         node = Node(name, loc, element, inputs, queue=queue, on_error=node_spec.on_error, role=role,

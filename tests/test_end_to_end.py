@@ -145,3 +145,23 @@ def test_info_lists_providers(capsys, monkeypatch):
     cli.main()
     out = capsys.readouterr().out
     assert "CPUExecutionProvider" in out and "libx264" in out
+
+
+def test_batch_mode_mirrors_the_tree_and_resumes(tmp_path):
+    import shutil
+
+    src = tmp_path / "in"
+    (src / "day2").mkdir(parents=True)
+    shutil.copy(SAMPLE, src / "a.mp4")
+    shutil.copy(SAMPLE, src / "day2" / "b.mp4")
+    (src / "day2" / "broken.mp4").write_bytes(b"not a video")
+    out = tmp_path / "out"
+    first = vpipe("run", "configs/roadview.yaml", "-i", str(src), "-o", str(out), "-q")
+    assert first.returncode == 1  # the broken file fails, the others are done
+    assert "broken.mp4: failed" in first.stderr and "2 done" in first.stderr
+    assert probe(out / "a.mp4")[0] == 200 and probe(out / "day2" / "b.mp4")[0] == 200
+    assert len((out / "day2" / "b.jsonl").read_text().splitlines()) == 200
+    assert not list(out.rglob("*.partial.mp4"))
+    (src / "day2" / "broken.mp4").unlink()
+    second = vpipe("run", "configs/roadview.yaml", "-i", str(src), "-o", str(out), "-q")
+    assert second.returncode == 0 and "2 skipped" in second.stderr
