@@ -57,6 +57,19 @@ class Detections:
         return out
 
 
+@dataclass
+class Mask:
+    """A per-pixel class map at frame size, from a segmentation stage."""
+
+    labels: np.ndarray  # (H, W) uint8 class ids
+    classes: tuple[str, ...]  # names by class id
+
+    def of(self, names: list[str] | tuple[str, ...]) -> np.ndarray:
+        """Boolean (H, W): pixels of any of these classes."""
+        ids = [i for i, c in enumerate(self.classes) if c in names]
+        return np.isin(self.labels, ids)
+
+
 def _tracks(d: Detections) -> np.ndarray:
     return d.track_ids if d.track_ids is not None else np.full(len(d), -1, np.int64)
 
@@ -80,8 +93,8 @@ class Frame:
     #: source file name for image folders (sinks keep names), else "".
     name: str = ""
     detections: Detections = field(default_factory=Detections)
-    #: class masks by stage name: (H, W) uint8 label maps at frame size.
-    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    #: segmentation results by stage name.
+    masks: dict[str, Mask] = field(default_factory=dict)
     #: stages that failed on this frame but let it continue marked (fail-closed downstream).
     faults: list[str] = field(default_factory=list)
     #: what anonymization did (for the audit trail in jsonl).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cv2
+import numpy as np
 from pydantic import Field
 
 from vpipe.pipeline.frame import Frame
@@ -17,6 +18,8 @@ class AnnotateParams(Params):
     labels: bool = True
     scores: bool = True
     thickness: int = Field(2, ge=1, le=20)
+    #: tint segmentation masks (class colours at this opacity; 0 turns it off).
+    mask_opacity: float = Field(0.4, ge=0.0, le=1.0)
 
 
 @register("annotate")
@@ -28,6 +31,13 @@ class Annotate(Element):
 
     def __call__(self, frame: Frame) -> Frame:
         image = frame.image.copy()
+        if self.params.mask_opacity and frame.masks:
+            colors = np.array([(0, 0, 0)] + PALETTE * 26, np.uint8)  # class 0 (background) untinted
+            for mask in frame.masks.values():
+                tint = colors[mask.labels]
+                on = mask.labels > 0
+                a = self.params.mask_opacity
+                image[on] = (image[on] * (1 - a) + tint[on] * a).astype(np.uint8)
         d = frame.detections
         for i in range(len(d)):
             x1, y1, x2, y2 = (int(round(float(v))) for v in d.boxes[i])

@@ -68,6 +68,9 @@ class AnonymizeParams(Params):
     color: tuple[int, int, int] = (0, 0, 0)
     #: cover only these class names (None: every detection).
     classes: list[str] | None = None
+    #: also cover the pixels a segmentation stage labelled with these classes (pixel-exact
+    #: instead of boxes, e.g. [person]); the effect is the same as for boxes.
+    mask_classes: list[str] | None = None
     #: a frame an upstream stage failed on (on_error: mark): cover all of it, drop it, or stop.
     on_fault: Literal["obscure_frame", "drop", "stop"] = "obscure_frame"
 
@@ -119,9 +122,22 @@ class Anonymize(Element):
             else:
                 region[:] = covered_region
             covered.append([x1, y1, x2, y2])
+        audit = {"covered": len(covered), "boxes": covered}
+        if self.params.mask_classes and frame.masks:
+            pixels = np.zeros(image.shape[:2], bool)
+            for mask in frame.masks.values():
+                pixels |= mask.of(self.params.mask_classes)
+            if pixels.any():
+                # The effect over the mask's bounding box, kept only where the mask is set.
+                ys, xs = np.nonzero(pixels)
+                y1, y2, x1, x2 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+                region = image[y1:y2, x1:x2]
+                inside = pixels[y1:y2, x1:x2]
+                region[inside] = self.effect(region)[inside]
+            audit["mask_pixels"] = int(pixels.sum())
         frame.image = image
         # The audit lists the exact rectangles covered, so leaks can be measured from it.
-        frame.audit[self.name] = {"covered": len(covered), "boxes": covered}
+        frame.audit[self.name] = audit
         return frame
 
 
