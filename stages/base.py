@@ -10,6 +10,8 @@ from typing import ClassVar, Iterator
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from vpipe.engines import EngineError, open_engine
+from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 
 
@@ -86,6 +88,34 @@ class Element:
 
     def close(self) -> None:
         """Called once at the end of the stream, also after errors: finalize what was written."""
+
+
+class ModelElement(Element):
+    """An element that runs an engine: opened at build time (so `vpipe validate` loads it),
+    checked against the tasks the element runs, warmed up on its worker."""
+
+    thread_safe = True  # ONNX Runtime sessions take concurrent runs
+
+    def __init__(self, ctx: Context, params: Params):
+        super().__init__(ctx, params)
+        try:
+            self.engine = open_engine(ctx.engine_path, ctx.device, ctx.threads)
+        except EngineError as exc:
+            raise VpipeError(str(exc)) from None
+        task = self.engine.meta.task
+        if task not in self.engine_tasks:
+            what = f"a {task} model" if task else "a model without vpipe metadata"
+            raise VpipeError(f"{ctx.engine_path.name} is {what}; {self.type_name!r} needs a "
+                             f"{' or '.join(self.engine_tasks)} model (export one with `vpipe export`)")
+        self.input_name = self.engine.inputs[0].name
+        size = getattr(params, "input_size", None)
+        #: network input (H, W) for models that take any size; None: the frame's size.
+        self.input_override = tuple(int(v) for v in size.split("x")) if size else None
+
+    def open(self) -> None:
+        warmup = getattr(self.engine, "warmup", None)
+        if warmup:
+            warmup()
 
 
 class Sink(Element):

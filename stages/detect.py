@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from vpipe.engines import EngineError, open_engine
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Element, Params
+from vpipe.stages.base import ModelElement, Params
 from vpipe.stages.decoders import DECODERS
 from vpipe.stages.preprocess import input_size_for, to_tensor
 
@@ -34,29 +33,18 @@ class DetectParams(Params):
 
 
 @register("detect")
-class Detect(Element):
+class Detect(ModelElement):
     """Runs a detector engine; the output layout comes from the model's metadata."""
 
     Params = DetectParams
     engine_tasks = ("detect",)
-    thread_safe = True  # ONNX Runtime sessions take concurrent runs
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        try:
-            self.engine = open_engine(ctx.engine_path, ctx.device, ctx.threads)
-        except EngineError as exc:
-            raise VpipeError(str(exc)) from None
         meta = self.engine.meta
-        if meta.task not in self.engine_tasks:
-            what = f"a {meta.task} model" if meta.task else "a model without vpipe metadata"
-            raise VpipeError(f"{ctx.engine_path.name} is {what}; 'detect' needs a detect model "
-                             "(export one with `vpipe export`)")
         if meta.decoder not in DECODERS:
             raise VpipeError(f"{ctx.engine_path.name}: unknown output layout {meta.decoder!r}")
         self.decode = DECODERS[meta.decoder]
-        self.input_name = self.engine.inputs[0].name
-        self.override = tuple(int(v) for v in params.input_size.split("x")) if params.input_size else None
         names = meta.classes
         if params.classes:
             unknown = [c for c in params.classes if c not in names]
@@ -67,14 +55,10 @@ class Detect(Element):
         else:
             self.keep_ids = None
 
-    def open(self) -> None:
-        if hasattr(self.engine, "warmup"):
-            self.engine.warmup()
-
     def __call__(self, frame: Frame) -> Frame:
         meta = self.engine.meta
         h, w = frame.image.shape[:2]
-        size = input_size_for(meta, (h, w), self.override)
+        size = input_size_for(meta, (h, w), self.input_override)
         tensor, fit = to_tensor(frame.image, meta, size)
         outputs = self.engine.run({self.input_name: tensor})
         boxes, scores, class_ids = self.decode(outputs, self.params.threshold, self.params.nms_iou)

@@ -6,11 +6,9 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from vpipe.engines import EngineError, open_engine
-from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame, Mask
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Element, Params
+from vpipe.stages.base import ModelElement, Params
 from vpipe.stages.preprocess import input_size_for, to_tensor
 
 
@@ -20,34 +18,20 @@ class SegmentParams(Params):
 
 
 @register("segment")
-class Segment(Element):
+class Segment(ModelElement):
     """Runs a segmentation engine; adds a class map at frame size to `frame.masks[name]`."""
 
     Params = SegmentParams
     engine_tasks = ("segment",)
-    thread_safe = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        try:
-            self.engine = open_engine(ctx.engine_path, ctx.device, ctx.threads)
-        except EngineError as exc:
-            raise VpipeError(str(exc)) from None
-        meta = self.engine.meta
-        if meta.task not in self.engine_tasks:
-            what = f"a {meta.task} model" if meta.task else "a model without vpipe metadata"
-            raise VpipeError(f"{ctx.engine_path.name} is {what}; 'segment' needs a segment model")
-        self.input_name = self.engine.inputs[0].name
-        self.override = tuple(int(v) for v in params.input_size.split("x")) if params.input_size else None
         n = self.engine.outputs[0].shape[1]
-        self.classes = meta.classes or tuple(f"class_{i}" for i in range(n if isinstance(n, int) else 0))
-
-    def open(self) -> None:
-        self.engine.warmup()
+        self.classes = self.engine.meta.classes or tuple(f"class_{i}" for i in range(n if isinstance(n, int) else 0))
 
     def __call__(self, frame: Frame) -> Frame:
         h, w = frame.image.shape[:2]
-        size = input_size_for(self.engine.meta, (h, w), self.override)
+        size = input_size_for(self.engine.meta, (h, w), self.input_override)
         tensor, _ = to_tensor(frame.image, self.engine.meta, size)
         outputs = self.engine.run({self.input_name: tensor})
         logits = outputs.get("out", next(iter(outputs.values())))[0]

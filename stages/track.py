@@ -1,0 +1,301 @@
+"""Multi-object tracking for anonymization: keep covering an object for a while after the
+detector loses it ("coasting"), so a one-frame detector miss never shows a plate or a face.
+
+ByteTrack's association (Zhang et al. 2022) on a constant-velocity Kalman filter, like SORT:
+
+1. every track predicts its box in the new frame;
+2. high-score detections are matched to all tracks by IoU;
+3. low-score detections (often the occluded or blurred objects) are matched to the tracks left;
+4. a confirmed track with no detection keeps going on its prediction for `max_age` frames;
+5. only high-score detections start new tracks.
+
+Unlike a tracker for counting, nothing is filtered out: the output is every raw detection (with
+its track id, -1 where untracked) plus the predicted box of each coasting track. A tracker may
+add boxes, never remove them: a missed box is a leak, an extra box is only a blurred patch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from vpipe.pipeline.frame import Detections, Frame
+from vpipe.pipeline.registry import register
+from vpipe.stages.base import Element, Params
+
+
+class TrackParams(Params):
+    #: frames a confirmed track keeps covering its predicted box after its last detection (K).
+    max_age: int = Field(10, ge=0, le=10_000)
+    #: detections at or above this score are matched first and may start tracks.
+    high_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    #: detections in [low, high) only extend existing tracks (ByteTrack's second association).
+    low_threshold: float = Field(0.1, ge=0.0, le=1.0)
+    #: least IoU between a predicted box and a detection for them to be matched.
+    match_iou: float = Field(0.2, gt=0.0, le=1.0)
+    #: detections a track needs before it may coast; 1 coasts from the first sighting, the
+    #: safe choice for anonymization (a false positive costs a blurred patch for max_age frames).
+    min_hits: int = Field(1, ge=1, le=100)
+    #: match only detections and tracks of the same class.
+    per_class: bool = True
+    #: a coasting box grows by this fraction of its size per side per frame coasted (capped at
+    #: 50 %): the prediction gets less certain with every frame without a detection.
+    coast_grow: float = Field(0.05, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> "TrackParams":
+        if self.low_threshold > self.high_threshold:
+            raise ValueError("low_threshold must not exceed high_threshold")
+        return self
+
+
+class BoxFilter:
+    """Constant-velocity Kalman filter on a box's centre and size, (cx, cy, w, h, and velocities).
+
+    Noise scales with the box (as in SORT/ByteTrack), so a small far plate and a large near one
+    are tracked alike; x noise follows the width and y noise the height (plates are wide).
+    """
+
+    POS, VEL = 1 / 20, 1 / 160  # ByteTrack's weights: position and velocity std per box size
+
+    def __init__(self, box: np.ndarray):
+        z = _to_cwh(box)
+        self.x = np.concatenate([z, np.zeros(4)])
+        scale = _scale(z)
+        std = np.concatenate([2 * self.POS * scale, 10 * self.VEL * scale])
+        self.P = np.diag(std**2)
+
+    def predict(self, steps: int = 1) -> None:
+        """Advance `steps` frames (more than one when frames were dropped upstream)."""
+        for _ in range(max(0, steps)):
+            F = np.eye(8)
+            F[:4, 4:] = np.eye(4)
+            scale = _scale(self.x[:4])
+            Q = np.diag(np.concatenate([self.POS * scale, self.VEL * scale]) ** 2)
+            self.x = F @ self.x
+            self.P = F @ self.P @ F.T + Q
+            self.x[2:4] = np.maximum(self.x[2:4], 1.0)  # a box never shrinks to nothing
+
+    def update(self, box: np.ndarray) -> None:
+        z = _to_cwh(box)
+        H = np.eye(4, 8)
+        R = np.diag((self.POS * _scale(z)) ** 2)
+        S = H @ self.P @ H.T + R
+        K = self.P @ H.T @ np.linalg.inv(S)
+        self.x = self.x + K @ (z - H @ self.x)
+        self.P = (np.eye(8) - K @ H) @ self.P
+
+    @property
+    def box(self) -> np.ndarray:
+        cx, cy, w, h = self.x[:4]
+        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+
+
+def _to_cwh(box: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return np.array([(x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, 1.0), max(y2 - y1, 1.0)])
+
+
+def _scale(cwh: np.ndarray) -> np.ndarray:
+    w, h = max(float(cwh[2]), 1.0), max(float(cwh[3]), 1.0)
+    return np.array([w, h, w, h])
+
+
+@dataclass
+class Track:
+    id: int
+    filter: BoxFilter
+    class_id: int
+    class_name: str
+    key: str  # what per-class matching compares: the class name, or the id where unnamed
+    score: float
+    last_index: int  # frame index of the last detection
+    hits: int = 1
+    #: (w, h) of the filtered box at the last detection.
+    size: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        self.size = (float(self.filter.x[2]), float(self.filter.x[3]))
+
+    def confirmed(self, min_hits: int) -> bool:
+        return self.hits >= min_hits
+
+    def coast_box(self) -> np.ndarray:
+        """Where to cover while the detector has lost the object: the predicted box, and the
+        same centre at the size last detected, whichever reaches further.
+
+        The size velocity is right for an object coming closer or entering the frame (the
+        detector reports the visible part, which grows), but for one leaving the frame it
+        shrinks the box to nothing while a sliver is still in view. ByteTrack freezes the size
+        of lost tracks; that undercovers entering ones. The hull of both covers either case.
+        """
+        predicted = self.filter.box
+        cx, cy = self.filter.x[:2]
+        w, h = self.size
+        held = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+        return np.concatenate([np.minimum(predicted[:2], held[:2]), np.maximum(predicted[2:], held[2:])])
+
+
+@dataclass
+class SourceState:
+    """One source's tracks: sources never share ids or motion (a merge interleaves them)."""
+
+    tracks: list[Track] = field(default_factory=list)
+    next_id: int = 1
+    last_index: int | None = None
+
+
+@register("track")
+class Tracker(Element):
+    """Adds track ids to the detections and the boxes of recently lost objects."""
+
+    Params = TrackParams
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self.states: dict[str, SourceState] = {}
+        self.coast_source = f"{self.name}:coast"
+
+    def __call__(self, frame: Frame) -> Frame:
+        p = self.params
+        state = self.states.setdefault(frame.source_id, SourceState())
+        steps = 1 if state.last_index is None else frame.index - state.last_index
+        state.last_index = frame.index
+        for track in state.tracks:
+            track.filter.predict(steps)
+
+        dets = frame.detections
+        n = len(dets)
+        keys = _class_keys(dets)
+        names = _fill(dets.class_names, n)
+        ids = np.full(n, -1, np.int64)
+        high = [i for i in range(n) if dets.scores[i] >= p.high_threshold]
+        low = [i for i in range(n) if p.low_threshold <= dets.scores[i] < p.high_threshold]
+
+        # ByteTrack: the confident detections pick their tracks first; the weak ones may only
+        # extend a track left over, never start one (that is where false positives come from).
+        unmatched = list(range(len(state.tracks)))
+        for group in (high, low):
+            pairs, unmatched = self._match(state.tracks, unmatched, dets, keys, group)
+            for t, d in pairs:
+                track = state.tracks[t]
+                track.filter.update(dets.boxes[d])
+                track.size = (float(track.filter.x[2]), float(track.filter.x[3]))
+                track.hits += 1
+                track.last_index = frame.index
+                track.score = float(dets.scores[d])
+                ids[d] = track.id
+        matched_dets = set(int(i) for i in np.flatnonzero(ids >= 0))
+
+        for d in high:
+            if d not in matched_dets:
+                track = Track(state.next_id, BoxFilter(dets.boxes[d]), int(dets.class_ids[d]), names[d], keys[d],
+                              float(dets.scores[d]), frame.index)
+                state.next_id += 1
+                state.tracks.append(track)
+                ids[d] = track.id
+
+        height, width = frame.image.shape[:2]
+        coast = []
+        kept = []
+        lost = set(unmatched)
+        for k, track in enumerate(state.tracks):
+            if k not in lost:
+                kept.append(track)
+                continue
+            age = frame.index - track.last_index
+            # A tentative track that missed is dropped (ByteTrack does the same); a confirmed one
+            # coasts until max_age, or until its prediction has left the frame.
+            if not track.confirmed(p.min_hits) or age > p.max_age:
+                continue
+            box = _clip(_grow(track.coast_box(), p.coast_grow * age), width, height)
+            if box is None:
+                continue
+            kept.append(track)
+            coast.append((track, box))
+        state.tracks = kept
+
+        out = Detections(dets.boxes, dets.scores, dets.class_ids, names, _fill(dets.sources, n), ids)
+        if coast:
+            out = out + Detections(
+                np.array([b for _, b in coast], np.float32).reshape(-1, 4),
+                np.array([t.score for t, _ in coast], np.float32),
+                np.array([t.class_id for t, _ in coast], np.int64),
+                tuple(t.class_name for t, _ in coast),
+                tuple(self.coast_source for _ in coast),
+                np.array([t.id for t, _ in coast], np.int64),
+            )
+        frame.detections = out
+        return frame
+
+    def _match(self, tracks: list[Track], candidates: list[int], dets: Detections, keys: list[str],
+               group: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
+        """Greedy IoU matching: pairs (track, detection) and the tracks left unmatched.
+
+        Greedy, highest IoU first, instead of the Hungarian algorithm: it needs no scipy, and with
+        boxes this far apart between objects (plates, faces) both pick the same pairs; ByteTrack's
+        own simple variants and norfair's greedy matcher make the same trade.
+        """
+        if not candidates or not group:
+            return [], candidates
+        predicted = np.stack([tracks[t].filter.box for t in candidates])
+        iou = box_iou(predicted, dets.boxes[group])
+        if self.params.per_class:
+            same = np.array([[tracks[t].key == keys[d] for d in group] for t in candidates])
+            iou = np.where(same, iou, 0.0)
+        pairs = []
+        iou = iou.copy()
+        while iou.size:
+            r, c = np.unravel_index(int(np.argmax(iou)), iou.shape)
+            if iou[r, c] < self.params.match_iou:
+                break
+            pairs.append((candidates[r], group[c]))
+            iou[r, :] = -1.0
+            iou[:, c] = -1.0
+        taken = {t for t, _ in pairs}
+        return pairs, [t for t in candidates if t not in taken]
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in `a` (N, 4) with every box in `b` (M, 4), xyxy."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def _class_keys(dets: Detections) -> list[str]:
+    """Class names where the detector gave them, else the class id as text."""
+    if len(dets.class_names) == len(dets):
+        return list(dets.class_names)
+    return [str(int(c)) for c in dets.class_ids]
+
+
+def _fill(values: tuple[str, ...], n: int) -> tuple[str, ...]:
+    """Per-box names padded to one per box, so boxes appended after them stay aligned."""
+    return tuple(values[:n]) + ("",) * (n - len(values))
+
+
+def _grow(box: np.ndarray, fraction: float) -> np.ndarray:
+    fraction = min(fraction, 0.5)
+    x1, y1, x2, y2 = box
+    dw, dh = (x2 - x1) * fraction, (y2 - y1) * fraction
+    return np.array([x1 - dw, y1 - dh, x2 + dw, y2 + dh], np.float32)
+
+
+def _clip(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
+    """The box clipped to the image, or None when nothing of it is left inside."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    x1, x2 = max(0.0, x1), min(float(width), x2)
+    y1, y2 = max(0.0, y1), min(float(height), y2)
+    if x2 - x1 < 1 or y2 - y1 < 1:
+        return None
+    return np.array([x1, y1, x2, y2], np.float32)
