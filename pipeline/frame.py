@@ -8,9 +8,12 @@ from typing import Any
 import numpy as np
 
 
-@dataclass
+@dataclass(frozen=True)
 class Detections:
-    """Boxes found in one frame, in frame pixels (x1, y1, x2, y2), like torchvision's output."""
+    """Boxes found in one frame, in frame pixels (x1, y1, x2, y2), like torchvision's output.
+
+    Immutable: stages add boxes with `+`, which makes a new value, so branches of a fan-out
+    never see each other's boxes and every frame can start from the one shared EMPTY."""
 
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
@@ -70,6 +73,9 @@ class Mask:
         return np.isin(self.labels, ids)
 
 
+EMPTY = Detections()
+
+
 def _tracks(d: Detections) -> np.ndarray:
     return d.track_ids if d.track_ids is not None else np.full(len(d), -1, np.int64)
 
@@ -92,7 +98,7 @@ class Frame:
     seq: int = 0
     #: source file name for image folders (sinks keep names), else "".
     name: str = ""
-    detections: Detections = field(default_factory=Detections)
+    detections: Detections = EMPTY
     #: segmentation results by stage name.
     masks: dict[str, Mask] = field(default_factory=dict)
     #: stages that failed on this frame but let it continue marked (fail-closed downstream).
