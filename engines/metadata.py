@@ -57,7 +57,10 @@ class ModelMeta:
 
     @classmethod
     def from_props(cls, props: dict[str, str]) -> "ModelMeta":
-        """Parse `metadata_props`; unknown `vpipe.*` keys and foreign keys land in `extra`."""
+        """Parse `metadata_props`; unknown `vpipe.*` keys and foreign keys land in `extra`.
+        Ultralytics exports (YOLOv5/v8 ONNX files users bring) are understood as they are."""
+        if not any(k.startswith(PREFIX) for k in props) and "imgsz" in props and "names" in props:
+            return cls.from_ultralytics(props)
         known = {f.name: f for f in fields(cls) if f.name != "extra"}
         values: dict[str, Any] = {}
         extra: dict[str, str] = {}
@@ -68,6 +71,21 @@ class ModelMeta:
                 continue
             values[name] = _parse(name, raw)
         return cls(**values, extra=extra)
+
+    @classmethod
+    def from_ultralytics(cls, props: dict[str, str]) -> "ModelMeta":
+        """Ultralytics writes `names` as a Python dict literal and `imgsz` as a list."""
+        import ast
+
+        names = ast.literal_eval(props["names"])
+        size = ast.literal_eval(props["imgsz"])
+        return cls(
+            task="detect" if props.get("task", "detect") in ("detect", "segment") else props["task"],
+            decoder="yolo", input_size=(int(size[0]), int(size[1])), color="rgb", scale=255.0,
+            resize="letterbox", stride=int(props.get("stride", 32)),
+            classes=tuple(names[i] for i in sorted(names)), nms="none",
+            architecture=props.get("description", "Ultralytics YOLO"), extra=dict(props),
+        )
 
     def to_props(self) -> dict[str, str]:
         out: dict[str, str] = {}

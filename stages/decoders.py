@@ -1,7 +1,9 @@
 """Detector output layouts -> boxes, scores and class ids in network-input pixels.
 
 One small function per layout (named in the model's `vpipe.decoder` metadata; the layouts are
-listed in engines/metadata.py). All return (boxes[N,4] xyxy float32, scores[N], class_ids[N]).
+listed in engines/metadata.py). Each takes the outputs by name, the score threshold, the NMS IoU
+and the number of classes the model declares (0 if unknown), and returns
+(boxes[N,4] xyxy float32, scores[N], class_ids[N]) in network-input pixels.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import cv2
 import numpy as np
 
 Decoded = tuple[np.ndarray, np.ndarray, np.ndarray]
-Decoder = Callable[[dict[str, np.ndarray], float, float], Decoded]
+Decoder = Callable[[dict[str, np.ndarray], float, float, int], Decoded]
 
 DECODERS: dict[str, Decoder] = {}
 
@@ -48,7 +50,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float
 
 
 @decoder("torchvision")
-def decode_torchvision(outputs, threshold, iou) -> Decoded:
+def decode_torchvision(outputs, threshold, iou, num_classes=0) -> Decoded:
     """boxes[N,4], scores[N], labels[N]: resize and NMS already happened inside the graph."""
     boxes, scores, labels = _ordered(outputs, ("boxes", "scores", "labels"))
     boxes, scores, labels = boxes.reshape(-1, 4), scores.reshape(-1), labels.reshape(-1)
@@ -57,7 +59,7 @@ def decode_torchvision(outputs, threshold, iou) -> Decoded:
 
 
 @decoder("raw")
-def decode_raw(outputs, threshold, iou) -> Decoded:
+def decode_raw(outputs, threshold, iou, num_classes=0) -> Decoded:
     """boxes[B,N,4], scores[B,N,C] without NMS (batch 0); column 0 is background for torchvision."""
     boxes, scores = _ordered(outputs, ("boxes", "scores"))
     boxes, scores = boxes[0], scores[0]
@@ -71,7 +73,7 @@ def decode_raw(outputs, threshold, iou) -> Decoded:
 
 
 @decoder("nms")
-def decode_nms(outputs, threshold, iou) -> Decoded:
+def decode_nms(outputs, threshold, iou, num_classes=0) -> Decoded:
     """num_dets[B,1], det_boxes[B,K,4], det_scores[B,K], det_classes[B,K] (EfficientNMS layout)."""
     num, boxes, scores, classes = _ordered(outputs, ("num_dets", "det_boxes", "det_scores", "det_classes"))
     n = int(np.asarray(num).reshape(-1)[0])
@@ -81,7 +83,7 @@ def decode_nms(outputs, threshold, iou) -> Decoded:
 
 
 @decoder("centerface")
-def decode_centerface(outputs, threshold, iou) -> Decoded:
+def decode_centerface(outputs, threshold, iou, num_classes=0) -> Decoded:
     """CenterFace: a face-centre heatmap at stride 4 with log-scale sizes and sub-cell offsets."""
     heatmap, scale, offset = _ordered(outputs, ("heatmap", "scale", "offset"))
     heat = heatmap[0, 0]
@@ -100,15 +102,18 @@ def decode_centerface(outputs, threshold, iou) -> Decoded:
 
 
 @decoder("yolo")
-def decode_yolo(outputs, threshold, iou) -> Decoded:
+def decode_yolo(outputs, threshold, iou, num_classes=0) -> Decoded:
     """Ultralytics exports: v8 [B, 4+C(+masks), N] (cx,cy,w,h + class scores) or
     v5 [B, N, 5+C] (cx,cy,w,h, objectness, class scores)."""
     pred = list(outputs.values())[0][0]
     if pred.shape[0] < pred.shape[1]:  # v8: channels first
         pred = pred.T
-        xywh, cls_scores = pred[:, :4], pred[:, 4:]
+        # -seg exports append 32 mask coefficients after the class scores.
+        end = 4 + num_classes if num_classes else pred.shape[1]
+        xywh, cls_scores = pred[:, :4], pred[:, 4:end]
     else:
-        xywh, cls_scores = pred[:, :4], pred[:, 5:] * pred[:, 4:5]
+        end = 5 + num_classes if num_classes else pred.shape[1]
+        xywh, cls_scores = pred[:, :4], pred[:, 5:end] * pred[:, 4:5]
     cls = cls_scores.argmax(1)
     best = cls_scores[np.arange(len(cls_scores)), cls]
     keep = best >= threshold

@@ -61,7 +61,7 @@ class Detect(ModelElement):
         size = input_size_for(meta, (h, w), self.input_override)
         tensor, fit = to_tensor(frame.image, meta, size)
         outputs = self.engine.run({self.input_name: tensor})
-        boxes, scores, class_ids = self.decode(outputs, self.params.threshold, self.params.nms_iou)
+        boxes, scores, class_ids = self.decode(outputs, self.params.threshold, self.params.nms_iou, len(meta.classes))
         boxes = fit.boxes_to_frame(boxes, w, h)
         keep = np.ones(len(boxes), bool)
         if self.keep_ids is not None:

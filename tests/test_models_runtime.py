@@ -87,7 +87,7 @@ def test_input_size_rounds_to_stride():
 def test_torchvision_layout():
     out = {"boxes": np.array([[1, 2, 3, 4], [5, 6, 7, 8]], np.float32),
            "scores": np.array([0.9, 0.3], np.float32), "labels": np.array([1, 2])}
-    boxes, scores, labels = DECODERS["torchvision"](out, 0.5, 0.45)
+    boxes, scores, labels = DECODERS["torchvision"](out, 0.5, 0.45, 0)
     assert boxes.tolist() == [[1, 2, 3, 4]] and labels.tolist() == [1]
 
 
@@ -95,14 +95,14 @@ def test_raw_layout_runs_class_aware_nms_and_skips_background():
     boxes = np.array([[[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 60, 60], [0, 0, 10, 10]]], np.float32)
     # columns: background, plate, car
     scores = np.array([[[0.1, 0.9, 0.0], [0.1, 0.8, 0.0], [0.2, 0.7, 0.1], [0.05, 0.0, 0.95]]], np.float32)
-    b, s, c = DECODERS["raw"]({"boxes": boxes, "scores": scores}, 0.5, 0.5)
+    b, s, c = DECODERS["raw"]({"boxes": boxes, "scores": scores}, 0.5, 0.5, 0)
     assert sorted((ci, round(si, 2)) for ci, si in zip(c.tolist(), s.tolist())) == [(1, 0.7), (1, 0.9), (2, 0.95)]
 
 
 def test_nms_layout_uses_num_dets():
     out = {"num_dets": np.array([[1]]), "det_boxes": np.array([[[1, 1, 5, 5], [0, 0, 0, 0]]], np.float32),
            "det_scores": np.array([[0.8, 0.0]], np.float32), "det_classes": np.array([[3, 0]])}
-    boxes, scores, classes = DECODERS["nms"](out, 0.5, 0.5)
+    boxes, scores, classes = DECODERS["nms"](out, 0.5, 0.5, 0)
     assert boxes.tolist() == [[1, 1, 5, 5]] and classes.tolist() == [3]
 
 
@@ -112,7 +112,7 @@ def test_centerface_layout_recovers_a_face_box():
     scale = np.zeros((1, 2, 20, 20), np.float32)
     scale[0, :, 10, 5] = np.log([8 / 4, 4 / 4])  # height 8, width 4
     offset = np.zeros((1, 2, 20, 20), np.float32)
-    boxes, scores, _ = DECODERS["centerface"]({"heatmap": heat, "scale": scale, "offset": offset}, 0.5, 0.3)
+    boxes, scores, _ = DECODERS["centerface"]({"heatmap": heat, "scale": scale, "offset": offset}, 0.5, 0.3, 0)
     assert np.allclose(boxes, [[20, 38, 24, 46]]) and scores.tolist() == pytest.approx([0.9])
 
 
@@ -122,5 +122,22 @@ def test_yolo_v8_layout():
     pred[0, 5, 0] = 0.8
     pred[0, :4, 1] = [51, 50, 20, 10]
     pred[0, 5, 1] = 0.7  # overlaps the first: suppressed
-    boxes, scores, classes = DECODERS["yolo"]({"output0": pred}, 0.5, 0.5)
+    boxes, scores, classes = DECODERS["yolo"]({"output0": pred}, 0.5, 0.5, 0)
     assert np.allclose(boxes, [[40, 45, 60, 55]]) and classes.tolist() == [1]
+
+
+def test_yolo_seg_layout_ignores_mask_coefficients():
+    pred = np.zeros((1, 4 + 2 + 32, 100), np.float32)
+    pred[0, :4, 7] = [50, 50, 20, 10]
+    pred[0, 4, 7] = 0.9
+    pred[0, 6:, :] = 5.0  # mask coefficients, larger than any score: must not be read as classes
+    boxes, scores, classes = DECODERS["yolo"]({"output0": pred}, 0.5, 0.5, 2)
+    assert classes.tolist() == [0] and scores.tolist() == pytest.approx([0.9])
+
+
+def test_ultralytics_metadata_is_understood():
+    props = {"names": "{0: 'plate', 1: 'car'}", "imgsz": "[640, 640]", "task": "detect", "stride": "32",
+             "description": "Ultralytics YOLOv8n model"}
+    meta = ModelMeta.from_props(props)
+    assert (meta.task, meta.decoder, meta.input_size, meta.resize) == ("detect", "yolo", (640, 640), "letterbox")
+    assert meta.classes == ("plate", "car")
