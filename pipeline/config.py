@@ -55,6 +55,9 @@ class NodeSpec(Strict):
     #: what one bad frame does: stop the run, drop the frame, or mark it and let it continue
     #: (a downstream anonymizer then covers the whole frame: fail-closed).
     on_error: Literal["stop", "skip_frame", "mark"] = "stop"
+    #: seconds one frame may take here; past it the element is taken as hung and the run stops
+    #: (frames behind it are never written: a stuck detector cannot leak).
+    timeout: float | None = Field(None, gt=0)
     queue: QueueSpec | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 

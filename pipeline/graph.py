@@ -31,6 +31,7 @@ class Node:
     queue: QueueSpec = field(default_factory=QueueSpec)
     on_error: str = "stop"
     workers: int = 1
+    timeout: float | None = None
     #: "source", "stage" or "sink"
     role: str = "stage"
     #: how several inputs meet: "merge" (different sources interleave) or "join" (two branches
@@ -116,7 +117,8 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
         if node_spec.workers > 1 and not element.thread_safe:
             raise config.error(loc + ("workers",), f"a {node_spec.type!r} element runs on one worker only")
         node = Node(name, loc, element, inputs, queue=queue, on_error=node_spec.on_error, role=role,
-                    workers=node_spec.workers, upstream_sources=frozenset(upstream[name]))
+                    workers=node_spec.workers, timeout=node_spec.timeout,
+                    upstream_sources=frozenset(upstream[name]))
         node.fan_in = _fan_in(config, loc, inputs, upstream)
         if element.fail_closed and node_spec.on_error == "mark":
             raise config.error(loc + ("on_error",), "an anonymizer fails closed: use stop or skip_frame")

@@ -33,6 +33,10 @@ class Runner:
         self._abort = threading.Event()
         self._seq = itertools.count()
         self._failed: set[str] = set()
+        #: elements stuck past their timeout: their output is cut off for good.
+        self._hung: set[str] = set()
+        #: per element, the start time of each call in progress (by thread), for the watchdog.
+        self._busy: dict[str, dict[int, tuple[float, int]]] = {n: {} for n in graph.nodes}
         self._threads: list[threading.Thread] = []
         self._queues = self._make_queues()
 
@@ -60,11 +64,15 @@ class Runner:
         return queues
 
     def _emit(self, node: Node, frame: Frame) -> None:
+        if node.name in self._hung:
+            return  # a call that returns after its timeout: too late, never passed on
         many = len(node.outputs) > 1
         for consumer in node.outputs:
             self._queues[(node.name, consumer)].put(frame.branch() if many else frame)
 
     def _emit_end(self, node: Node) -> None:
+        if node.name in self._hung:
+            return  # the watchdog already ended this stream
         for consumer in node.outputs:
             self._queues[(node.name, consumer)].put(END)
 
@@ -208,6 +216,8 @@ class Runner:
             return None  # keep draining so upstream workers never block on us
         stats = self.stats.stages[node.name]
         start = time.perf_counter()
+        busy = self._busy[node.name]
+        busy[threading.get_ident()] = (start, frame.index)
         try:
             out = node.element(frame)
         except Exception as exc:
@@ -221,10 +231,32 @@ class Runner:
                 return None
             frame.faults.append(node.name)
             out = frame
+        finally:
+            busy.pop(threading.get_ident(), None)
         self.stats.record(node.name, time.perf_counter() - start, frame.index)
         if node.role == "sink":
             self.stats.complete(node.name, frame.captured_at, frame.index)
         return out
+
+    def _watchdog(self) -> None:
+        """An element stuck past its timeout (a hung GPU, a wedged driver) cannot be interrupted
+        from Python; cut it out instead: end its stream on its behalf so everything downstream
+        finalizes, release whoever waits to feed it, and report it."""
+        now = time.perf_counter()
+        for node in self.graph.nodes.values():
+            if not node.timeout or node.name in self._hung:
+                continue
+            stuck = [(s, i) for s, i in list(self._busy[node.name].values()) if now - s > node.timeout]
+            if not stuck:
+                continue
+            self._hung.add(node.name)
+            index = min(i for _, i in stuck)
+            self._fail(node, TimeoutError(f"no result after {node.timeout:g} s on frame {index}; "
+                                          "frames from there on are not written"))
+            for upstream in node.inputs:
+                self._queues[(upstream, node.name)].close()
+            for consumer in node.outputs:
+                self._queues[(node.name, consumer)].put(END)
 
     def _fail(self, node: Node, exc: BaseException) -> None:
         self._failed.add(node.name)
@@ -250,9 +282,10 @@ class Runner:
             thread.start()
 
     def wait(self, tick: Callable[[], None] | None = None, interval: float = 0.2) -> None:
-        for thread in self._threads:
-            while thread.is_alive():
+        for thread, node in zip(self._threads, [self.graph.nodes[n] for n in self.graph.order]):
+            while thread.is_alive() and node.name not in self._hung:
                 thread.join(interval)
+                self._watchdog()
                 if tick:
                     tick()
         self.stats.ended = time.perf_counter()

@@ -54,6 +54,22 @@ class Slow(Element):
         return frame
 
 
+class HangParams(Params):
+    frame: int = 5
+    seconds: float = 10.0
+
+
+class Hang(Element):
+    """Blocks on one frame, like a wedged GPU driver."""
+
+    Params = HangParams
+
+    def __call__(self, frame: Frame) -> Frame:
+        if frame.index == self.params.frame:
+            time.sleep(self.params.seconds)
+        return frame
+
+
 class BoxParams(Params):
     box: list[float] = [10, 10, 60, 40]
     label: str = "plate"
@@ -72,6 +88,6 @@ class FixedBox(Element):
         return frame
 
 
-for name, cls in {"test_flaky": Flaky, "test_slow": Slow, "test_box": FixedBox}.items():
+for name, cls in {"test_flaky": Flaky, "test_slow": Slow, "test_box": FixedBox, "test_hang": Hang}.items():
     if name not in ELEMENTS:
         register(name)(cls)

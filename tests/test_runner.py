@@ -184,3 +184,17 @@ def test_block_waits_for_room():
     assert q.get() == "a"
     assert done.wait(2)
     assert q.get() == "b" and q.dropped == 0
+
+
+def test_hung_stage_times_out_fail_closed(tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(StageError, match=r"stage 'det': no result after 0.5 s on frame 5"):
+        run(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages:
+  - {{name: det, type: test_hang, timeout: 0.5, params: {{frame: 5, seconds: 8}}}}
+  - {{name: blur, type: anonymize}}
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
+""", max_frames=None)
+    assert time.perf_counter() - start < 5  # the watchdog did not wait for the stuck call
+    assert [r["index"] for r in lines(tmp_path / "out.jsonl")] == [0, 1, 2, 3, 4]
