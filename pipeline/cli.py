@@ -172,6 +172,9 @@ def _mount_tools() -> None:
             app.command(name)(command)
     for name, sub in getattr(tools_cli, "SUBCOMMANDS", {}).items():
         app.add_typer(sub, name=name)
+    from vpipe.tools.evaluate import app as eval_app
+
+    app.add_typer(eval_app, name="eval")
 
 
 _mount_tools()
