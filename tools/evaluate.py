@@ -103,3 +103,90 @@ def eval_sr(
                f"{report['ssim_bicubic']:.4f}; {report['ms_per_megapixel']:.1f} ms per megapixel")
     if json_path:
         json_path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str | None = None,
+                  category: int | None = None, threshold: float = 0.3, device: str = "cpu",
+                  complete: bool = False) -> dict:
+    """Recall at IoU 0.5, AP50, boxes per image and ms per image, with pycocotools' COCOeval
+    (not a hand-rolled matcher). Detections of `model_class` are scored against `category`."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from vpipe.pipeline.frame import Frame
+    from vpipe.stages.base import Context
+    from vpipe.stages.detect import Detect, DetectParams
+
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints as it loads
+        gt = COCO(str(coco_json))
+    categories = gt.loadCats(gt.getCatIds())
+    if category is None:
+        if len(categories) != 1:
+            raise VpipeError(f"{coco_json}: {len(categories)} categories; choose one with --category")
+        category = categories[0]["id"]
+    detector = Detect(Context(name="eval", base_dir=Path.cwd(), engine_path=model, device=device),
+                      DetectParams(threshold=threshold))
+    classes = [c for c in detector.engine.meta.classes if c != "__background__"]
+    if model_class is None:
+        if len(classes) != 1:
+            raise VpipeError(f"{model}: classes {', '.join(classes)}; choose one with --model-class")
+        model_class = classes[0]
+    detector.open()
+    results, seconds, counts = [], 0.0, []
+    for info in gt.loadImgs(gt.getImgIds()):
+        path = images / info["file_name"]
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise VpipeError(f"{path}: not a readable image")
+        start = time.perf_counter()
+        found = detector(Frame(image, "eval", 0, None, 0.0, 0.0)).detections
+        seconds += time.perf_counter() - start
+        kept = [i for i in range(len(found)) if found.class_names[i] == model_class]
+        counts.append(len(kept))
+        for i in kept:
+            x1, y1, x2, y2 = (float(v) for v in found.boxes[i])
+            results.append({"image_id": info["id"], "category_id": category,
+                            "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(found.scores[i])})
+    report = {"model": str(model), "images": len(counts), "threshold": threshold,
+              "boxes_per_image": round(float(np.mean(counts)), 3),
+              "ms_per_image": round(1000 * seconds / max(1, len(counts)), 2)}
+    if not results:
+        return {**report, "recall": 0.0, "ap50": 0.0}
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluation = COCOeval(gt, gt.loadRes(results), "bbox")
+        evaluation.params.catIds = [category]
+        evaluation.params.iouThrs = np.array([0.5])
+        evaluation.params.maxDets = [1, 10, 100]
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    report["recall"] = round(float(evaluation.stats[8]), 4)  # AR@100 at the single IoU 0.5
+    report["ap50"] = round(float(evaluation.stats[0]), 4)
+    report["ap50_meaningful"] = complete
+    return report
+
+
+@app.command("detect")
+def eval_detect(
+    model: Annotated[Path, typer.Option(help="detector ONNX model")],
+    coco: Annotated[Path, typer.Option(help="COCO annotations (JSON)")],
+    images: Annotated[Path, typer.Option(help="folder of the annotated images")],
+    model_class: Annotated[Optional[str], typer.Option(help="model class scored (default: its only one)")] = None,
+    category: Annotated[Optional[int], typer.Option(help="COCO category id (default: the only one)")] = None,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.3,
+    complete: Annotated[bool, typer.Option(help="every object is annotated, so precision and AP mean something")] = False,
+    device: Annotated[str, typer.Option()] = "cpu",
+    json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
+) -> None:
+    """Recall at IoU 0.5, AP50 (complete annotations only), boxes per image, ms per image."""
+    if not coco.is_file():
+        raise VpipeError(f"{coco}: annotations not found")
+    report = detect_scores(model, coco, images, model_class, category, threshold, device, complete)
+    ap = f"AP50 {report['ap50']:.3f}" if complete else "AP50 n/a (annotations incomplete)"
+    typer.echo(f"{report['images']} images: recall@0.5 {report['recall']:.3f}, {ap}, "
+               f"{report['boxes_per_image']:.2f} boxes per image, {report['ms_per_image']:.1f} ms per image")
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")

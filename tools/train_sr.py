@@ -64,7 +64,8 @@ def patches(images, scale: int, size: int, stride: int, pre_upsample: bool):
     return np.stack(inputs)[:, None], np.stack(targets)[:, None]
 
 
-def train(arch: str, scale: int, epochs: int, seed: int, out: Path, batch: int = 64, threads: int = 2) -> None:
+def train(arch: str, scale: int, epochs: int, seed: int, out: Path, batch: int = 64, threads: int = 2,
+          per_epoch: int = 0) -> None:
     import torch
 
     from vpipe.tools.sr_models import ESPCN, SRCNN
@@ -87,7 +88,8 @@ def train(arch: str, scale: int, epochs: int, seed: int, out: Path, batch: int =
     start = time.time()
     for epoch in range(epochs):
         model.train()
-        perm = trn[rng.permutation(len(trn))]
+        # A random subset per epoch keeps an epoch short on a CPU (SRCNN runs at full resolution).
+        perm = trn[rng.permutation(len(trn))][: per_epoch or None]
         for i in range(0, len(perm), batch):
             idx = torch.from_numpy(perm[i:i + batch])
             pred = model(xt[idx])
@@ -117,9 +119,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--per-epoch", type=int, default=0, help="patches per epoch (0: all)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    train(args.arch, args.scale, args.epochs, args.seed, args.out, threads=args.threads)
+    train(args.arch, args.scale, args.epochs, args.seed, args.out, threads=args.threads, per_epoch=args.per_epoch)
 
 
 if __name__ == "__main__":

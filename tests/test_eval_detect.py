@@ -1,0 +1,49 @@
+"""vpipe eval detect on a fixture with a known answer: a 'detector' that always reports one box."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from vpipe.engines import ModelMeta
+from vpipe.tools.evaluate import detect_scores
+
+
+def constant_detector(path, box):
+    """torchvision layout, whatever the input: one 'plate' at `box` with score 0.9."""
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 100, 100])
+    outs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1]),
+            helper.make_tensor_value_info("labels", TensorProto.INT64, [1])]
+    nodes = [helper.make_node("Constant", [], ["boxes"], value=helper.make_tensor("b", TensorProto.FLOAT, [1, 4], box)),
+             helper.make_node("Constant", [], ["scores"], value=helper.make_tensor("s", TensorProto.FLOAT, [1], [0.9])),
+             helper.make_node("Constant", [], ["labels"], value=helper.make_tensor("l", TensorProto.INT64, [1], [1]))]
+    model = helper.make_model(helper.make_graph(nodes, "const", [x], outs), opset_imports=[helper.make_opsetid("", 17)])
+    meta = ModelMeta(task="detect", decoder="torchvision", input_size=(100, 100), classes=("__background__", "plate"))
+    for k, v in meta.to_props().items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.save(model, path)
+
+
+def test_recall_boxes_and_timing_from_cocoeval(tmp_path):
+    # Images 200x200; the model sees 100x100, so its box [10,10,30,20] is [20,20,60,40] in the image.
+    constant_detector(tmp_path / "m.onnx", [10, 10, 30, 20])
+    (tmp_path / "img").mkdir()
+    images, annotations = [], []
+    for i, gt in enumerate([[20, 20, 40, 20], [120, 120, 40, 20], [22, 21, 40, 20]], start=1):
+        cv2.imwrite(str(tmp_path / "img" / f"{i}.jpg"), np.zeros((200, 200, 3), np.uint8))
+        images.append({"id": i, "file_name": f"{i}.jpg", "height": 200, "width": 200})
+        annotations.append({"id": i, "image_id": i, "category_id": 1, "bbox": gt, "area": 800, "iscrowd": 0})
+    coco = tmp_path / "gt.json"
+    coco.write_text(json.dumps({"images": images, "annotations": annotations,
+                                "categories": [{"id": 1, "name": "licence_plate"}]}))
+    report = detect_scores(tmp_path / "m.onnx", coco, tmp_path / "img")
+    assert report["recall"] == pytest.approx(2 / 3, abs=1e-3)  # the second plate is missed
+    assert report["boxes_per_image"] == 1.0 and report["ms_per_image"] > 0
+    for key in ("recall", "boxes_per_image", "ms_per_image"):
+        assert key in report
