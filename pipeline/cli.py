@@ -38,8 +38,16 @@ def run(
     device: DeviceOpt = None,
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="stop after N frames per source")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+    reconnect_attempts: Annotated[Optional[int], typer.Option(
+        min=0, help="network streams: attempts in a row without a frame before the run fails (0: forever)")] = None,
+    metrics_port: Annotated[Optional[int], typer.Option(
+        min=1, max=65535, help="serve Prometheus metrics on this port (needs prometheus_client)")] = None,
+    metrics_host: Annotated[str, typer.Option(help="address the metrics endpoint listens on")] = "127.0.0.1",
+    status: Annotated[bool, typer.Option("--status", help="print a per-stream and per-stage table on exit")] = False,
 ) -> None:
     """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
+    from vpipe.pipeline.config import load_config
+    from vpipe.pipeline.graph import Overrides, build_graph
     from vpipe.pipeline.progress import Progress
     from vpipe.pipeline.runner import Runner
 
@@ -54,15 +62,23 @@ def run(
             typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
                        f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed", err=True)
             raise typer.Exit(130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0))
-    graph = _build(config, input, output, device)
+    graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
+                                                       reconnect_attempts=reconnect_attempts))
     runner = Runner(graph, max_frames=max_frames)
     progress = Progress(runner, enabled=not quiet)
+    exporter = None
     try:
+        if metrics_port:
+            from vpipe.pipeline.metrics import serve_metrics
+
+            exporter = serve_metrics(runner, metrics_port, metrics_host)
         with progress:
             runner.run(tick=progress.update)
     finally:
         graph.close()
-    progress.summary()
+        if exporter:
+            exporter.close()
+    progress.summary(table=status)
     if runner.interrupted:
         raise typer.Exit(130)
 

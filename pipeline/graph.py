@@ -8,6 +8,7 @@ so that every mistake is reported before a single frame is read.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ class Overrides:
     device: str | None = None
     #: replaces the first jsonl sink's path (batch mode writes one audit per file).
     audit: str | None = None
+    #: replaces `reconnect.max_attempts` of every network stream source (0: retry forever).
+    reconnect_attempts: int | None = None
 
 
 def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
@@ -232,14 +235,21 @@ def _params(config: Config, loc, cls, raw: dict) -> Any:
 
 def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Overrides, first: bool) -> Source:
     from_cli = first and overrides.input is not None
-    configured = s.kind if s.kind != "auto" else detect_kind(s.uri, config.base_dir)
-    uri, kind, raw = s.uri, configured, s.params
+    # With --input the configured uri is only looked at for its kind: an unset variable is fine.
+    uri = _expand_env(config, loc, s.uri, strict=not from_cli)
+    configured = s.kind if s.kind != "auto" else detect_kind(uri, config.base_dir)
+    kind, raw = configured, s.params
     if from_cli:
         # --input replaces the first source; its params carry over only to the same kind.
         uri = overrides.input
         kind = detect_kind(uri, None)
         raw = s.params if kind == configured else {}
     cls = SOURCES[kind]
+    if kind == "rtsp" and overrides.reconnect_attempts is not None:
+        reconnect = raw.get("reconnect")
+        reconnect = dict(reconnect) if isinstance(reconnect, dict) else {}
+        reconnect["max_attempts"] = overrides.reconnect_attempts or None
+        raw = {**raw, "reconnect": reconnect}
     params = _params(config, loc, cls, raw)
     base_dir = Path.cwd() if from_cli else config.base_dir
     try:
@@ -248,6 +258,21 @@ def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Over
         if from_cli:
             raise ConfigError(f"--input: {exc}") from None
         raise config.error(loc + ("uri",), str(exc)) from None
+
+
+def _expand_env(config: Config, loc, uri: str, strict: bool = True) -> str:
+    """`${NAME}` in a source's uri comes from the environment, so camera passwords stay out of
+    config files (`uri: ${CAMERA_URL}` or `rtsp://viewer:${CAM_PASS}@10.0.0.7/stream1`)."""
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            if not strict:
+                return match.group(0)
+            raise config.error(loc + ("uri",), f"environment variable {name} is not set")
+        return os.environ[name]
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, uri)
 
 
 def detect_kind(uri: str, base_dir: Path | None) -> str:

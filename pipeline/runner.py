@@ -132,6 +132,8 @@ class Runner:
                 now = time.perf_counter()
                 frame = Frame(captured.image, node.name, count, captured.pts, now, time.time(),
                               seq=next(self._seq), name=captured.name)
+                if captured.audit:  # e.g. a live source's gap marker on the first frame after it
+                    frame.audit.update(captured.audit)
                 stats.record(node.name, now - start, count)
                 count += 1
                 self._emit(node, frame)

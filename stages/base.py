@@ -36,6 +36,17 @@ class StreamInfo:
     frames: int | None = None
     #: the source's path (files and folders), for sinks that mirror names or copy audio.
     path: Path | None = None
+    # Live streams only, updated by the source while it runs (read by the status line, metrics).
+    #: times the stream came back after a loss (a new connection that delivered a frame).
+    reconnects: int = 0
+    #: interruptions seen: reconnections, pts jumps and pauses longer than the gap threshold.
+    gaps: int = 0
+    #: seconds of stream lost in those gaps, in total.
+    gap_seconds: float = 0.0
+    #: "connecting", "connected", "reconnecting" or "failed" ("" for files).
+    state: str = ""
+    #: the last connection error, one line, credentials redacted.
+    last_error: str = ""
 
 
 @dataclass
@@ -129,6 +140,9 @@ class Captured:
     image: np.ndarray
     pts: float | None
     name: str = ""
+    #: entries for the frame's audit (jsonl), e.g. {"capture": {"reconnects": 2, "gap_s": 3.1}}
+    #: on the first frame after a gap; None on ordinary frames.
+    audit: dict | None = None
 
 
 class Source:

@@ -1,4 +1,4 @@
-"""Capture: video files and network streams through PyAV, image folders, webcams through OpenCV."""
+"""Capture: video files through PyAV, image folders, webcams through OpenCV (network streams: stream.py)."""
 
 from __future__ import annotations
 
@@ -172,56 +172,3 @@ class WebcamSource(Source):
 
     def close(self) -> None:
         self.capture.release()
-
-
-class StreamParams(Params):
-    transport: str = Field("tcp", pattern="^(tcp|udp)$")
-    #: seconds to wait for the stream to open, and for each read.
-    open_timeout: float = Field(10.0, gt=0)
-    read_timeout: float = Field(5.0, gt=0)
-
-
-@register_source("rtsp")
-class NetworkStreamSource(Source):
-    """RTSP/RTMP/HTTP streams through PyAV (FFmpeg). Basic: robust reconnection is separate."""
-
-    Params = StreamParams
-
-    def __init__(self, name, uri, params, base_dir):
-        super().__init__(name, uri, params, base_dir)
-        self.info = StreamInfo(source_id=name, live=True)
-        self.container = None
-
-    def _open(self):
-        options = {"rtsp_transport": self.params.transport} if self.uri.startswith("rtsp") else {}
-        container = open_video(self.uri, options,
-                               timeout=(self.params.open_timeout, self.params.read_timeout))
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        rate = stream.average_rate or stream.guessed_rate
-        self.info.width, self.info.height = stream.codec_context.width, stream.codec_context.height
-        self.info.fps = float(rate) if rate else None
-        self.info.time_base = stream.time_base
-        return container
-
-    def frames(self) -> Iterator[Captured]:
-        self.container = self._open()
-        try:
-            for image, pts in decode_bgr(self.container, self.container.streams.video[0]):
-                yield Captured(image, pts)
-        except av.error.FFmpegError as exc:
-            raise VpipeError(f"{redact(self.uri)}: stream failed: {exc}") from None
-
-    def close(self) -> None:
-        if self.container is not None:
-            self.container.close()
-
-
-def redact(uri: str) -> str:
-    """rtsp://user:secret@host/x -> rtsp://user:***@host/x: credentials never reach a log."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return uri
-    userinfo, _, host = rest.partition("@")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"

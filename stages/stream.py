@@ -1,0 +1,244 @@
+"""Network cameras (RTSP, RTMP, HTTP) through PyAV/FFmpeg, built to survive drops.
+
+A camera that stalls, drops or reboots must never hang or end the graph: every open and every
+read has a timeout, a lost stream is reopened with exponential backoff and jitter (reset as soon
+as frames flow again), and each interruption is counted and marked on the first frame after it.
+
+One reader thread owns the FFmpeg container (open, demux, decode, close, reopen); `frames()`
+only takes decoded frames from it. That keeps `stop()` prompt: FFmpeg cannot be interrupted
+from another thread, and closing a container while it reads is unsafe, so instead the consumer
+stops waiting at once and the reader winds down by itself within one read timeout.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from typing import Iterator, Literal
+from urllib.parse import urlsplit
+
+import av
+from pydantic import Field
+
+from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.registry import register_source
+from vpipe.stages.base import Captured, Params, Source, StreamInfo
+from vpipe.stages.capture import decode_bgr, open_video
+
+
+class ReconnectParams(Params):
+    #: connection attempts in a row that deliver no frame before the run fails; None: forever.
+    max_attempts: int | None = Field(None, ge=1)
+    #: first wait after a loss, in seconds; doubled after each failed attempt up to max_delay.
+    initial_delay: float = Field(0.5, gt=0)
+    max_delay: float = Field(30.0, gt=0)
+    #: each wait is shortened by a random part up to this share, so cameras behind one
+    #: restarted switch or server do not all reconnect in lockstep.
+    jitter: float = Field(0.25, ge=0, le=1)
+
+
+class StreamParams(Params):
+    transport: Literal["tcp", "udp"] = "tcp"
+    #: seconds to wait for the stream to open (connect, describe, first packets).
+    open_timeout: float = Field(10.0, gt=0)
+    #: seconds without data before a read gives up and the stream is reopened.
+    read_timeout: float = Field(5.0, gt=0)
+    #: seconds FFmpeg may analyse a stream on open (its default is 5): this bounds the time a
+    #: reconnect takes; raise it for cameras whose SDP does not describe the stream.
+    probe: float = Field(0.5, ge=0)
+    #: a pause between frames (by clock or pts) longer than this counts as a gap.
+    gap_threshold: float = Field(1.0, gt=0)
+    reconnect: ReconnectParams = Field(default_factory=ReconnectParams)
+    #: extra FFmpeg options (`-rtsp_flags`, `probesize`, ...), passed to the demuxer as is.
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class _Failed:
+    """Put on the frame queue by the reader when it gives up for good."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+@register_source("rtsp")
+class NetworkStreamSource(Source):
+    """RTSP/RTMP/HTTP cameras through PyAV (FFmpeg), with timeouts and reconnection."""
+
+    Params = StreamParams
+
+    def __init__(self, name, uri, params, base_dir):
+        super().__init__(name, uri, params, base_dir)
+        self.info = StreamInfo(source_id=name, live=True)
+        self.safe_uri = redact(uri)
+        self._password = urlsplit(uri).password if "://" in uri else None
+        self._stop = threading.Event()
+        #: small: a live consumer takes frames as they come; the runner's queues do the dropping.
+        self._frames: queue.Queue = queue.Queue(maxsize=4)
+        self._reader: threading.Thread | None = None
+
+    # -- consumer side (the runner's source worker) ------------------------------------------
+
+    def frames(self) -> Iterator[Captured]:
+        self._reader = threading.Thread(target=self._read_forever, name=f"vpipe-{self.name}-reader",
+                                        daemon=True)
+        self._reader.start()
+        while not self._stop.is_set():
+            try:
+                item = self._frames.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if isinstance(item, _Failed):
+                raise VpipeError(item.message)
+            yield item
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._reader is not None and self._reader is not threading.current_thread():
+            # A read in progress ends within read_timeout; do not hold the shutdown for it.
+            self._reader.join(timeout=1.0)
+
+    # -- reader thread ------------------------------------------------------------------------
+
+    def _read_forever(self) -> None:
+        try:
+            self._read_loop()
+        except Exception as exc:  # never leave the consumer waiting on a dead reader
+            self.info.state = "failed"
+            self._put(_Failed(self._scrub(f"{self.safe_uri}: capture failed: {exc}")), force=True)
+
+    def _read_loop(self) -> None:
+        """Open, decode, reopen on loss, until stopped or out of attempts."""
+        p = self.params.reconnect
+        failures = 0  # attempts in a row that delivered no frame
+        ever_connected = False
+        last_frame_at: float | None = None  # time.monotonic() of the last frame
+        last_pts: float | None = None  # last pts handed out (rebased, strictly increasing)
+        while not self._stop.is_set():
+            self.info.state = "reconnecting" if ever_connected else "connecting"
+            delivered = False
+            try:
+                container = self._open()
+            except VpipeError as exc:
+                reason = str(exc)
+            else:
+                try:
+                    stream = container.streams.video[0]
+                    offset: float | None = None  # stream pts -> our timeline, per connection
+                    session_base = 0.0 if last_pts is None else last_pts
+                    step = 1.0 / self.info.fps if self.info.fps else 0.04
+                    for image, pts in decode_bgr(container, stream):
+                        if self._stop.is_set():
+                            break
+                        now = time.monotonic()
+                        audit = None
+                        first = not delivered
+                        if first:
+                            delivered, failures = True, 0
+                            self.info.state = "connected"
+                            self.info.height, self.info.width = image.shape[:2]  # if the probe missed it
+                            if ever_connected:
+                                # Back after a loss: resume the timeline after the real gap.
+                                lost = now - last_frame_at if last_frame_at else 0.0
+                                self.info.reconnects += 1
+                                audit = self._gap(lost)
+                                session_base = (last_pts or 0.0) + lost
+                            ever_connected = True
+                        elif now - last_frame_at > self.params.gap_threshold:
+                            audit = self._gap(now - last_frame_at)  # a stall that recovered
+                        # Each connection starts its own clock: rebase it so pts keep rising
+                        # across reconnects (frames without pts get one frame interval).
+                        expected = session_base if first else last_pts + step
+                        if pts is None:
+                            out = expected
+                        else:
+                            if offset is None:
+                                offset = expected - pts
+                            out = pts + offset
+                            jump = out - last_pts if last_pts is not None else 0.0
+                            if audit is None and jump > self.params.gap_threshold:
+                                audit = self._gap(jump)  # the camera skipped ahead
+                        if last_pts is not None and out <= last_pts:
+                            out = last_pts + 1e-3  # sinks need strictly increasing pts
+                        last_pts, last_frame_at = out, now
+                        if not self._put(Captured(image, round(out, 6), audit=audit)):
+                            break
+                    reason = "stream ended"
+                except av.error.FFmpegError as exc:
+                    reason = self._scrub(f"read failed: {_reason(exc)}")
+                finally:
+                    container.close()
+            if self._stop.is_set():
+                return
+            self.info.last_error = reason
+            if not delivered:
+                failures += 1
+                if p.max_attempts is not None and failures >= p.max_attempts:
+                    self.info.state = "failed"
+                    self._put(_Failed(f"{self.safe_uri}: no stream after {failures} attempt"
+                                      f"{'s' if failures > 1 else ''}: {reason}"), force=True)
+                    return
+            delay = min(p.max_delay, p.initial_delay * 2 ** max(failures - 1, 0))
+            self._stop.wait(delay * (1 - p.jitter * random.random()))
+
+    def _open(self):
+        options = dict(self.params.options)
+        if self.uri.startswith("rtsp"):
+            options.setdefault("rtsp_transport", self.params.transport)
+        options.setdefault("analyzeduration", str(int(self.params.probe * 1_000_000)))
+        try:
+            container = open_video(self.uri, options,
+                                   timeout=(self.params.open_timeout, self.params.read_timeout))
+        except VpipeError as exc:
+            raise VpipeError(self._scrub(str(exc))) from None
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        self.info.width, self.info.height = stream.codec_context.width, stream.codec_context.height
+        self.info.fps = float(rate) if rate else self.info.fps
+        self.info.time_base = stream.time_base
+        return container
+
+    def _gap(self, seconds: float) -> dict:
+        self.info.gaps += 1
+        self.info.gap_seconds += seconds
+        return {"capture": {"reconnects": self.info.reconnects, "gap_s": round(seconds, 3)}}
+
+    def _put(self, item, force: bool = False) -> bool:
+        """Hand a frame to the consumer; False once stopped (a full queue waits, checking)."""
+        while force or not self._stop.is_set():
+            try:
+                self._frames.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if force:
+                    try:
+                        self._frames.get_nowait()  # room for the failure: stale frames matter less
+                    except queue.Empty:
+                        pass
+        return False
+
+    def _scrub(self, text: str) -> str:
+        """The URL redacted in any message FFmpeg or PyAV made from it."""
+        text = text.replace(self.uri, self.safe_uri)
+        return text.replace(self._password, "***") if self._password else text
+
+
+def _reason(exc: av.error.FFmpegError) -> str:
+    # strerror leaves out the file name PyAV appends (which holds the URL and its password).
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
+def redact(uri: str) -> str:
+    """rtsp://user:secret@host/x -> rtsp://user:***@host/x: credentials never reach a log."""
+    scheme, sep, rest = uri.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return uri
+    userinfo, _, host = authority.rpartition("@")  # a password may itself hold an "@"
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
