@@ -1,19 +1,24 @@
-"""Look-ahead: cover an object on the frames *before* its first detection.
+"""Look-ahead: cover an object on the frames *before* its first detection, and across gaps.
 
 A detector finds a plate late: it enters the frame cut off, it is small and far, it is blurred for
-a few frames. A tracker only helps after the first detection. This stage holds the last `frames`
-(N) frames of each source; when a track id shows up for the first time at frame t, the frames
-t-N..t-1 still held get that track's box too, before they go on to the anonymizer.
+a few frames. A tracker only helps after the first detection, and while it has lost an object it
+can only guess where the object went. This stage holds the last `frames` (N) frames of each
+source, so it knows the near future of every frame it holds:
 
-The back-filled box is the track's box extrapolated backwards at the track's velocity, fitted
-(least squares, per coordinate) on every sighting of the track while those frames are held: the
-oldest held frame leaves with only the first box (velocity unknown yet), later ones with a better
-fit. Each coordinate is fitted on its own, so a plate cut off by the frame edge (x1 stays 0 while
-x2 grows) is extrapolated correctly. `extrapolate: false` uses the first box as is (measured in
-benchmarks/leak.py: it leaks on fast objects, see docs/anonymization.md).
+* when a track id shows up for the first time at frame t, the held frames t-N..t-1 get that
+  track's box too (back-fill);
+* when a track is detected again at frame t after a gap (frames where the tracker only coasted),
+  the held frames of the gap get the box interpolated between the detections on either side.
+
+The back-filled box (`backfill`) is, by default, the hull of the track's first box and that box
+moved back at the track's velocity (the centre's least-squares line through its detections while
+those frames are held; the oldest held frame leaves before a second detection, with the first box
+only). The hull is right when the velocity is right, and still covers when the velocity from two
+noisy detections is too fast or the object was still; "first" and "velocity" alone are measured
+in benchmarks/leak.py (docs/anonymization.md).
 
 Boxes are only ever added, never removed. Sits after `track` and before `anonymize`; it delays
-output by N frames (files, or live streams that accept the delay).
+each source by N frames (files, or live streams that accept the delay).
 """
 
 from __future__ import annotations
@@ -28,42 +33,48 @@ from pydantic import Field
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import Element, Params
+from vpipe.stages.track import COAST
 
 
 class LookaheadParams(Params):
     #: frames held per source (N): how far back a new track is covered; also the added delay.
-    frames: int = Field(10, ge=0, le=1000)
-    #: the box back-filled on frames before a track's first detection: its first box unmoved,
-    #: the first box moved back at the track's velocity, or the hull of both (see Birth.box_at).
+    frames: int = Field(15, ge=0, le=1000)
+    #: the box back-filled before a track's first detection: its first box unmoved, the first
+    #: box moved back at the track's velocity, or the hull of both (see Birth.box_at).
     backfill: Literal["first", "velocity", "hull"] = "hull"
+    #: fill the frames where a track was lost and found again with the interpolated box.
+    interpolate: bool = True
+
+
+@dataclass
+class Sighting:
+    index: int
+    box: np.ndarray
+    class_id: int
+    class_name: str
+    score: float
 
 
 @dataclass
 class Birth:
-    """A track first seen at frame `index`, and its boxes since, to fit its motion."""
+    """A track first detected at frame `index`, and its detections since, to fit its motion."""
 
     index: int
-    class_id: int
-    class_name: str
-    score: float
-    sightings: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    sightings: list[Sighting] = field(default_factory=list)
 
     def box_at(self, index: int, mode: str) -> np.ndarray:
         """The track's box on an earlier frame `index`, as `mode` guesses it."""
-        first = self.sightings[0][1]
+        first = self.sightings[0].box
         if mode == "first" or len(self.sightings) < 2:
             return first
-        # The centre's velocity, a least-squares line through every sighting so far: the size
-        # is kept (a box cut by the frame edge keeps its cut), only the position moves back.
-        t = np.array([i for i, _ in self.sightings], np.float64)
-        centres = np.stack([(b[:2] + b[2:]) / 2 for _, b in self.sightings]).astype(np.float64)
+        # The centre's velocity; the size is kept (a box cut by the frame edge keeps its cut,
+        # and moving back it slides out of the frame as the object did).
+        t = np.array([s.index for s in self.sightings], np.float64)
+        centres = np.stack([(s.box[:2] + s.box[2:]) / 2 for s in self.sightings]).astype(np.float64)
         velocity = np.polyfit(t, centres, 1)[0]
-        shift = np.tile(velocity * (index - self.index), 2)
-        moved = first + shift.astype(np.float32)
+        moved = first + np.tile(velocity * (index - self.index), 2).astype(np.float32)
         if mode == "velocity":
             return moved
-        # "hull": from the first box to where the velocity puts it: right when the estimate is
-        # right, still covering when it is too fast (two noisy sightings) or the object was still.
         return np.concatenate([np.minimum(first[:2], moved[:2]), np.maximum(first[2:], moved[2:])])
 
 
@@ -72,13 +83,15 @@ class SourceBuffer:
     frames: deque = field(default_factory=deque)
     #: track id -> frame index where it was last seen (ids unseen for over N frames are forgotten).
     seen: dict[int, int] = field(default_factory=dict)
+    #: track id -> its last detection (not a coasted box), to interpolate over gaps.
+    last: dict[int, Sighting] = field(default_factory=dict)
     #: tracks born while their earlier frames are still held.
     births: dict[int, Birth] = field(default_factory=dict)
 
 
 @register("lookahead")
 class Lookahead(Element):
-    """Delays each source by N frames and back-fills new tracks into the frames held."""
+    """Delays each source by N frames and covers new and re-found tracks in the frames held."""
 
     Params = LookaheadParams
 
@@ -86,6 +99,7 @@ class Lookahead(Element):
         super().__init__(ctx, params)
         self.buffers: dict[str, SourceBuffer] = {}
         self.fill_source = f"{self.name}:backfill"
+        self.gap_source = f"{self.name}:interpolate"
 
     def __call__(self, frame: Frame) -> Frame | None:
         buffer = self.buffers.setdefault(frame.source_id, SourceBuffer())
@@ -104,45 +118,68 @@ class Lookahead(Element):
         return sorted(out, key=lambda f: f.seq)
 
     def _observe(self, buffer: SourceBuffer, frame: Frame) -> None:
+        """Note the tracks of a new frame; fill the gaps it closes in the frames held."""
         dets = frame.detections
-        if dets.track_ids is None:
-            return
-        for i, tid in enumerate(int(t) for t in dets.track_ids):
-            if tid < 0:
-                continue
-            if tid not in buffer.seen:
+        if dets.track_ids is not None:
+            for i, tid in enumerate(int(t) for t in dets.track_ids):
+                if tid < 0:
+                    continue
+                coasted = i < len(dets.sources) and dets.sources[i].endswith(COAST)
+                new = tid not in buffer.seen
+                buffer.seen[tid] = frame.index
+                if coasted:
+                    continue  # a prediction, not something the detector saw
                 name = dets.class_names[i] if i < len(dets.class_names) else ""
-                buffer.births[tid] = Birth(frame.index, int(dets.class_ids[i]), name, float(dets.scores[i]))
-            buffer.seen[tid] = frame.index
-            if tid in buffer.births:
-                buffer.births[tid].sightings.append((frame.index, dets.boxes[i].astype(np.float32)))
+                now = Sighting(frame.index, dets.boxes[i].astype(np.float32), int(dets.class_ids[i]), name,
+                               float(dets.scores[i]))
+                if new:
+                    buffer.births[tid] = Birth(frame.index)
+                if tid in buffer.births:
+                    buffer.births[tid].sightings.append(now)
+                before = buffer.last.get(tid)
+                if self.params.interpolate and before is not None and now.index - before.index > 1:
+                    self._fill_gap(buffer, tid, before, now)
+                buffer.last[tid] = now
         horizon = frame.index - self.params.frames - 1
         buffer.seen = {t: i for t, i in buffer.seen.items() if i >= horizon}
+        buffer.last = {t: s for t, s in buffer.last.items() if t in buffer.seen}
+
+    def _fill_gap(self, buffer: SourceBuffer, tid: int, before: Sighting, after: Sighting) -> None:
+        """Held frames between two detections of a track get the box interpolated between them:
+        better than the tracker's coasting guess, which only knew the past."""
+        span = after.index - before.index
+        for frame in buffer.frames:
+            if before.index < frame.index < after.index:
+                a = (frame.index - before.index) / span
+                box = (1 - a) * before.box + a * after.box
+                self._add(frame, [(tid, after, box)], self.gap_source)
 
     def _release(self, buffer: SourceBuffer) -> Frame:
         """The oldest held frame, with the boxes of the tracks born after it."""
         frame = buffer.frames.popleft()
-        height, width = frame.image.shape[:2]
-        added = []
-        for tid, birth in buffer.births.items():
-            if birth.index <= frame.index:
-                continue
-            box = _clip(birth.box_at(frame.index, self.params.backfill), width, height)
-            if box is not None:
-                added.append((tid, birth, box))
+        added = [(tid, birth.sightings[0], birth.box_at(frame.index, self.params.backfill))
+                 for tid, birth in buffer.births.items() if birth.index > frame.index]
+        self._add(frame, added, self.fill_source)
         # A birth is done once no held frame is older than it.
         oldest = buffer.frames[0].index if buffer.frames else None
         buffer.births = {t: b for t, b in buffer.births.items() if oldest is not None and b.index > oldest}
-        if added:
-            frame.detections = frame.detections + Detections(
-                np.array([b for _, _, b in added], np.float32).reshape(-1, 4),
-                np.array([b.score for _, b, _ in added], np.float32),
-                np.array([b.class_id for _, b, _ in added], np.int64),
-                tuple(b.class_name for _, b, _ in added),
-                tuple(self.fill_source for _ in added),
-                np.array([t for t, _, _ in added], np.int64),
-            )
         return frame
+
+    @staticmethod
+    def _add(frame: Frame, boxes: list[tuple[int, Sighting, np.ndarray]], source: str) -> None:
+        """Append boxes (clipped to the image; those wholly outside are left out) to a frame."""
+        height, width = frame.image.shape[:2]
+        kept = [(tid, s, c) for tid, s, box in boxes if (c := _clip(box, width, height)) is not None]
+        if not kept:
+            return
+        frame.detections = frame.detections + Detections(
+            np.array([c for _, _, c in kept], np.float32).reshape(-1, 4),
+            np.array([s.score for _, s, _ in kept], np.float32),
+            np.array([s.class_id for _, s, _ in kept], np.int64),
+            tuple(s.class_name for _, s, _ in kept),
+            tuple(source for _ in kept),
+            np.array([tid for tid, _, _ in kept], np.int64),
+        )
 
 
 def _clip(box: np.ndarray, width: int, height: int) -> np.ndarray | None:

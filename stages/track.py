@@ -25,6 +25,9 @@ from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import Element, Params
 
+#: suffix of the `sources` entry of a coasted (predicted, not detected) box: "<stage name>:coast".
+COAST = ":coast"
+
 
 class TrackParams(Params):
     #: frames a confirmed track keeps covering its predicted box after its last detection (K).
@@ -45,7 +48,7 @@ class TrackParams(Params):
     coast_grow: float = Field(0.05, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _thresholds(self) -> "TrackParams":
+    def _thresholds(self) -> TrackParams:
         if self.low_threshold > self.high_threshold:
             raise ValueError("low_threshold must not exceed high_threshold")
         return self
@@ -59,12 +62,15 @@ class BoxFilter:
     """
 
     POS, VEL = 1 / 20, 1 / 160  # ByteTrack's weights: position and velocity std per box size
+    #: velocity std of a new track, per box size (ByteTrack's 10 * VEL; 0.5 measured the same in
+    #: benchmarks/leak.py).
+    INIT_VEL = 10 * VEL
 
     def __init__(self, box: np.ndarray):
         z = _to_cwh(box)
         self.x = np.concatenate([z, np.zeros(4)])
         scale = _scale(z)
-        std = np.concatenate([2 * self.POS * scale, 10 * self.VEL * scale])
+        std = np.concatenate([2 * self.POS * scale, self.INIT_VEL * scale])
         self.P = np.diag(std**2)
 
     def predict(self, steps: int = 1) -> None:
@@ -156,7 +162,7 @@ class Tracker(Element):
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.states: dict[str, SourceState] = {}
-        self.coast_source = f"{self.name}:coast"
+        self.coast_source = self.name + COAST
 
     def __call__(self, frame: Frame) -> Frame:
         p = self.params
@@ -187,35 +193,17 @@ class Tracker(Element):
                 track.last_index = frame.index
                 track.score = float(dets.scores[d])
                 ids[d] = track.id
-        matched_dets = set(int(i) for i in np.flatnonzero(ids >= 0))
+        matched_dets = {int(i) for i in np.flatnonzero(ids >= 0)}
 
         for d in high:
             if d not in matched_dets:
-                track = Track(state.next_id, BoxFilter(dets.boxes[d]), int(dets.class_ids[d]), names[d], keys[d],
-                              float(dets.scores[d]), frame.index)
+                track = Track(state.next_id, BoxFilter(dets.boxes[d]), int(dets.class_ids[d]), names[d],
+                              keys[d], float(dets.scores[d]), frame.index)
                 state.next_id += 1
                 state.tracks.append(track)
                 ids[d] = track.id
-
         height, width = frame.image.shape[:2]
-        coast = []
-        kept = []
-        lost = set(unmatched)
-        for k, track in enumerate(state.tracks):
-            if k not in lost:
-                kept.append(track)
-                continue
-            age = frame.index - track.last_index
-            # A tentative track that missed is dropped (ByteTrack does the same); a confirmed one
-            # coasts until max_age, or until its prediction has left the frame.
-            if not track.confirmed(p.min_hits) or age > p.max_age:
-                continue
-            box = _clip(_grow(track.coast_box(), p.coast_grow * age), width, height)
-            if box is None:
-                continue
-            kept.append(track)
-            coast.append((track, box))
-        state.tracks = kept
+        coast = self._coast(state, set(unmatched), frame.index, width, height)
 
         out = Detections(dets.boxes, dets.scores, dets.class_ids, names, _fill(dets.sources, n), ids)
         if coast:
@@ -229,6 +217,28 @@ class Tracker(Element):
             )
         frame.detections = out
         return frame
+
+    def _coast(self, state: SourceState, lost: set[int], index: int, width: int,
+               height: int) -> list[tuple[Track, np.ndarray]]:
+        """Boxes for the tracks no detection matched; drops those too old or out of view."""
+        coast = []
+        kept = []
+        for k, track in enumerate(state.tracks):
+            if k not in lost:
+                kept.append(track)
+                continue
+            age = index - track.last_index
+            # A tentative track that missed is dropped (ByteTrack does the same); a confirmed one
+            # coasts until max_age, or until its prediction has left the frame.
+            if not track.confirmed(self.params.min_hits) or age > self.params.max_age:
+                continue
+            box = _clip(_grow(track.coast_box(), self.params.coast_grow * age), width, height)
+            if box is None:
+                continue
+            kept.append(track)
+            coast.append((track, box))
+        state.tracks = kept
+        return coast
 
     def _match(self, tracks: list[Track], candidates: list[int], dets: Detections, keys: list[str],
                group: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
