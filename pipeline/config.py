@@ -24,7 +24,9 @@ class Strict(BaseModel):
 
 
 class QueueSpec(Strict):
-    size: int = Field(8, ge=1, le=10_000)
+    #: frames waiting at most; default 8, and on a live edge that drops the oldest, just enough
+    #: to keep the consumer busy (batch x workers + 1): a longer queue only adds latency.
+    size: int | None = Field(None, ge=1, le=10_000)
     #: `auto`: drop_oldest on the edge out of a live source, block everywhere else.
     overflow: Literal["auto", "block", "drop_oldest"] = "auto"
 
@@ -50,6 +52,9 @@ class NodeSpec(Strict):
     device: str | None = None
     #: worker threads calling this stage at once (data parallel; output keeps input order).
     workers: int = Field(1, ge=1, le=64)
+    #: frames run through the engine at once, taken from whatever is waiting on the input (several
+    #: cameras feeding one model, as DeepStream's stream muxer batches them); never waits to fill one.
+    batch: int = Field(1, ge=1, le=64)
     #: intra-op threads for this stage's engine; default: the cores shared evenly by model stages.
     threads: int | None = Field(None, ge=1, le=256)
     #: what one bad frame does: stop the run, drop the frame, or mark it and let it continue

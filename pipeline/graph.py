@@ -32,6 +32,8 @@ class Node:
     queue: QueueSpec = field(default_factory=QueueSpec)
     on_error: str = "stop"
     workers: int = 1
+    #: most frames handed to the element at once (1: frame by frame).
+    batch: int = 1
     timeout: float | None = None
     #: "source", "stage" or "sink"
     role: str = "stage"
@@ -119,8 +121,12 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
                                  output=output)
         if node_spec.workers > 1 and not element.thread_safe:
             raise config.error(loc + ("workers",), f"a {node_spec.type!r} element runs on one worker only")
+        if node_spec.batch > 1:
+            refusal = element.batch_error(node_spec.batch)
+            if refusal:
+                raise config.error(loc + ("batch",), refusal)
         node = Node(name, loc, element, inputs, queue=queue, on_error=node_spec.on_error, role=role,
-                    workers=node_spec.workers, timeout=node_spec.timeout,
+                    workers=node_spec.workers, batch=node_spec.batch, timeout=node_spec.timeout,
                     upstream_sources=frozenset(upstream[name]))
         node.fan_in = _fan_in(config, loc, inputs, upstream)
         if element.fail_closed and node_spec.on_error == "mark":

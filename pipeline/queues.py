@@ -61,6 +61,22 @@ class FrameQueue:
             self._cond.notify_all()
             return item
 
+    def get_many(self, limit: int) -> list[Any]:
+        """Wait for one item, then take up to `limit` of those waiting (END markers included)."""
+        with self._cond:
+            while not self._items:
+                self._cond.wait()
+            out = []
+            while self._items and len(out) < limit:
+                item = self._items.popleft()
+                if item is not END:
+                    self._occupancy_sum += self._frames
+                    self._gets += 1
+                    self._frames -= 1
+                out.append(item)
+            self._cond.notify_all()
+            return out
+
     def close(self) -> None:
         """Release blocked producers for good: used when the consumer stops early."""
         with self._cond:

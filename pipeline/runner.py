@@ -53,14 +53,15 @@ class Runner:
             overflow = node.queue.overflow
             if overflow == "auto":
                 overflow = "drop_oldest" if live else "block"
+            size = node.queue.size or (node.batch * node.workers + 1 if live and overflow == "drop_oldest" else 8)
             if node.fan_in == "join":
                 for i in node.inputs:
-                    queues[(i, node.name)] = FrameQueue(node.queue.size, overflow, f"{i}->{node.name}")
+                    queues[(i, node.name)] = FrameQueue(size, overflow, f"{i}->{node.name}")
             else:
-                shared = FrameQueue(node.queue.size, overflow, node.name)
+                shared = FrameQueue(size, overflow, node.name)
                 for i in node.inputs:
                     queues[(i, node.name)] = shared
-            self.stats.stages[node.name].queue_size = node.queue.size
+            self.stats.stages[node.name].queue_size = size
         return queues
 
     def _emit(self, node: Node, frame: Frame) -> None:
@@ -88,6 +89,22 @@ class Runner:
                 ends += 1
             else:
                 yield item
+
+    def _batches(self, node: Node) -> Iterator[list[Frame]]:
+        """The input in lists of up to `node.batch` frames: what is waiting, never waiting for more
+        (so a batch costs no latency). A join zips frames one by one, so it is never batched."""
+        if node.batch == 1 or node.fan_in == "join":
+            for frame in self._inputs(node):
+                yield [frame]
+            return
+        queue = self._queues[(node.inputs[0], node.name)]
+        ends = 0
+        while ends < len(node.inputs):
+            items = queue.get_many(node.batch)
+            frames = [item for item in items if item is not END]
+            ends += len(items) - len(frames)
+            if frames:
+                yield frames
 
     def _joined(self, node: Node) -> Iterator[Frame]:
         """Zip branches of the same frames by sequence number; a frame dropped on one branch
@@ -156,13 +173,13 @@ class Runner:
             self._fail(node, exc)
         release = self._releaser(node)
         if node.workers == 1:
-            for ticket, frame in enumerate(self._inputs(node)):
-                release(ticket, self._process(node, frame))
+            for ticket, frames in enumerate(self._batches(node)):
+                release(ticket, self._process_batch(node, frames))
         else:
             # Data-parallel workers share one element (thread-safe ones only, such as an ONNX
             # Runtime session) and one input; results leave in input order.
             lock = threading.Lock()
-            items = enumerate(self._inputs(node))
+            items = enumerate(self._batches(node))
 
             def work() -> None:
                 while True:
@@ -170,7 +187,7 @@ class Runner:
                         item = next(items, None)
                     if item is None:
                         return
-                    release(item[0], self._process(node, item[1]))
+                    release(item[0], self._process_batch(node, item[1]))
 
             helpers = [threading.Thread(target=work, name=f"vpipe-{node.name}-{k}", daemon=True)
                        for k in range(1, node.workers)]
@@ -191,26 +208,53 @@ class Runner:
             self._fail(node, exc)
         self._emit_end(node)
 
-    def _releaser(self, node: Node) -> Callable[[int, Frame | None], None]:
+    def _releaser(self, node: Node) -> Callable[[int, list[Frame | None]], None]:
         """Pass results downstream in ticket order, whichever worker finishes first."""
         if node.role == "sink":
-            return lambda ticket, frame: None
+            return lambda ticket, frames: None
+
+        def emit(frames: list[Frame | None]) -> None:
+            for frame in frames:
+                if frame is not None:
+                    self._emit(node, frame)
+
         if node.workers == 1:
-            return lambda ticket, frame: frame is not None and self._emit(node, frame)
+            return lambda ticket, frames: emit(frames)
         lock = threading.Lock()
-        done: dict[int, Frame | None] = {}
+        done: dict[int, list[Frame | None]] = {}
         state = {"next": 0}
 
-        def release(ticket: int, frame: Frame | None) -> None:
+        def release(ticket: int, frames: list[Frame | None]) -> None:
             with lock:
-                done[ticket] = frame
+                done[ticket] = frames
                 while state["next"] in done:
-                    ready = done.pop(state["next"])
+                    emit(done.pop(state["next"]))
                     state["next"] += 1
-                    if ready is not None:
-                        self._emit(node, ready)
 
         return release
+
+    def _process_batch(self, node: Node, frames: list[Frame]) -> list[Frame | None]:
+        """Run the element on a batch; if the batch fails, frame by frame, so the error policy
+        applies to the frame at fault and not to its batch-mates."""
+        if len(frames) == 1:
+            return [self._process(node, frames[0])]
+        if node.name in self._failed or self._abort.is_set():
+            return []
+        busy = self._busy[node.name]
+        start = time.perf_counter()
+        busy[threading.get_ident()] = (start, frames[0].index)
+        try:
+            out = node.element.run_batch(frames)
+        except Exception:
+            out = None
+        finally:
+            busy.pop(threading.get_ident(), None)
+        if out is None:
+            return [self._process(node, frame) for frame in frames]
+        share = (time.perf_counter() - start) / len(frames)
+        for frame in frames:
+            self.stats.record(node.name, share, frame.index)
+        return out
 
     def _process(self, node: Node, frame: Frame) -> Frame | None:
         """Run the element on one frame under its error policy; None means nothing to pass on."""

@@ -93,6 +93,14 @@ class Element:
         """Process one frame; return it (changed or not) to pass it on, or None to drop it."""
         raise NotImplementedError
 
+    def batch_error(self, size: int) -> str | None:
+        """Why this element cannot take `size` frames at once (`batch` in the config); None if it can."""
+        return f"a {self.type_name!r} element takes one frame at a time"
+
+    def run_batch(self, frames: list[Frame]) -> list[Frame]:
+        """Process several frames at once (elements whose `batch_error` allows it)."""
+        raise NotImplementedError
+
     def flush(self) -> list[Frame]:
         """At the end of the stream: frames still held back (a look-ahead buffer), in order."""
         return []
@@ -122,6 +130,15 @@ class ModelElement(Element):
         size = getattr(params, "input_size", None)
         #: network input (H, W) for models that take any size; None: the frame's size.
         self.input_override = tuple(int(v) for v in size.split("x")) if size else None
+
+    def batch_error(self, size: int) -> str | None:
+        if type(self).run_batch is Element.run_batch:
+            return super().batch_error(size)
+        dim = self.engine.inputs[0].shape[0]
+        if isinstance(dim, int) and dim != size:
+            return (f"{self.ctx.engine_path.name} takes batches of {dim}, not {size} "
+                    "(export it with --dynamic-batch)")
+        return None
 
     def open(self) -> None:
         warmup = getattr(self.engine, "warmup", None)

@@ -56,11 +56,36 @@ class Detect(ModelElement):
             self.keep_ids = None
 
     def __call__(self, frame: Frame) -> Frame:
+        tensor, fit = self._prepare(frame)
+        return self._finish(frame, self.engine.run({self.input_name: tensor}), fit)
+
+    def batch_error(self, size: int) -> str | None:
+        if self.engine.meta.decoder == "torchvision":
+            return (f"{self.ctx.engine_path.name} has per-image outputs (torchvision layout); "
+                    "export it with --nms none or --nms onnx to run batches")
+        return super().batch_error(size)
+
+    def run_batch(self, frames: list[Frame]) -> list[Frame]:
+        """One engine run per input shape (cameras of one resolution share a run)."""
+        prepared = [self._prepare(frame) for frame in frames]
+        groups: dict[tuple, list[int]] = {}
+        for i, (tensor, _) in enumerate(prepared):
+            groups.setdefault(tensor.shape, []).append(i)
+        for members in groups.values():
+            stacked = np.concatenate([prepared[i][0] for i in members])
+            outputs = self.engine.run({self.input_name: stacked})
+            for k, i in enumerate(members):
+                self._finish(frames[i], {name: v[k:k + 1] for name, v in outputs.items()}, prepared[i][1])
+        return frames
+
+    def _prepare(self, frame: Frame):
+        size = input_size_for(self.engine.meta, frame.image.shape[:2], self.input_override)
+        return to_tensor(frame.image, self.engine.meta, size)
+
+    def _finish(self, frame: Frame, outputs: dict[str, np.ndarray], fit) -> Frame:
+        """Decode one image's outputs (batch dimension 1) into the frame's detections."""
         meta = self.engine.meta
         h, w = frame.image.shape[:2]
-        size = input_size_for(meta, (h, w), self.input_override)
-        tensor, fit = to_tensor(frame.image, meta, size)
-        outputs = self.engine.run({self.input_name: tensor})
         boxes, scores, class_ids = self.decode(outputs, self.params.threshold, self.params.nms_iou, len(meta.classes))
         boxes = fit.boxes_to_frame(boxes, w, h)
         keep = np.ones(len(boxes), bool)

@@ -88,6 +88,20 @@ class FixedBox(Element):
         return frame
 
 
-for name, cls in {"test_flaky": Flaky, "test_slow": Slow, "test_box": FixedBox, "test_hang": Hang}.items():
+class BatchFlaky(Flaky):
+    """Flaky, and takes batches (records their sizes); a batch with a bad frame raises whole."""
+
+    sizes: list[int] = []
+
+    def batch_error(self, size: int) -> str | None:
+        return None
+
+    def run_batch(self, frames: list[Frame]) -> list[Frame]:
+        BatchFlaky.sizes.append(len(frames))
+        time.sleep(0.005)  # let frames pile up, as behind a real engine run
+        return [self(frame) for frame in frames]
+
+
+for name, cls in {"test_batch_flaky": BatchFlaky, "test_flaky": Flaky, "test_slow": Slow, "test_box": FixedBox, "test_hang": Hang}.items():
     if name not in ELEMENTS:
         register(name)(cls)
