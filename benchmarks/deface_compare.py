@@ -1,0 +1,79 @@
+"""vpipe versus deface on the same file, same model (CenterFace), same run.
+
+    python benchmarks/deface_compare.py ../shared/data/video/vtest.avi [--json out.json]
+
+deface 1.5.0 with its default options (threshold 0.2, blur, mask scale 1.3, full resolution)
+against vpipe's graph doing the same work: CenterFace at full resolution, threshold 0.2, ellipse
+blur padded by 15% per side (= deface's 1.3 scale), H.264 out. Both end to end, decode to file.
+The two alternate `--repeat` times; medians and their ratio are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GRAPH = """
+sources: [{{uri: {src}}}]
+stages:
+  - {{name: faces, type: detect, engine: {root}/models/centerface.onnx, workers: {workers}, params: {{threshold: 0.2}}}}
+  - {{name: blur, type: anonymize, params: {{method: blur, shape: ellipse, padding: 0.15}}}}
+sinks: [{{type: video, params: {{path: {out}}}}}]
+"""
+
+
+def frames_of(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def time_command(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("video", type=Path)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    deface = shutil.which("deface", path=str(Path(sys.executable).parent)) or shutil.which("deface")
+    if not deface:
+        sys.exit("deface is not installed: pip install 'vpipe[faces]'")
+    n = frames_of(args.video)
+    work = Path(tempfile.mkdtemp(prefix="vpipe-deface-"))
+    config = work / "graph.yaml"
+    config.write_text(GRAPH.format(src=args.video.resolve(), root=ROOT, out=work / "vpipe.mp4", workers=args.workers))
+    vpipe_s, deface_s = [], []
+    for _ in range(args.repeat):
+        deface_s.append(time_command([deface, str(args.video), "-o", str(work / "deface.mp4")]))
+        vpipe_s.append(time_command([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q"]))
+    report = {
+        "frames": n,
+        "deface_fps": round(n / statistics.median(deface_s), 2),
+        "vpipe_fps": round(n / statistics.median(vpipe_s), 2),
+        "vpipe_frames_out": frames_of(work / "vpipe.mp4"),
+    }
+    report["speedup"] = round(report["vpipe_fps"] / report["deface_fps"], 3)
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
