@@ -73,10 +73,20 @@ class OrtEngine:
         self.inputs = [_spec(a) for a in self.session.get_inputs()]
         self.outputs = [_spec(a) for a in self.session.get_outputs()]
         self._output_names = [o.name for o in self.outputs]
+        self._cast_inputs = {i.name: i.dtype for i in self.inputs if i.dtype == np.float16}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        values = self.session.run(self._output_names, feeds)
-        return dict(zip(self._output_names, values))
+        # The runtime works in float32; fp16 models (common in Ultralytics exports) are cast at
+        # the boundary, which costs far less than the network itself.
+        if self._cast_inputs:
+            feeds = {name: v.astype(self._cast_inputs.get(name, v.dtype), copy=False) for name, v in feeds.items()}
+        try:
+            values = self.session.run(self._output_names, feeds)
+        except Exception as exc:  # ORT's errors are untyped and multi-line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EngineError(f"{self.path.name}: {first}") from None
+        return {name: v.astype(np.float32) if v.dtype == np.float16 else v
+                for name, v in zip(self._output_names, values)}
 
     def warmup(self, runs: int = 1) -> None:
         """Run on zeros so the first real frame does not pay for allocation and kernel choice."""

@@ -213,14 +213,13 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("vpipe: interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # the click usage errors and anything named *Error from tools/
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        # Usage errors (click's, or the copy newer typer vendors) print their own short message.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
         if type(exc).__name__.endswith("Error") and type(exc).__module__.startswith("vpipe."):
             typer.echo(f"vpipe: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
             sys.exit(1)

@@ -165,3 +165,12 @@ def test_batch_mode_mirrors_the_tree_and_resumes(tmp_path):
     (src / "day2" / "broken.mp4").unlink()
     second = vpipe("run", "configs/roadview.yaml", "-i", str(src), "-o", str(out), "-q")
     assert second.returncode == 0 and "2 skipped" in second.stderr
+
+
+@pytest.mark.parametrize("args, message", [(("run", "--bogus"), "No such option: --bogus"),
+                                           (("nosuchcmd",), "No such command"),
+                                           (("run",), "Missing argument")])
+def test_usage_errors_are_short_and_without_traceback(args, message):
+    result = vpipe(*args, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr

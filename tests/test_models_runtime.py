@@ -141,3 +141,16 @@ def test_ultralytics_metadata_is_understood():
     meta = ModelMeta.from_props(props)
     assert (meta.task, meta.decoder, meta.input_size, meta.resize) == ("detect", "yolo", (640, 640), "letterbox")
     assert meta.classes == ("plate", "car")
+
+
+def test_fp16_model_takes_and_gives_float32(tmp_path):
+    # Ultralytics exports often have float16 inputs and outputs; the runtime speaks float32.
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT16, [1, 3, 2, 2])
+    y = helper.make_tensor_value_info("out", TensorProto.FLOAT16, [1, 3, 2, 2])
+    graph = helper.make_graph([helper.make_node("Add", ["images", "images"], ["out"])], "double", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "half.onnx")
+    engine = open_engine(tmp_path / "half.onnx")
+    out = engine.run({"images": np.full((1, 3, 2, 2), 1.5, np.float32)})["out"]
+    assert out.dtype == np.float32 and np.allclose(out, 3.0)
+    with pytest.raises(EngineError, match="half.onnx"):  # a bad feed is one line naming the file
+        engine.run({"images": np.ones((1, 3, 5, 5), np.float32)})
