@@ -15,6 +15,17 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
+# The synthetic licence-plate generator (tools/plate_synth.py) renders plates with real fonts:
+# DejaVu and Liberation (Latin), Nanum (Hangul, Korean plates). Installed the same way; without
+# them its tests skip and say which package is missing.
+FONT_PACKAGES="fonts-dejavu-core fonts-liberation fonts-nanum"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=$(for p in $FONT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  if [ -n "$missing" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+fi
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e ".[dev]"
 exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,116 @@
+"""Detector training: a tiny run learns, its checkpoint exports with `vpipe export --check` and is
+scored by `vpipe eval detect`; Faster R-CNN checkpoints fit the exporter; alpr/ is refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from vpipe.pipeline.errors import VpipeError
+from vpipe.tools import plate_synth as ps
+from vpipe.tools import train_detect as td
+
+torch = pytest.importorskip("torch")
+SSD = "ssdlite320_mobilenet_v3_large"
+RCNN = "fasterrcnn_mobilenet_v3_large_320_fpn"
+
+
+def vpipe(*args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-c", "from vpipe.pipeline.cli import main; main()", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    try:
+        ps.find_fonts()
+    except ps.FontsMissing as exc:
+        pytest.skip(str(exc))
+    out = tmp_path_factory.mktemp("synth")
+    ps.generate(out, 8, seed=0, log=None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(synth, tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("run") / "ssd.pt"
+    samples = td.load_coco(synth / "annotations.json", synth / "images")
+    history = td.train(SSD, samples, out, epochs=100, batch=4, lr=3e-3, size=160, seed=0, max_iters=16,
+                       threads=1, log=lambda *_: None)
+    return out, history
+
+
+def test_tiny_run_loss_decreases(trained):
+    out, history = trained
+    losses = history["losses"]
+    assert len(losses) == 16 and all(np.isfinite(losses))
+    first, last = np.mean(losses[:4]), np.mean(losses[-4:])
+    assert last < 0.8 * first, f"loss did not fall: first {first:.3f}, last {last:.3f}"
+    state = torch.load(out, map_location="cpu", weights_only=True)
+    assert state["family"] == SSD and state["classes"] == ["licence_plate", "vehicle"]
+    assert out.with_suffix(".names.txt").read_text().split() == ["licence_plate", "vehicle"]
+
+
+def test_checkpoint_exports_and_evaluates(trained, synth, tmp_path):
+    ckpt, _ = trained
+    model = tmp_path / "plates.onnx"
+    proc = vpipe("export", SSD, "--weights", str(ckpt), "--num-classes", "3", "--classes",
+                 str(ckpt.with_suffix(".names.txt")), "--input-size", "160x160", "--check", "--out", str(model))
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "parity" in proc.stdout
+    report = tmp_path / "eval.json"
+    proc = vpipe("eval", "detect", "--model", str(model), "--coco", str(synth / "annotations.json"),
+                 "--images", str(synth / "images"), "--model-class", "licence_plate", "--category", "1",
+                 "--threshold", "0.01", "--json", str(report))
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    figures = json.loads(report.read_text())
+    assert figures["images"] == 8 and 0.0 <= figures["recall"] <= 1.0
+    assert figures["boxes_per_image"] > 0 and figures["ms_per_image"] > 0
+
+
+def test_fine_tune_from_init_and_a_wrong_init(trained, synth, tmp_path):
+    ckpt, _ = trained
+    samples = td.load_coco(synth / "annotations.json", synth / "images")[:2]
+    history = td.train(SSD, samples, tmp_path / "ft.pt", batch=2, size=160, init=str(ckpt), max_iters=1,
+                       threads=1, log=lambda *_: None)
+    assert history["iterations"] == 1
+    with pytest.raises(VpipeError, match="does not fit"):
+        td.build_model(RCNN, 160, init=ckpt)
+
+
+def test_faster_rcnn_checkpoint_fits_the_exporter(synth, tmp_path):
+    from vpipe.tools.export import load_model
+    from vpipe.tools.families import get_family
+
+    torch.set_num_threads(1)
+    samples = td.load_coco(synth / "annotations.json", synth / "images")[:2]
+    history = td.train(RCNN, samples, tmp_path / "rcnn.pt", batch=2, size=160, max_iters=1, threads=1,
+                       log=lambda *_: None)
+    assert np.isfinite(history["losses"][0])
+    model, sha, _ = load_model(get_family(RCNN), str(tmp_path / "rcnn.pt"), False, 3, 1)
+    assert len(sha) == 64 and model.roi_heads.box_predictor.cls_score.out_features == 3
+
+
+def test_evaluation_data_is_refused(tmp_path):
+    (tmp_path / "alpr").mkdir()
+    (tmp_path / "alpr" / "us.json").write_text("{}")
+    with pytest.raises(VpipeError, match="evaluation-only"):
+        td.load_coco(tmp_path / "alpr" / "us.json", tmp_path / "alpr")
+    with pytest.raises(VpipeError, match="--synth"):
+        td.gather("synth", [], [], tmp_path, 1)
+
+
+def test_real_training_split_loads():
+    root = shared_file("train/openimages-plates")
+    samples = td.gather("real", [], [], root, 1)
+    assert len(samples) == 245
+    labels = np.concatenate([s.labels for s in samples])
+    assert set(labels.tolist()) == {1, 2} and (labels == 1).sum() == 326
+    x, target = td.read_sample(samples[0], 160)
+    assert tuple(x.shape) == (3, 160, 160) and float(target["boxes"].max()) <= 160

@@ -1,0 +1,353 @@
+"""Train licence-plate (and vehicle) detectors from scratch, or fine-tune one on your own plates.
+
+    # synthetic data (see tools/plate_synth.py), then train on real + synthetic, validate, export
+    python -m vpipe.tools.plate_synth --out data/synth --count 4000 --seed 0
+    python -m vpipe.tools.train_detect ssdlite320_mobilenet_v3_large --data both --synth data/synth \\
+        --epochs 60 --device cuda --out runs/plates_ssdlite.pt
+    vpipe export ssdlite320_mobilenet_v3_large --weights runs/plates_ssdlite.pt --num-classes 3 \\
+        --classes runs/plates_ssdlite.names.txt --out models/plates_ssdlite.onnx
+
+    # fine-tune a trained detector on your own labelled plates (COCO JSON + image folder)
+    python -m vpipe.tools.train_detect ssdlite320_mobilenet_v3_large --data none \\
+        --dataset my_plates.json:my_images/ --init runs/plates_ssdlite.pt --lr 2e-4 --epochs 20 \\
+        --out runs/my_plates.pt
+
+Families: `ssdlite320_mobilenet_v3_large` and `fasterrcnn_mobilenet_v3_large_320_fpn`, built by
+the same builder `vpipe export` uses (tools/families.py) with weights=None and
+weights_backbone=None -- nothing is downloaded -- and 3 classes (background, licence_plate,
+vehicle), so the checkpoint's keys are the exporter's. Images are stretched to --image-size
+square, as the runtime does for these models.
+
+Data (`--data`): `real` is ../shared/data/train/openimages-plates (train split; CC BY, may be
+trained on), `synth` the --synth folders (annotations.json + images/), `both` the two mixed
+(the real set repeated --real-repeat times), `none` only --dataset JSON:IMAGES pairs (added to
+any choice). Validation is the real set's valid split (COCO mAP and recall with pycocotools).
+../shared/data/alpr is evaluation data: this tool refuses it.
+
+The checkpoint is {'model': state_dict, 'family', 'classes', 'epoch', 'val', 'args'}, written
+after every epoch (and at --time-limit), with NAMES.txt beside it for `vpipe export --classes`.
+Seeded: the same command gives the same weights on the same machine, threads and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vpipe.pipeline.errors import VpipeError
+
+FAMILIES = ("ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn")
+CLASSES = ("licence_plate", "vehicle")  # model labels 1, 2; 0 is background
+ROOT = Path(__file__).resolve().parents[1]
+REAL = Path(os.environ.get("VPIPE_SHARED_DATA", ROOT.parent / "shared" / "data")) / "train" / "openimages-plates"
+
+
+def category_of(name: str) -> int | None:
+    from vpipe.tools.plate_synth import category_of as of
+
+    return of(name)
+
+
+@dataclass
+class Sample:
+    path: Path
+    boxes: np.ndarray  # N x 4, xyxy in the file's pixels
+    labels: np.ndarray  # N, int64 (1 plate, 2 vehicle)
+
+
+def load_coco(json_path: str | Path, images: str | Path) -> list[Sample]:
+    """A COCO detection set as samples; categories mapped by name (plate -> 1, vehicle -> 2)."""
+    json_path, images = Path(json_path), Path(images)
+    if "alpr" in json_path.resolve().parts or "alpr" in images.resolve().parts:
+        raise VpipeError(f"{json_path}: ../shared/data/alpr is evaluation-only data; never train on it")
+    if not json_path.is_file():
+        raise VpipeError(f"{json_path}: annotations not found")
+    if not images.is_dir():
+        raise VpipeError(f"{images}: image folder not found")
+    data = json.loads(json_path.read_text())
+    cats = {c["id"]: category_of(c["name"]) for c in data["categories"]}
+    by_image: dict[int, list] = {i["id"]: [] for i in data["images"]}
+    for a in data["annotations"]:
+        label = cats.get(a["category_id"])
+        x, y, w, h = a["bbox"]
+        if label and w >= 1 and h >= 1 and not a.get("iscrowd", 0):
+            by_image[a["image_id"]].append((x, y, x + w, y + h, label))
+    samples = []
+    for info in data["images"]:
+        rows = by_image[info["id"]]
+        boxes = np.array([r[:4] for r in rows], np.float32).reshape(-1, 4)
+        labels = np.array([r[4] for r in rows], np.int64)
+        samples.append(Sample(images / info["file_name"], boxes, labels))
+    return samples
+
+
+def read_sample(sample: Sample, size: int, rng: random.Random | None = None):
+    """(CHW float tensor in [0,1] at size x size, target dict); rng: train-time augmentation."""
+    import torch
+
+    bgr = cv2.imread(str(sample.path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise VpipeError(f"{sample.path}: not a readable image")
+    h, w = bgr.shape[:2]
+    rgb = cv2.cvtColor(cv2.resize(bgr, (size, size), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+    boxes = sample.boxes * np.array([size / w, size / h, size / w, size / h], np.float32)
+    image = rgb.astype(np.float32) / 255.0
+    if rng is not None:
+        if rng.random() < 0.5:  # mirrored plates still look like plates to a detector
+            image = image[:, ::-1]
+            boxes = boxes[:, [2, 1, 0, 3]] * np.array([-1, 1, -1, 1], np.float32) + np.array([size, 0, size, 0], np.float32)
+        image = image * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
+        image = np.clip(image, 0, 1)
+    keep = ((boxes[:, 2] - boxes[:, 0]) >= 1) & ((boxes[:, 3] - boxes[:, 1]) >= 1)
+    target = {"boxes": torch.from_numpy(np.ascontiguousarray(boxes[keep])).reshape(-1, 4),
+              "labels": torch.from_numpy(sample.labels[keep])}
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), target
+
+
+def build_model(family: str, size: int = 320, init: str | Path | None = None):
+    """The exporter's model (same builder, 3 classes), resizing to `size` square; optionally loaded."""
+    from vpipe.tools.families import get_family
+
+    if family not in FAMILIES:
+        raise VpipeError(f"{family}: expected one of {', '.join(FAMILIES)}")
+    model = get_family(family).build(len(CLASSES) + 1, None)
+    model.transform.min_size, model.transform.max_size = (size,), size
+    if hasattr(model.transform, "fixed_size") and model.transform.fixed_size:
+        model.transform.fixed_size = (size, size)
+    if init:
+        load_weights(model, init)
+    return model
+
+
+def load_weights(model, path: str | Path) -> None:
+    import torch
+
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    for key in ("model", "state_dict", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = model.state_dict()
+    wrong = [k for k in own if k not in state or tuple(state[k].shape) != tuple(own[k].shape)]
+    if wrong:
+        raise VpipeError(f"--init {path}: does not fit this family with {len(CLASSES) + 1} classes "
+                         f"({len(wrong)} tensors missing or of another shape, e.g. {wrong[0]})")
+    model.load_state_dict(state)
+
+
+def gather(data: str, synth: list[str], datasets: list[str], real_root: Path, real_repeat: int) -> list[Sample]:
+    if data not in ("real", "synth", "both", "none"):
+        raise VpipeError(f"--data {data}: expected real, synth, both or none")
+    samples: list[Sample] = []
+    if data in ("real", "both"):
+        if not (real_root / "train.json").is_file():
+            raise VpipeError(f"{real_root}/train.json: the real training set is absent (../shared/data)")
+        samples += load_coco(real_root / "train.json", real_root / "train" / "images") * max(1, real_repeat)
+    if data in ("synth", "both"):
+        if not synth:
+            raise VpipeError(f"--data {data}: give --synth DIR (made by python -m vpipe.tools.plate_synth)")
+        for folder in synth:
+            samples += load_coco(Path(folder) / "annotations.json", Path(folder) / "images")
+    for spec in datasets:
+        json_path, sep, images = spec.partition(":")
+        if not sep:
+            raise VpipeError(f"--dataset {spec}: expected JSON:IMAGE_FOLDER")
+        samples += load_coco(json_path, images)
+    if not samples:
+        raise VpipeError("no training images: choose --data and/or --dataset")
+    return samples
+
+
+def evaluate(model, samples_json: Path, images: Path, size: int, device: str, limit: int | None = None) -> dict:
+    """COCO figures on a labelled set: mAP@[.5:.95], AP50 and recall@0.5 (AR@100) per class."""
+    import contextlib
+    import io
+
+    import torch
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(samples_json))
+    ours = {c["id"]: category_of(c["name"]) for c in gt.loadCats(gt.getCatIds())}
+    back = {v: k for k, v in ours.items() if v}
+    model.eval()
+    results = []
+    ids = gt.getImgIds()[:limit] if limit else gt.getImgIds()
+    with torch.no_grad():
+        for info in gt.loadImgs(ids):
+            x, _ = read_sample(Sample(images / info["file_name"], np.zeros((0, 4), np.float32),
+                                      np.zeros(0, np.int64)), size)
+            out = model([x.to(device)])[0]
+            sx, sy = info["width"] / size, info["height"] / size
+            for (x1, y1, x2, y2), s, label in zip(out["boxes"].tolist(), out["scores"].tolist(), out["labels"].tolist()):
+                if int(label) in back:
+                    results.append({"image_id": info["id"], "category_id": back[int(label)], "score": float(s),
+                                    "bbox": [x1 * sx, y1 * sy, (x2 - x1) * sx, (y2 - y1) * sy]})
+    report: dict[str, float] = {"images": len(ids)}
+    for ours_id, name in ((1, "plate"), (2, "vehicle")):
+        if ours_id not in back:
+            continue
+        mine = [r for r in results if r["category_id"] == back[ours_id]]
+        if not mine:
+            report.update({f"{name}_map": 0.0, f"{name}_ap50": 0.0, f"{name}_recall50": 0.0})
+            continue
+        with contextlib.redirect_stdout(io.StringIO()):
+            ev = COCOeval(gt, gt.loadRes(mine), "bbox")
+            ev.params.imgIds, ev.params.catIds = ids, [back[ours_id]]
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+            map_, ap50 = float(ev.stats[0]), float(ev.stats[1])
+            ev50 = COCOeval(gt, gt.loadRes(mine), "bbox")
+            ev50.params.imgIds, ev50.params.catIds = ids, [back[ours_id]]
+            ev50.params.iouThrs = np.array([0.5])
+            ev50.evaluate()
+            ev50.accumulate()
+            ev50.summarize()
+        report.update({f"{name}_map": round(map_, 4), f"{name}_ap50": round(ap50, 4),
+                       f"{name}_recall50": round(float(ev50.stats[8]), 4)})
+    return report
+
+
+def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, batch: int = 8,
+          lr: float = 1e-3, size: int = 320, device: str = "cpu", seed: int = 0, init: str | None = None,
+          max_iters: int | None = None, time_limit: float | None = None, val: tuple[Path, Path] | None = None,
+          val_limit: int | None = None, threads: int | None = None, log=print) -> dict:
+    """Train; writes the checkpoint (and NAMES.txt) to `out`; returns {'losses': [...], 'val': [...]}."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise VpipeError(f"--device {device}: CUDA is not available here")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    model = build_model(family, size, init).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    steps_per_epoch = math.ceil(len(samples) / batch)
+    total = min(max_iters or 10**12, epochs * steps_per_epoch)
+    warmup = min(200, max(1, total // 20))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup)))) * 0.95 + 0.05
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    names = out.with_suffix(".names.txt")
+    names.write_text("\n".join(CLASSES) + "\n")
+    history: dict = {"losses": [], "val": [], "epochs": 0, "iterations": 0}
+    start, step, stop = time.perf_counter(), 0, False
+    log(f"{family}: {len(samples)} images, {steps_per_epoch} iterations an epoch, batch {batch}, "
+        f"size {size}, device {device}, {total} iterations at most")
+    for epoch in range(epochs):
+        model.train()
+        order = list(range(len(samples)))
+        rng.shuffle(order)
+        running = []
+        for first in range(0, len(order), batch):
+            items = [read_sample(samples[i], size, rng) for i in order[first:first + batch]]
+            images = [x.to(device) for x, _ in items]
+            targets = [{k: v.to(device) for k, v in t.items()} for _, t in items]
+            losses = model(images, targets)
+            loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                raise VpipeError(f"loss became {float(loss)} at iteration {step}; lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 10.0)
+            optimizer.step()
+            scheduler.step()
+            history["losses"].append(loss.item())
+            running.append(history["losses"][-1])
+            step += 1
+            if step % 20 == 0:
+                log(f"epoch {epoch + 1} it {step}/{total}: loss {np.mean(running[-20:]):.3f} "
+                    f"({', '.join(f'{k} {v.item():.3f}' for k, v in losses.items())}) "
+                    f"lr {scheduler.get_last_lr()[0]:.2e} {time.perf_counter() - start:.0f}s")
+            if step >= total or (time_limit and time.perf_counter() - start > time_limit):
+                stop = True
+                break
+        history["epochs"], history["iterations"] = epoch + 1, step
+        report = {}
+        if val is not None:
+            report = evaluate(model, val[0], val[1], size, device, val_limit)
+            history["val"].append(report)
+            log(f"epoch {epoch + 1} validation: {report}")
+        save(model, out, family, epoch + 1, report, dict(lr=lr, size=size, batch=batch, seed=seed, init=init,
+                                                         images=len(samples), iterations=step))
+        log(f"epoch {epoch + 1}: mean loss {np.mean(running):.3f}, checkpoint {out}")
+        if stop:
+            break
+    history["seconds"] = round(time.perf_counter() - start, 1)
+    return history
+
+
+def save(model, out: Path, family: str, epoch: int, val: dict, args: dict) -> None:
+    import torch
+
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    tmp = out.with_suffix(".tmp")
+    torch.save({"model": state, "family": family, "classes": list(CLASSES), "epoch": epoch, "val": val,
+                "args": args}, tmp)
+    tmp.replace(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m vpipe.tools.train_detect", description=__doc__.splitlines()[0])
+    p.add_argument("family", choices=FAMILIES)
+    p.add_argument("--data", default="both", help="real | synth | both | none (default both)")
+    p.add_argument("--synth", action="append", default=[], help="synthetic folder (repeatable)")
+    p.add_argument("--dataset", action="append", default=[], help="JSON:IMAGE_FOLDER of your own labels (repeatable)")
+    p.add_argument("--real-root", default=str(REAL), help="the real training set (train.json, valid.json, ...)")
+    p.add_argument("--real-repeat", type=int, default=1, help="times the real train split is repeated in a mix")
+    p.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    p.add_argument("--init", help="checkpoint to start from (fine-tuning)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--image-size", type=int, default=320)
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--max-iters", type=int, default=None)
+    p.add_argument("--time-limit", type=float, default=None, help="minutes; stop and save after it")
+    p.add_argument("--no-val", action="store_true", help="skip validation on the real valid split")
+    p.add_argument("--val-limit", type=int, default=None, help="validate on the first N valid images only")
+    a = p.parse_args(argv)
+    try:
+        real = Path(a.real_root)
+        samples = gather(a.data, a.synth, a.dataset, real, a.real_repeat)
+        val = None
+        if not a.no_val:
+            if (real / "valid.json").is_file():
+                val = (real / "valid.json", real / "valid" / "images")
+            else:
+                print(f"no validation: {real}/valid.json is absent")
+        history = train(a.family, samples, a.out, a.epochs, a.batch, a.lr, a.image_size, a.device, a.seed,
+                        a.init, a.max_iters, a.time_limit * 60 if a.time_limit else None, val, a.val_limit,
+                        a.threads)
+    except VpipeError as exc:
+        print(f"train_detect: error: {exc}")
+        return 2
+    print(json.dumps({k: v for k, v in history.items() if k != "losses"}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
