@@ -36,6 +36,8 @@ class StreamInfo:
     frames: int | None = None
     #: the source's path (files and folders), for sinks that mirror names or copy audio.
     path: Path | None = None
+    #: display rotation the frames still need (degrees counter-clockwise); video sinks copy it.
+    rotation: int = 0
     # Live streams only, updated by the source while it runs (read by the status line, metrics).
     #: times the stream came back after a loss (a new connection that delivered a frame).
     reconnects: int = 0

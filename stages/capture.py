@@ -22,6 +22,27 @@ class VideoParams(Params):
     loop: bool = False
     #: FFmpeg decoder threads; 0 lets FFmpeg choose.
     threads: int = Field(0, ge=0)
+    #: turn frames upright as the file's display matrix says (phones, some dashcams), so detectors
+    #: see upright faces and plates and the output plays the same with no flag; False keeps the
+    #: frames as stored and video sinks copy the rotation flag instead.
+    autorotate: bool = True
+
+
+#: display rotation (degrees counter-clockwise, as PyAV reports it) -> cv2.rotate code that
+#: makes the stored frame upright.
+UPRIGHT = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+
+
+def display_rotation(path: Path) -> int:
+    """The rotation a player applies to this file's video (0, 90, 180 or 270), from the display
+    matrix FFmpeg attaches to decoded frames (PyAV exposes no stream-level side data)."""
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0), None)
+    except av.error.FFmpegError:
+        return 0
+    degrees = getattr(frame, "rotation", 0) if frame is not None else 0
+    return int(round((degrees or 0) / 90.0)) * 90 % 360
 
 
 def open_video(path: str, options: dict | None = None, timeout: float | None = None):
@@ -62,10 +83,17 @@ class VideoFileSource(Source):
         if params.threads:
             stream.codec_context.thread_count = params.threads
         rate = stream.average_rate or stream.guessed_rate
+        rotation = display_rotation(self.path)
+        #: cv2.rotate code applied to every frame, or None.
+        self.turn = UPRIGHT.get(rotation) if params.autorotate else None
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if self.turn is not None and rotation in (90, 270):
+            width, height = height, width
         self.info = StreamInfo(
             source_id=name,
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
+            width=width,
+            height=height,
+            rotation=0 if params.autorotate else rotation,
             fps=float(rate) if rate else None,
             time_base=stream.time_base,
             live=False,
@@ -78,7 +106,7 @@ class VideoFileSource(Source):
             stream = self.container.streams.video[0]
             try:
                 for image, pts in decode_bgr(self.container, stream):
-                    yield Captured(image, pts)
+                    yield Captured(image if self.turn is None else cv2.rotate(image, self.turn), pts)
             except av.error.FFmpegError as exc:
                 raise VpipeError(f"{self.path}: decoding failed: {exc}") from None
             if not self.params.loop:

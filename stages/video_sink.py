@@ -115,6 +115,8 @@ class VideoWriter:
             stream.options = {"crf": str(params.crf), "preset": params.preset}
         if params.threads:
             stream.codec_context.thread_count = params.threads
+        if info.rotation and hasattr(stream, "set_display_rotation"):  # recent PyAV only
+            stream.set_display_rotation(info.rotation)
         self.stream = stream
         self.audio = _AudioCopy.open(info.path, self.container) if params.audio == "copy" else None
         if params.metadata == "keep" and info.path and info.path.is_file():

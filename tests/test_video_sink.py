@@ -101,3 +101,48 @@ sinks: [{{type: video, params: {{path: "{tmp_path}/cam_{{source}}.mp4"}}}}]
     graph.close()
     for name in ("a", "b"):
         assert len(video_pts(tmp_path / f"cam_{name}.mp4")) == 10
+
+
+def make_rotated_clip(path, rotation: int):
+    """A 64x32 clip stored sideways with a display rotation flag, a white mark top-left."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 32, "yuv420p"
+        s.set_display_rotation(rotation)
+        for _ in range(5):
+            image = np.zeros((32, 64, 3), np.uint8)
+            image[:8, :8] = 255
+            for p in s.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def first_frame(path):
+    with av.open(str(path)) as c:
+        frame = next(c.decode(video=0))
+        return frame.to_ndarray(format="bgr24"), getattr(frame, "rotation", 0)
+
+
+@pytest.mark.skipif(not hasattr(av.video.stream.VideoStream, "set_display_rotation"),
+                    reason="this PyAV cannot write a display rotation")
+@pytest.mark.parametrize("autorotate", [True, False])
+def test_rotation_is_kept(tmp_path, autorotate):
+    src = tmp_path / "phone.mp4"
+    make_rotated_clip(src, 90)
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {src}, params: {{autorotate: {str(autorotate).lower()}}}}}]
+stages: [{{type: anonymize}}]
+sinks: [{{type: video, params: {{path: {tmp_path}/out.mp4}}}}]
+""")
+    graph = build_graph(load_config(config))
+    Runner(graph).run()
+    graph.close()
+    image, rotation = first_frame(tmp_path / "out.mp4")
+    if autorotate:
+        # Upright pixels, no flag: the mark a player showed bottom-left is there in the pixels.
+        assert image.shape[:2] == (64, 32) and rotation == 0
+        assert image[-8:, :8].mean() > 200 and image[:8, :8].mean() < 50
+    else:
+        assert image.shape[:2] == (32, 64) and rotation == 90
+        assert image[:8, :8].mean() > 200
