@@ -45,7 +45,7 @@ def run_bench(config_path: Path, input: str | None = None, device: str | None = 
 
 
 def measure(config, input, device, max_frames, warmup, sequential) -> dict:
-    graph = build_graph(config, Overrides(input=input, device=device))
+    graph = build_graph(config, Overrides(input=input, device=device, sequential=sequential))
     try:
         if sequential:
             stats = run_sequential(graph, max_frames=max_frames, warmup=warmup)

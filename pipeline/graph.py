@@ -81,6 +81,9 @@ class Overrides:
     audit: str | None = None
     #: replaces `reconnect.max_attempts` of every network stream source (0: retry forever).
     reconnect_attempts: int | None = None
+    #: built for the one-frame-at-a-time baseline: one stage runs at a time, so each engine
+    #: gets every core by default (the baseline's best, not a handicapped copy of the pipeline).
+    sequential: bool = False
 
 
 def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
@@ -99,7 +102,8 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     order = _topological_order(config, names, links, specs)
     upstream = _upstream_sources(order, links, names, specs)
     # Engine threads default to an even share of the cores among all model-stage workers.
-    model_workers = sum(s.workers for _, s, role in specs if role != "source" and s.engine)
+    model_workers = 1 if overrides.sequential else sum(
+        s.workers for _, s, role in specs if role != "source" and s.engine)
 
     first_jsonl = next((n for (_, sp, r), n in zip(specs, names) if r == "sink" and sp.type == "jsonl"), None)
     nodes: dict[str, Node] = {}
