@@ -22,20 +22,15 @@ import numpy as np
 from vpipe.pipeline.config import load_config
 from vpipe.pipeline.graph import build_graph
 from vpipe.pipeline.runner import Runner
+from vpipe.tools.leak import covered_share
 
 #: share of a plate's box that must be covered for it to count as anonymized.
 COVERED = 0.8
 
 
-def covered_share(box_xywh: list[float], rects: list[list[float]]) -> float:
-    """Share of the box's area under the union of the rectangles (rasterized on the box's pixels)."""
+def _xyxy(box_xywh: list[float]) -> list[float]:
     x, y, w, h = box_xywh
-    x0, y0, x1, y1 = int(np.floor(x)), int(np.floor(y)), int(np.ceil(x + w)), int(np.ceil(y + h))
-    mask = np.zeros((max(y1 - y0, 1), max(x1 - x0, 1)), bool)
-    for rx0, ry0, rx1, ry1 in rects:
-        mask[max(int(ry0) - y0, 0):max(int(np.ceil(ry1)) - y0, 0),
-             max(int(rx0) - x0, 0):max(int(np.ceil(rx1)) - x0, 0)] = True
-    return float(mask.mean())
+    return [x, y, x + w, y + h]
 
 
 def main() -> int:
@@ -71,7 +66,7 @@ sinks: [{{type: jsonl, params: {{path: {audit}}}}}]
         for line in audit.read_text().splitlines():
             r = json.loads(line)
             rects[r["name"]] = r.get("audit", {}).get("blur", {}).get("boxes", [])
-    shares = [covered_share(a["bbox"], rects.get(by_image[a["image_id"]], [])) for a in coco["annotations"]]
+    shares = [covered_share(_xyxy(a["bbox"]), rects.get(by_image[a["image_id"]], [])) for a in coco["annotations"]]
     report = {
         "images": len(by_image),
         "plates": len(shares),

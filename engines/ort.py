@@ -74,6 +74,7 @@ class OrtEngine:
         self.outputs = [_spec(a) for a in self.session.get_outputs()]
         self._output_names = [o.name for o in self.outputs]
         self._cast_inputs = {i.name: i.dtype for i in self.inputs if i.dtype == np.float16}
+        self._half_outputs = [o.name for o in self.outputs if o.dtype == np.float16]
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         # The runtime works in float32; fp16 models (common in Ultralytics exports) are cast at
@@ -85,8 +86,10 @@ class OrtEngine:
         except Exception as exc:  # ORT's errors are untyped and multi-line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise EngineError(f"{self.path.name}: {first}") from None
-        return {name: v.astype(np.float32) if v.dtype == np.float16 else v
-                for name, v in zip(self._output_names, values)}
+        outputs = dict(zip(self._output_names, values))
+        for name in self._half_outputs:
+            outputs[name] = outputs[name].astype(np.float32)
+        return outputs
 
     def warmup(self, runs: int = 1) -> None:
         """Run on zeros so the first real frame does not pay for allocation and kernel choice."""

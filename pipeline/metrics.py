@@ -12,7 +12,6 @@ import time
 from typing import Iterator
 
 from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.progress import dropped_by_stage
 from vpipe.pipeline.runner import Runner
 
 #: latency buckets (seconds): edge pipelines live between a few ms and a few seconds.
@@ -56,10 +55,10 @@ class RunnerCollector:
             fps.add_metric([name, stage.role], (counts[name] - before.get(name, 0)) / span)
             if stage.role != "source":
                 errors.add_metric([name], stage.errors)
-        for name, value in dropped_by_stage(self.runner).items():
+        for name, value in self.runner.dropped().items():
             if stats.stages[name].role != "source":
                 dropped.add_metric([name], value)
-        for name, size in self._queue_depths().items():
+        for name, size in self.runner.queue_depths().items():
             depth.add_metric([name], size)
 
         reconnects = CounterMetricFamily("vpipe_stream_reconnects", "Times a stream came back after a loss",
@@ -92,13 +91,6 @@ class RunnerCollector:
             latency.add_metric([sink], cumulative, sum_value=self._sums[sink])
 
         yield from (frames, fps, dropped, errors, depth, reconnects, gaps, lost, up, offline, latency)
-
-    def _queue_depths(self) -> dict[str, int]:
-        unique = {id(q): (consumer, q) for (_, consumer), q in self.runner._queues.items()}
-        depths: dict[str, int] = {}
-        for consumer, q in unique.values():
-            depths[consumer] = depths.get(consumer, 0) + len(q)
-        return depths
 
     def _latency_buckets(self) -> dict[str, list[int]]:
         stats = self.runner.stats

@@ -43,7 +43,8 @@ class Progress:
         elapsed = stats.elapsed()
         fps = stats.frames_out / elapsed if elapsed > 0 else 0.0
         parts = [f"{fps:5.1f} FPS"]
-        dropped = sum(dropped_by_stage(self.runner).values())
+        by_stage = self.runner.dropped()
+        dropped = sum(by_stage.values())
         errors = sum(s.errors for s in stats.stages.values())
         if dropped:
             parts.append(f"{dropped} dropped")
@@ -52,7 +53,7 @@ class Progress:
         if self.runner.interrupted:
             parts.append("stopping: draining and finalizing sinks")
         line = ", ".join(parts)
-        dropped_streams = dropped_by_stream(self.runner)
+        dropped_streams = dropped_by_stream(self.runner, by_stage)
         for node in self.runner.graph.sources:
             info = node.element.info
             if info.live:
@@ -75,7 +76,7 @@ class Progress:
                 line += (f" ({element.sent} sent, {element.dropped} dropped while disconnected, "
                          f"{element.connections} connections)")
             print(line, file=sys.stderr)
-        dropped_streams = dropped_by_stream(self.runner)
+        dropped_streams = dropped_by_stream(self.runner, self.runner.dropped())
         for node in self.runner.graph.sources:
             info = node.element.info
             if info.live:
@@ -88,21 +89,9 @@ class Progress:
             Console(stderr=True, width=max(self.console.width, 130)).print(status_table(self.runner))
 
 
-def dropped_by_stage(runner: Runner) -> dict[str, int]:
-    """Frames dropped on each element's input so far. While the run goes on, drops are still
-    counted in the queues (the runner adds them to its stats when it ends)."""
-    dropped = {name: s.dropped for name, s in runner.stats.stages.items()}
-    if runner.stats.ended is None:
-        unique = {id(q): (consumer, q) for (_, consumer), q in runner._queues.items()}
-        for consumer, q in unique.values():
-            dropped[consumer] += q.dropped
-    return dropped
-
-
-def dropped_by_stream(runner: Runner) -> dict[str, int]:
-    """Drops per source: those on the input of the elements that source alone feeds (a merge
-    of several sources shares one queue, so its drops are only shown per stage)."""
-    by_stage = dropped_by_stage(runner)
+def dropped_by_stream(runner: Runner, by_stage: dict[str, int]) -> dict[str, int]:
+    """Drops per source, from the drops per element: those on the input of the elements that
+    source alone feeds (a merge of several sources shares one queue: shown per stage only)."""
     out: dict[str, int] = {}
     for node in runner.graph.sources:
         out[node.name] = sum(by_stage[c] for c in node.outputs if runner.graph.nodes[c].inputs == [node.name])
@@ -121,7 +110,7 @@ def status_table(runner: Runner) -> Table:
     """Per stream and per stage: frames, rate, latency, drops, errors (`vpipe run --status`)."""
     stats = runner.stats
     elapsed = max(stats.elapsed(), 1e-9)
-    dropped = dropped_by_stage(runner)
+    dropped = runner.dropped()
     summary = stats.summary()["stages"]
     table = Table(title="vpipe run status")
     for column in ("element", "role", "frames", "FPS", "p50 ms", "p95 ms", "dropped", "errors",

@@ -53,11 +53,7 @@ class FrameQueue:
         with self._cond:
             while not self._items:
                 self._cond.wait()
-            item = self._items.popleft()
-            if item is not END:
-                self._occupancy_sum += self._frames
-                self._gets += 1
-                self._frames -= 1
+            item = self._pop()
             self._cond.notify_all()
             return item
 
@@ -66,14 +62,7 @@ class FrameQueue:
         with self._cond:
             while not self._items:
                 self._cond.wait()
-            out = []
-            while self._items and len(out) < limit:
-                item = self._items.popleft()
-                if item is not END:
-                    self._occupancy_sum += self._frames
-                    self._gets += 1
-                    self._frames -= 1
-                out.append(item)
+            out = [self._pop() for _ in range(min(limit, len(self._items)))]
             self._cond.notify_all()
             return out
 
@@ -89,6 +78,15 @@ class FrameQueue:
     @property
     def mean_occupancy(self) -> float:
         return self._occupancy_sum / self._gets if self._gets else 0.0
+
+    def _pop(self) -> Any:
+        """Take the head item (lock held), counting the occupancy the consumer saw."""
+        item = self._items.popleft()
+        if item is not END:
+            self._occupancy_sum += self._frames
+            self._gets += 1
+            self._frames -= 1
+        return item
 
     def _drop_oldest_frame(self) -> None:
         for i, item in enumerate(self._items):

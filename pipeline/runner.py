@@ -39,6 +39,12 @@ class Runner:
         self._busy: dict[str, dict[int, tuple[float, int]]] = {n: {} for n in graph.nodes}
         self._threads: list[threading.Thread] = []
         self._queues = self._make_queues()
+        #: each element's input queues (one shared by its producers; one per edge for a join).
+        self._input_queues: dict[str, list[FrameQueue]] = {}
+        for (_, consumer), q in self._queues.items():
+            queues = self._input_queues.setdefault(consumer, [])
+            if q not in queues:
+                queues.append(q)
 
     # -- queues -------------------------------------------------------------------------------
 
@@ -334,12 +340,26 @@ class Runner:
                 self._watchdog()
                 if tick:
                     tick()
-        self.stats.ended = time.perf_counter()
-        unique = {id(q): (consumer, q) for (_, consumer), q in self._queues.items()}
-        for consumer, queue in unique.values():
+        for consumer, queues in self._input_queues.items():
             stats = self.stats.stages[consumer]
-            stats.dropped += queue.dropped
-            stats.queue_occupancy = max(stats.queue_occupancy, queue.mean_occupancy)
+            stats.queue_occupancy = max(q.mean_occupancy for q in queues)
+        # Drops are read live from the queues until the run ends, then kept in the stats.
+        dropped = self.dropped()
+        self.stats.ended = time.perf_counter()
+        for name, count in dropped.items():
+            self.stats.stages[name].dropped = count
+
+    def dropped(self) -> dict[str, int]:
+        """Frames dropped so far on each element's input (a join's drops included)."""
+        dropped = {name: s.dropped for name, s in self.stats.stages.items()}
+        if self.stats.ended is None:
+            for consumer, queues in self._input_queues.items():
+                dropped[consumer] += sum(q.dropped for q in queues)
+        return dropped
+
+    def queue_depths(self) -> dict[str, int]:
+        """Frames waiting on each element's input now."""
+        return {consumer: sum(len(q) for q in queues) for consumer, queues in self._input_queues.items()}
 
     def run(self, tick: Callable[[], None] | None = None) -> RunStats:
         """Run to the end; SIGINT/SIGTERM stop capture and drain. Raises the first stage error."""

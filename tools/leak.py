@@ -91,6 +91,19 @@ class Replay(Element):
         return frame
 
 
+def covered_share(box, rects) -> float:
+    """Share of the xyxy `box` under the union of the xyxy `rects`, counted on the pixel grid
+    (1.0 for a box without pixels: nothing there can leak)."""
+    x0, y0, x1, y1 = int(np.floor(box[0])), int(np.floor(box[1])), int(np.ceil(box[2])), int(np.ceil(box[3]))
+    if x1 <= x0 or y1 <= y0:
+        return 1.0
+    mask = np.zeros((y1 - y0, x1 - x0), bool)
+    for rx0, ry0, rx1, ry1 in rects:
+        mask[max(int(np.floor(ry0)) - y0, 0):max(int(np.ceil(ry1)) - y0, 0),
+             max(int(np.floor(rx0)) - x0, 0):max(int(np.ceil(rx1)) - x0, 0)] = True
+    return float(mask.mean())
+
+
 def leak_rates(truth: dict, jsonl: Path, anonymizer: str, min_cover: float = 0.8) -> dict:
     """Frame- and track-level leak rates of one run, from the anonymizer's audit in `jsonl`."""
     width, height = truth["width"], truth["height"]
@@ -104,17 +117,11 @@ def leak_rates(truth: dict, jsonl: Path, anonymizer: str, min_cover: float = 0.8
         if not items or index not in records:
             continue  # a frame that was never written cannot leak
         audit = records[index].get("audit", {}).get(anonymizer, {})
-        mask = np.zeros((height, width), bool)
-        if audit.get("covered") == "whole_frame":
-            mask[:] = True
-        for x1, y1, x2, y2 in audit.get("boxes", []):
-            mask[y1:y2, x1:x2] = True
+        rects = [(0, 0, width, height)] if audit.get("covered") == "whole_frame" else audit.get("boxes", [])
         frame_leaks = False
         for item in items:
-            x1, y1, x2, y2 = item["box"]
-            region = mask[int(np.floor(y1)):int(np.ceil(y2)), int(np.floor(x1)):int(np.ceil(x2))]
             plate_frames += 1
-            if region.size and region.mean() < min_cover:
+            if covered_share(item["box"], rects) < min_cover:
                 frame_leaks = True
                 leaks += 1
                 leaked_plates.add(item["track_id"])

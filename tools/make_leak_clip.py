@@ -19,12 +19,13 @@ import argparse
 import json
 import string
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
+from typing import Iterator
 
-import av
 import cv2
 import numpy as np
+
+from vpipe.tools.make_sample import write_h264
 
 #: lanes as (centre y as a fraction of the height, direction, speed in px/frame at 640 px wide).
 LANES = [(0.42, +1, 3.0), (0.62, -1, 5.0), (0.82, +1, 7.0)]
@@ -144,11 +145,8 @@ def make(out: Path, frames: int = 300, size: tuple[int, int] = (640, 360), fps: 
     plates = _plates(rng, frames, width, height)
     truth: dict = {"width": width, "height": height, "fps": fps, "seed": seed, "frames": [],
                    "plates": [{"track_id": p.track_id, "text": p.text, "start": p.start} for p in plates]}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(out), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "23", "preset": "veryfast"}
+
+    def images() -> Iterator[np.ndarray]:
         for i in range(frames):
             x = int(pan * i)
             image = texture[:, x:x + width].copy()
@@ -162,12 +160,9 @@ def make(out: Path, frames: int = 300, size: tuple[int, int] = (640, 360), fps: 
                 if seen:
                     visible.append({"track_id": plate.track_id, **seen})
             truth["frames"].append(visible)
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+            yield image
+
+    write_h264(out, images(), fps, crf=23, preset="veryfast")
     out.with_suffix(".json").write_text(json.dumps(truth, separators=(",", ":")))
     return truth
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import av
 import cv2
@@ -46,11 +47,8 @@ def make(out: Path, seconds: float = 8.0, fps: int = 25, size: tuple[int, int] =
     scene = _scene(width)
     car = _car("VP 1234")
     frames = int(seconds * fps)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(out), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "26", "preset": "slow"}
+
+    def images() -> Iterator[np.ndarray]:
         for i in range(frames):
             t = i / max(1, frames - 1)
             x = int(t * (scene.shape[1] - width))
@@ -60,13 +58,30 @@ def make(out: Path, seconds: float = 8.0, fps: int = 25, size: tuple[int, int] =
             left, right = max(0, cx), min(width, cx + car.shape[1])
             if right > left:
                 image[y:y + car.shape[0], left:right] = car[:, left - cx:right - cx]
+            yield image
+
+    return write_h264(out, images(), fps, crf=26, preset="slow")
+
+
+def write_h264(out: Path, images: Iterable[np.ndarray], fps: int, crf: int, preset: str) -> int:
+    """Encode BGR frames of one size to an H.264 mp4 at a constant rate; returns the count."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with av.open(str(out), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset}
+        for image in images:
+            if count == 0:
+                stream.height, stream.width = image.shape[:2]
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-            frame.pts = i
+            frame.pts = count
+            count += 1
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
-    return frames
+    return count
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vpipe.stages.track import box_iou  # the tracker's pairwise IoU: one definition
+
 
 def dense_error(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
     """Max abs error, and that error relative to the reference's largest magnitude."""
@@ -21,17 +23,6 @@ def dense_error(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
     diff = float(np.abs(ref - out).max()) if ref.size else 0.0
     peak = float(np.abs(ref).max()) if ref.size else 0.0
     return {"max_abs": diff, "max_rel": diff / max(peak, 1e-12)}
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xyxy boxes: [N,4] x [M,4] -> [N,M]."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
 
 
 @dataclass
