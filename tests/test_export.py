@@ -35,6 +35,7 @@ PARITY_CASES = [
     ("srcnn", {}),
     ("srcnn-955", {}),
     ("espcn", {}),
+    ("espcn-s", {}),
     ("ssd300_vgg16", {"input_size": "300x300"}),
     ("ssdlite320_mobilenet_v3_large", {"input_size": "160x160"}),
     ("fasterrcnn_mobilenet_v3_large_fpn", {"input_size": "160x160", "proposals": 200}),

@@ -2,7 +2,7 @@
 
 Each runs through the `upscale` stage in a real graph (image folder -> upscale -> image folder) on
 the parts of scikit-image's bundled photos that tools/train_sr.py holds out of training (the
-bottom 15 % of each), downscaled x3 with OpenCV's bicubic as `vpipe eval sr` does. Scored on Y
+bottom 15 % of each), downscaled x3 as `vpipe eval sr` does (antialiased bicubic, "imresize"). Scored on Y
 with a 3-px border crop, pooled over the images, against bicubic upscaling of the same input.
 """
 
@@ -19,6 +19,7 @@ from vpipe.engines import open_engine
 from vpipe.pipeline.config import load_config
 from vpipe.pipeline.graph import build_graph
 from vpipe.pipeline.runner import Runner
+from vpipe.tools.evaluate import downscale
 
 SCALE = 3
 PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "rocket")
@@ -59,9 +60,7 @@ def test_shipped_model_beats_bicubic_through_the_stage(tmp_path, model):
     hr = held_out_photos()
     (tmp_path / "lr").mkdir()
     for name, image in hr.items():
-        h, w = image.shape[:2]
-        cv2.imwrite(str(tmp_path / "lr" / f"{name}.png"), cv2.resize(image, (w // SCALE, h // SCALE),
-                                                                    interpolation=cv2.INTER_CUBIC))
+        cv2.imwrite(str(tmp_path / "lr" / f"{name}.png"), downscale(image, SCALE))
     config = write_config(tmp_path, f"""
 version: 1
 sources: [{{uri: {tmp_path}/lr}}]

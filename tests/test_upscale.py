@@ -14,7 +14,7 @@ from vpipe.pipeline.config import load_config
 from vpipe.pipeline.graph import build_graph
 from vpipe.pipeline.runner import Runner
 from vpipe.stages.upscale import Upscaler
-from vpipe.tools.evaluate import sr_scores
+from vpipe.tools.evaluate import downscale, sr_scores
 
 
 def sr_model(path, kind: str, scale: int = 2, channels: int = 1):
@@ -90,3 +90,36 @@ sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}, {{type: images,
     assert cv2.imread(str(tmp_path / "out" / "a.png")).shape == (80, 120, 3)
     record = json.loads((tmp_path / "out.jsonl").read_text())
     assert record["detections"][0]["box"] == [20, 20, 40, 40]
+
+
+def _imresize_1d(signal: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB imresize's bicubic shrink, written from its definition: Keys' cubic (a = -0.5)
+    stretched by the factor, so it low-passes before it decimates; weights renormalized."""
+    def cubic(x):
+        x = np.abs(x)
+        return (1.5 * x**3 - 2.5 * x**2 + 1) * (x <= 1) + (-0.5 * x**3 + 2.5 * x**2 - 4 * x + 2) * ((x > 1) & (x <= 2))
+
+    out = []
+    for i in range(len(signal) // scale):
+        centre = (i + 0.5) * scale - 0.5
+        taps = np.arange(int(np.floor(centre - 2 * scale)), int(np.ceil(centre + 2 * scale)) + 1)
+        weights = cubic((taps - centre) / scale)
+        out.append(np.sum(weights / weights.sum() * signal[np.clip(taps, 0, len(signal) - 1)]))
+    return np.clip(np.round(out), 0, 255)
+
+
+def test_imresize_degradation_is_matlabs_and_antialiased():
+    rng = np.random.default_rng(0)
+    signal = rng.integers(0, 256, 300).astype(np.float64)
+    image = np.repeat(np.tile(signal.astype(np.uint8)[None], (6, 1))[..., None], 3, axis=2)
+    small = downscale(image, 3)
+    assert small.shape == (2, 100, 3)
+    expected = _imresize_1d(signal, 3)
+    # equal away from the border (MATLAB pads symmetrically there)
+    assert np.array_equal(small[0, 2:-2, 0].astype(float), expected[2:-2])
+    # one-pixel stripes are above the new Nyquist limit: imresize averages them to grey,
+    # OpenCV's bicubic decimates them into full-contrast aliases
+    stripes = np.zeros((30, 30, 3), np.uint8)
+    stripes[:, ::2] = 255
+    assert np.ptp(downscale(stripes, 3)[:, 2:-2].astype(int)) <= 40
+    assert np.ptp(downscale(stripes, 3, "opencv")[:, 2:-2].astype(int)) >= 200

@@ -66,10 +66,13 @@ def _srcnn(mid_kernel: int) -> Callable[..., Any]:
     return build
 
 
-def _espcn(num_classes: int, weights: Any = None, sr_scale: int = 3) -> Any:
-    from vpipe.tools.sr_models import ESPCN
+def _espcn(features: tuple[int, int]) -> Callable[..., Any]:
+    def build(num_classes: int, weights: Any = None, sr_scale: int = 3) -> Any:
+        from vpipe.tools.sr_models import ESPCN
 
-    return ESPCN(channels=1, scale=sr_scale)
+        return ESPCN(channels=1, scale=sr_scale, features=features)
+
+    return build
 
 
 _SSD_NMS = ("graph", "none", "onnx", "efficientnms")
@@ -84,7 +87,8 @@ FAMILIES: dict[str, Family] = {
     for f in (
         Family("srcnn", "sr", "super_resolution", None, 1, (), sr_scale=3, color="y", build=_srcnn(1)),
         Family("srcnn-955", "sr", "super_resolution", None, 1, (), sr_scale=3, color="y", build=_srcnn(5)),
-        Family("espcn", "sr", "super_resolution", None, 1, (), sr_scale=3, color="y", build=_espcn),
+        Family("espcn", "sr", "super_resolution", None, 1, (), sr_scale=3, color="y", build=_espcn((64, 32))),
+        Family("espcn-s", "sr", "super_resolution", None, 1, (), sr_scale=3, color="y", build=_espcn((32, 32))),
         Family("ssd300_vgg16", "ssd", "detect", (300, 300), 91, _SSD_NMS,
                build=_torchvision("detection", "ssd300_vgg16")),
         Family("ssdlite320_mobilenet_v3_large", "ssd", "detect", (320, 320), 91, _SSD_NMS,

