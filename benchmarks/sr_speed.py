@@ -1,6 +1,6 @@
 """Speed of super-resolution engines side by side: the same frames, the models interleaved.
 
-    python benchmarks/sr_speed.py models/srcnn_x3.onnx models/espcn_x3.onnx \\
+    python benchmarks/sr_speed.py models/srcnn_x3.onnx models/espcn-s_x3.onnx \\
         --video samples/roadview.mp4 --frames 20 --threads 1
 
 Each frame of the clip (the low-resolution input) goes through every model's `Upscaler` (the

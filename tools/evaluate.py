@@ -2,7 +2,8 @@
 
     vpipe eval sr --model models/srcnn_x3.onnx --images ../shared/data/images --scale 3
 
-Runs on ONNX Runtime only (no torch). SSIM comes from scikit-image (the [export] extra).
+Runs on ONNX Runtime only (no torch). SSIM comes from scikit-image, the antialiased shrink from
+Pillow (both in the [export] extra).
 """
 
 from __future__ import annotations

@@ -1,25 +1,26 @@
 """Train the super-resolution nets on redistributable images only (scikit-image's bundled set).
 
-The recipes of the shipped models (models/manifest.json), each about 25 min on one shared CPU thread:
+The recipes of the shipped models (models/manifest.json), 13-36 min each on one CPU thread:
 
-    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 6000 --batch 16 --threads 1 \\
-        --out models/weights/srcnn_x3.pt
-    python -m vpipe.tools.train_sr espcn --scale 3 --iters 20000 --batch 32 --threads 1 \\
-        --out models/weights/espcn_x3.pt
-    vpipe export srcnn --weights models/weights/srcnn_x3.pt --out models/srcnn_x3.onnx
-    vpipe export espcn --weights models/weights/espcn_x3.pt --out models/espcn_x3.onnx
+    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3.pt
+    python -m vpipe.tools.train_sr srcnn --scale 2 --iters 12000 --threads 1 --out models/weights/srcnn_x2.pt
+    python -m vpipe.tools.train_sr srcnn --scale 4 --iters 12000 --threads 1 --out models/weights/srcnn_x4.pt
+    python -m vpipe.tools.train_sr espcn-s --scale 3 --iters 40000 --batch 32 --threads 1 \\
+        --out models/weights/espcn-s_x3.pt
+    vpipe export srcnn --sr-scale 3 --weights models/weights/srcnn_x3.pt --out models/srcnn_x3.onnx
+    vpipe export espcn-s --weights models/weights/espcn-s_x3.pt --out models/espcn-s_x3.onnx
 
-Options: ARCH (srcnn = 9-1-5, srcnn-955, espcn = 64-32, espcn-s = 32-32), --scale {2,3,4}, --iters N (optimizer steps),
---batch B, --patch P (HR patch side, a multiple of the scale; default 48), --lr (peak Adam
+Options: ARCH (srcnn = 9-1-5, srcnn-955, espcn = 64-32, espcn-s = 32-32), --scale {2,3,4},
+--iters N (optimizer steps), --batch B, --patch P (HR patch side, a multiple of the scale; default 48), --lr (peak Adam
 learning rate, default 1e-3; warm-up then cosine to zero), --last-lr F (the last layer's rate
 as a fraction of --lr, default 0.1), --val-every N (steps between validation lines; the weights
 so far are saved then too), --seed, --threads (torch intra-op threads, default 1), --out FILE
 (a state_dict). Defaults: --iters 12000 --batch 16 --patch 48.
 
-Data: scikit-image's bundled photos only (public domain / CC0, no downloads; `IMAGES`). The
-low-resolution input is made exactly as `vpipe eval sr` and the `upscale` stage make it: the
-8-bit colour image is downscaled with OpenCV's bicubic, converted to YCrCb in 8 bits, and (for
-SRCNN) its Y is bicubic-upsampled in 8 bits again. Training uses the top 85 % of every image; the
+Data: scikit-image's bundled photos only (public domain / CC0, no downloads; `IMAGES`), each also
+shrunk by --rescale factors. The low-resolution input is made exactly as `vpipe eval sr` makes it:
+the 8-bit colour image is downscaled by `--degradation` (default imresize: antialiased bicubic),
+converted to YCrCb in 8 bits, and (for SRCNN) its Y is bicubic-upsampled in 8 bits again. Training uses the top 85 % of every image; the
 bottom 15 % is held out, and the trainer prints PSNR there against bicubic as it goes.
 
 As the SRCNN paper: luma (Y) only, MSE loss, bicubic pre-upsampling for SRCNN, the 9-1-5 net
