@@ -84,6 +84,16 @@ def test_fine_tune_from_init_and_a_wrong_init(trained, synth, tmp_path):
         td.build_model(RCNN, 160, init=ckpt)
 
 
+def test_worker_processes_give_the_same_run(synth, tmp_path):
+    """Images read and augmented in 2 worker processes train exactly as in the loop itself."""
+    torch.set_num_threads(1)
+    samples = td.load_coco(synth / "annotations.json", synth / "images")
+    runs = [td.train(SSD, samples, tmp_path / f"w{workers}.pt", epochs=2, batch=4, size=160, seed=3,
+                     max_iters=3, threads=1, workers=workers, log=lambda *_: None)["losses"]
+            for workers in (0, 2)]
+    assert len(runs[0]) == 3 and runs[0] == runs[1]
+
+
 def test_faster_rcnn_checkpoint_fits_the_exporter(synth, tmp_path):
     from vpipe.tools.export import load_model
     from vpipe.tools.families import get_family

@@ -113,6 +113,29 @@ def read_sample(sample: Sample, size: int, rng: random.Random | None = None):
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), target
 
 
+@dataclass
+class Augmented:
+    """Map-style dataset for torch's DataLoader: item i of an epoch, read and augmented with an rng
+    seeded by (seed, epoch, i), so the batches are the same whatever the number of workers."""
+
+    samples: list[Sample]
+    size: int
+    seed: int
+    epoch: int = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        return read_sample(self.samples[i], self.size, random.Random(f"{self.seed}:{self.epoch}:{i}"))
+
+
+def as_list(items: list) -> list:
+    """Collate: detection models take lists of differently sized targets (a picklable function,
+    as worker processes need)."""
+    return items
+
+
 def build_model(family: str, size: int = 320, init: str | Path | None = None):
     """The exporter's model (same builder, 3 classes), resizing to `size` square; optionally loaded."""
     from vpipe.tools.families import get_family
@@ -222,9 +245,12 @@ def evaluate(model, samples_json: Path, images: Path, size: int, device: str, li
 def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, batch: int = 8,
           lr: float = 1e-3, size: int = 320, device: str = "cpu", seed: int = 0, init: str | None = None,
           max_iters: int | None = None, time_limit: float | None = None, val: tuple[Path, Path] | None = None,
-          val_limit: int | None = None, threads: int | None = None, log=print) -> dict:
-    """Train; writes the checkpoint (and NAMES.txt) to `out`; returns {'losses': [...], 'val': [...]}."""
+          val_limit: int | None = None, threads: int | None = None, workers: int = 0, log=print) -> dict:
+    """Train; writes the checkpoint (and NAMES.txt) to `out`; returns {'losses': [...], 'val': [...]}.
+    `workers` > 0 reads and augments images in that many processes (torch's DataLoader), so a GPU
+    is not left waiting on JPEG decoding; the result is the same as with 0."""
     import torch
+    from torch.utils.data import DataLoader
 
     if threads:
         torch.set_num_threads(threads)
@@ -252,6 +278,7 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
     names = out.with_suffix(".names.txt")
     names.write_text("\n".join(CLASSES) + "\n")
     history: dict = {"losses": [], "val": [], "epochs": 0, "iterations": 0}
+    dataset = Augmented(samples, size, seed)
     start, step, stop = time.perf_counter(), 0, False
     log(f"{family}: {len(samples)} images, {steps_per_epoch} iterations an epoch, batch {batch}, "
         f"size {size}, device {device}, {total} iterations at most")
@@ -260,8 +287,11 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
         order = list(range(len(samples)))
         rng.shuffle(order)
         running = []
-        for first in range(0, len(order), batch):
-            items = [read_sample(samples[i], size, rng) for i in order[first:first + batch]]
+        dataset.epoch = epoch  # workers start afresh each epoch and copy it
+        batches = [order[first:first + batch] for first in range(0, len(order), batch)]
+        loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=as_list,
+                            prefetch_factor=4 if workers else None)
+        for items in loader:
             images = [x.to(device) for x, _ in items]
             targets = [{k: v.to(device) for k, v in t.items()} for _, t in items]
             losses = model(images, targets)
@@ -325,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--workers", type=int, default=0, help="data-loading processes (0: in the training loop)")
     p.add_argument("--max-iters", type=int, default=None)
     p.add_argument("--time-limit", type=float, default=None, help="minutes; stop and save after it")
     p.add_argument("--no-val", action="store_true", help="skip validation on the real valid split")
@@ -341,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"no validation: {real}/valid.json is absent")
         history = train(a.family, samples, a.out, a.epochs, a.batch, a.lr, a.image_size, a.device, a.seed,
                         a.init, a.max_iters, a.time_limit * 60 if a.time_limit else None, val, a.val_limit,
-                        a.threads)
+                        a.threads, a.workers)
     except VpipeError as exc:
         print(f"train_detect: error: {exc}")
         return 2
