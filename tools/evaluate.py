@@ -41,6 +41,16 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 DEGRADATIONS = ("imresize", "opencv")
 
 
+def imresize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 HxWx3 `image` resized to `size` (w, h) as MATLAB's imresize does it (bicubic)."""
+    # Pillow's bicubic (a = -0.5, support widened by the factor when shrinking) is MATLAB's
+    # imresize to the grey level away from the border (tests/test_upscale.py checks it against
+    # the definition); one well-kept implementation rather than a hand-written kernel.
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(size, Image.Resampling.BICUBIC))
+
+
 def downscale(bgr: np.ndarray, scale: int, degradation: str = "imresize") -> np.ndarray:
     """`bgr` (uint8, sides multiples of `scale`) made `scale` times smaller."""
     h, w = bgr.shape[0] // scale, bgr.shape[1] // scale
@@ -48,12 +58,7 @@ def downscale(bgr: np.ndarray, scale: int, degradation: str = "imresize") -> np.
         return cv2.resize(bgr, (w, h), interpolation=cv2.INTER_CUBIC)
     if degradation != "imresize":
         raise VpipeError(f"degradation {degradation!r}: expected one of {', '.join(DEGRADATIONS)}")
-    # Pillow's bicubic (a = -0.5, support widened by the factor when shrinking) is MATLAB's
-    # imresize to the grey level away from the border (checked on random signals); one
-    # well-kept implementation rather than a hand-written kernel.
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(np.ascontiguousarray(bgr)).resize((w, h), Image.Resampling.BICUBIC))
+    return imresize(bgr, (w, h))
 
 
 def sr_scores(model: Path, images: list[Path], scale: int, device: str = "cpu",

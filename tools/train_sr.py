@@ -85,14 +85,6 @@ def pairs(rgb: np.ndarray, scale: int, pre_upsample: bool,
     return source.astype(np.float32) / 255.0, target.astype(np.float32) / 255.0
 
 
-def shrink(rgb: np.ndarray, factor: float) -> np.ndarray:
-    """`rgb` resized by `factor` with the antialiased bicubic of the degradation (Pillow)."""
-    from PIL import Image
-
-    size = (round(rgb.shape[1] * factor), round(rgb.shape[0] * factor))
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(size, Image.Resampling.BICUBIC))
-
-
 def split(source: np.ndarray, target: np.ndarray, scale: int, pre: bool):
     """Top (training) and bottom (held-out) parts, cut on a multiple of the scale."""
     cut = int(target.shape[0] * (1 - HOLDOUT)) // scale * scale
@@ -182,6 +174,7 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
           degradation: str = "imresize", rescale: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6)) -> None:
     import torch
 
+    from vpipe.tools.evaluate import imresize
     from vpipe.tools.sr_models import ESPCN, SRCNN
 
     if patch % scale:
@@ -199,7 +192,8 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
         # part shrunk again gives the same scenes with more detail per pixel, as in other photos.
         top = rgb[:int(rgb.shape[0] * (1 - HOLDOUT))]
         for factor in rescale:
-            trn.append(pairs(shrink(top, factor), scale, pre, degradation))
+            size = (round(top.shape[1] * factor), round(top.shape[0] * factor))
+            trn.append(pairs(imresize(top, size), scale, pre, degradation))
     model = SRCNN(1, 5 if arch == "srcnn-955" else 1) if pre else ESPCN(1, scale, (32, 32) if arch == "espcn-s" else (64, 32))
     init_weights(model, arch, scale)
     # The paper's smaller step on the last layer: with Adam's sign-like first steps, a full step
