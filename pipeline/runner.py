@@ -9,6 +9,7 @@ sink is closed, so what was written is finalized (an interrupted mp4 stays playa
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 import signal
 import threading
 import time
@@ -246,15 +247,12 @@ class Runner:
             return [self._process(node, frames[0])]
         if node.name in self._failed or self._abort.is_set():
             return []
-        busy = self._busy[node.name]
         start = time.perf_counter()
-        busy[threading.get_ident()] = (start, frames[0].index)
         try:
-            out = node.element.run_batch(frames)
+            with self._working(node, start, frames[0].index):
+                out = node.element.run_batch(frames)
         except Exception:
             out = None
-        finally:
-            busy.pop(threading.get_ident(), None)
         if out is None:
             return [self._process(node, frame) for frame in frames]
         share = (time.perf_counter() - start) / len(frames)
@@ -262,16 +260,25 @@ class Runner:
             self.stats.record(node.name, share, frame.index)
         return out
 
+    @contextmanager
+    def _working(self, node: Node, start: float, index: int) -> Iterator[None]:
+        """Mark this thread busy on `node` since `start` (with the frame index), for the watchdog."""
+        busy = self._busy[node.name]
+        busy[threading.get_ident()] = (start, index)
+        try:
+            yield
+        finally:
+            busy.pop(threading.get_ident(), None)
+
     def _process(self, node: Node, frame: Frame) -> Frame | None:
         """Run the element on one frame under its error policy; None means nothing to pass on."""
         if node.name in self._failed or self._abort.is_set():
             return None  # keep draining so upstream workers never block on us
         stats = self.stats.stages[node.name]
         start = time.perf_counter()
-        busy = self._busy[node.name]
-        busy[threading.get_ident()] = (start, frame.index)
         try:
-            out = node.element(frame)
+            with self._working(node, start, frame.index):
+                out = node.element(frame)
         except Exception as exc:
             stats.errors += 1
             stats.last_error = _one_line(exc)
@@ -283,8 +290,6 @@ class Runner:
                 return None
             frame.faults.append(node.name)
             out = frame
-        finally:
-            busy.pop(threading.get_ident(), None)
         self.stats.record(node.name, time.perf_counter() - start, frame.index)
         if node.role == "sink":
             self.stats.complete(node.name, frame.captured_at, frame.index)

@@ -20,8 +20,8 @@ so far are saved then too), --seed, --threads (torch intra-op threads, default 1
 Data: scikit-image's bundled photos only (public domain / CC0, no downloads; `IMAGES`), each also
 shrunk by --rescale factors. The low-resolution input is made exactly as `vpipe eval sr` makes it:
 the 8-bit colour image is downscaled by `--degradation` (default imresize: antialiased bicubic),
-converted to YCrCb in 8 bits, and (for SRCNN) its Y is bicubic-upsampled in 8 bits again. Training uses the top 85 % of every image; the
-bottom 15 % is held out, and the trainer prints PSNR there against bicubic as it goes.
+converted to YCrCb in 8 bits, and (for SRCNN) its Y is bicubic-upsampled in 8 bits again.
+Training uses the top 85 % of every image; the bottom 15 % is held out, and the trainer prints PSNR there against bicubic as it goes.
 
 As the SRCNN paper: luma (Y) only, MSE loss, bicubic pre-upsampling for SRCNN, the 9-1-5 net
 without any residual skip. Unlike the paper (SGD, ~10^8 backprops, days), training counts
@@ -47,6 +47,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from vpipe.tools.evaluate import DEGRADATIONS, downscale, imresize
+from vpipe.tools.families import FAMILIES
+
+#: the super-resolution families, built by the exporter's own builders (one definition of each net)
+ARCHS = tuple(name for name, family in FAMILIES.items() if family.kind == "sr")
 
 #: scikit-image's bundled photos (public domain or CC0 per skimage.data's docstrings); no downloads.
 IMAGES = ("astronaut", "brick", "camera", "cell", "chelsea", "clock", "coffee", "coins", "colorwheel",
@@ -74,8 +80,6 @@ def bundled_images() -> list[tuple[str, np.ndarray]]:
 def pairs(rgb: np.ndarray, scale: int, pre_upsample: bool,
           degradation: str = "imresize") -> tuple[np.ndarray, np.ndarray]:
     """(network input, HR Y target), float32 in [0, 1], degraded as the evaluation does it."""
-    from vpipe.tools.evaluate import downscale
-
     h, w = (rgb.shape[0] // scale) * scale, (rgb.shape[1] // scale) * scale
     bgr = np.ascontiguousarray(rgb[:h, :w, ::-1])
     lr = downscale(bgr, scale, degradation)
@@ -174,9 +178,6 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
           degradation: str = "imresize", rescale: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6)) -> None:
     import torch
 
-    from vpipe.tools.evaluate import imresize
-    from vpipe.tools.sr_models import ESPCN, SRCNN
-
     if patch % scale:
         raise SystemExit(f"--patch {patch}: not a multiple of --scale {scale}")
     torch.manual_seed(seed)
@@ -194,7 +195,7 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
         for factor in rescale:
             size = (round(top.shape[1] * factor), round(top.shape[0] * factor))
             trn.append(pairs(imresize(top, size), scale, pre, degradation))
-    model = SRCNN(1, 5 if arch == "srcnn-955" else 1) if pre else ESPCN(1, scale, (32, 32) if arch == "espcn-s" else (64, 32))
+    model = FAMILIES[arch].build(1, sr_scale=scale)
     init_weights(model, arch, scale)
     # The paper's smaller step on the last layer: with Adam's sign-like first steps, a full step
     # there throws the output off by lr x channels per step and off its bicubic start.
@@ -242,7 +243,7 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("arch", choices=("srcnn", "srcnn-955", "espcn", "espcn-s"))
+    parser.add_argument("arch", choices=ARCHS)
     parser.add_argument("--scale", type=int, default=3, choices=(2, 3, 4))
     parser.add_argument("--iters", type=int, default=12000, help="optimizer steps")
     parser.add_argument("--batch", type=int, default=16)
@@ -252,7 +253,7 @@ def main() -> None:
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--degradation", default="imresize", choices=("imresize", "opencv"),
+    parser.add_argument("--degradation", default="imresize", choices=DEGRADATIONS,
                         help="how LR inputs are made (as `vpipe eval sr --degradation`)")
     parser.add_argument("--rescale", type=float, nargs="*", default=[0.9, 0.8, 0.7, 0.6],
                         help="extra copies of each training image shrunk by these factors (none: --rescale)")
