@@ -115,7 +115,10 @@ def _default_names(family: Family, num_classes: int, weights_meta: dict | None, 
 def _torchvision_categories(family: Family) -> list[str]:
     from torchvision.models import get_model_weights
 
-    return list(get_model_weights(family.name).DEFAULT.meta["categories"])
+    try:
+        return list(get_model_weights(family.name).DEFAULT.meta["categories"])
+    except (ValueError, KeyError):  # a family of our own (tools/detectors.py): no torchvision weights
+        return ["__background__", *[f"class_{i}" for i in range(1, family.num_classes)]]
 
 
 def load_model(family: Family, weights: str | None, random_init: bool, num_classes: int, sr_scale: int):

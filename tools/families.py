@@ -57,6 +57,18 @@ def _torchvision(module: str, fn: str) -> Callable[..., Any]:
     return build
 
 
+def _mobilenet_v2(fn: str) -> Callable[..., Any]:
+    """A builder for the ImageNet-MobileNetV2 detectors of tools/detectors.py (kwargs: size,
+    backbone_weights: a local ImageNet checkpoint, for training only)."""
+
+    def build(num_classes: int, weights: Any = None, sr_scale: int = 1, **kwargs: Any) -> Any:
+        from vpipe.tools import detectors
+
+        return getattr(detectors, fn)(num_classes, weights, **kwargs)
+
+    return build
+
+
 def _srcnn(mid_kernel: int) -> Callable[..., Any]:
     def build(num_classes: int, weights: Any = None, sr_scale: int = 1) -> Any:
         from vpipe.tools.sr_models import SRCNN
@@ -99,6 +111,10 @@ FAMILIES: dict[str, Family] = {
         Family("fasterrcnn_mobilenet_v3_large_320_fpn", "rcnn", "detect", (320, 320), 91, _RCNN_NMS,
                _RCNN_WHY, batch1_only=True,
                build=_torchvision("detection", "fasterrcnn_mobilenet_v3_large_320_fpn")),
+        Family("ssdlite_mobilenet_v2", "ssd", "detect", (384, 384), 3, _SSD_NMS,
+               build=_mobilenet_v2("ssdlite_mobilenet_v2")),
+        Family("fasterrcnn_mobilenet_v2_fpn", "rcnn", "detect", (640, 640), 3, _RCNN_NMS,
+               _RCNN_WHY, batch1_only=True, build=_mobilenet_v2("fasterrcnn_mobilenet_v2_fpn")),
         Family("fasterrcnn_resnet50_fpn_v2", "rcnn", "detect", (800, 800), 91, _RCNN_NMS,
                _RCNN_WHY, batch1_only=True,
                build=_torchvision("detection", "fasterrcnn_resnet50_fpn_v2")),

