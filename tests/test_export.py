@@ -41,6 +41,8 @@ PARITY_CASES = [
     ("fasterrcnn_mobilenet_v3_large_fpn", {"input_size": "160x160", "proposals": 200}),
     ("fasterrcnn_mobilenet_v3_large_320_fpn", {"input_size": "160x160", "proposals": 200}),
     ("fasterrcnn_resnet50_fpn_v2", {"input_size": "128x128", "proposals": 100}),
+    ("ssdlite_mobilenet_v2", {"input_size": "192x192"}),
+    ("fasterrcnn_mobilenet_v2_fpn", {"input_size": "160x160", "proposals": 200}),
     ("fcn_resnet50", {"input_size": "128x128"}),
     ("deeplabv3_mobilenet_v3_large", {"input_size": "128x128"}),
     ("deeplabv3_resnet50", {"input_size": "128x128"}),
@@ -103,7 +105,8 @@ def test_export_parity_and_metadata(family, kwargs, tmp_path):
         assert meta.decoder == "torchvision" and meta.nms == "graph" and names == ["boxes", "scores", "labels"]
         assert meta.scale == 255 and meta.mean == (0, 0, 0) and meta.std == (1, 1, 1)
         assert meta.input_size == E.parse_size(kwargs["input_size"]) and meta.resize == "stretch"
-        assert meta.classes[0] == "__background__" and meta.classes[1] == "class_1" and len(meta.classes) == 91
+        assert meta.classes[0] == "__background__" and meta.classes[1] == "class_1"
+        assert len(meta.classes) == fam.num_classes  # COCO's 91, or 3 for the plate families
         assert out["labels"].dtype == np.int64 and out["boxes"].shape[1] == 4
 
 
