@@ -40,6 +40,8 @@ def main() -> int:
     parser.add_argument("--images", type=Path, required=True)
     parser.add_argument("--threshold", type=float, default=0.25)
     parser.add_argument("--padding", type=float, default=0.1)
+    parser.add_argument("--model-class", default=None,
+                        help="keep only this class (e.g. licence_plate: a vehicle box must not count as a cover)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     coco = json.loads(args.coco.read_text())
@@ -47,10 +49,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         audit = Path(tmp) / "audit.jsonl"
         config = Path(tmp) / "graph.yaml"
+        classes = f", classes: [{args.model_class}]" if args.model_class else ""
         config.write_text(f"""
 sources: [{{uri: {args.images.resolve()}}}]
 stages:
-  - {{name: plates, type: detect, engine: {args.model.resolve()}, params: {{threshold: {args.threshold}}}}}
+  - {{name: plates, type: detect, engine: {args.model.resolve()}, params: {{threshold: {args.threshold}{classes}}}}}
   - {{name: blur, type: anonymize, params: {{method: blur, padding: {args.padding}}}}}
 sinks: [{{type: jsonl, params: {{path: {audit}}}}}]
 """)
@@ -75,6 +78,7 @@ sinks: [{{type: jsonl, params: {{path: {audit}}}}}]
         "regions_per_image": round(sum(len(v) for v in rects.values()) / max(len(rects), 1), 3),
         "model": args.model.name,
         "threshold": args.threshold,
+        "model_class": args.model_class,
     }
     print(json.dumps(report, indent=2))
     if args.json:
