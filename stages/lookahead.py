@@ -101,6 +101,11 @@ class Lookahead(Element):
         self.fill_source = f"{self.name}:backfill"
         self.gap_source = f"{self.name}:interpolate"
 
+    def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
+        if "tracks" not in upstream:
+            return "it follows tracks, and there is no track stage upstream"
+        return None
+
     def __call__(self, frame: Frame) -> Frame | None:
         buffer = self.buffers.setdefault(frame.source_id, SourceBuffer())
         self._observe(buffer, frame)

@@ -158,6 +158,7 @@ class Tracker(Element):
     """Adds track ids to the detections and the boxes of recently lost objects."""
 
     Params = TrackParams
+    provides = ("tracks",)
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
