@@ -174,6 +174,8 @@ class Captured:
     image: np.ndarray
     pts: float | None
     name: str = ""
+    #: Frame.clip: a new value where the frames stop following each other in time.
+    clip: int = 0
     #: entries for the frame's audit (jsonl), e.g. {"capture": {"reconnects": 2, "gap_s": 3.1}}
     #: on the first frame after a gap; None on ordinary frames.
     audit: dict | None = None
