@@ -64,6 +64,9 @@ class NodeSpec(Strict):
     #: (frames behind it are never written: a stuck detector cannot leak).
     timeout: float | None = Field(None, gt=0)
     queue: QueueSpec | None = None
+    #: sinks that write pictures: write frames no anonymize stage covered, on purpose (decode-only,
+    #: upscale, benchmarks); without it such a sink is refused.
+    raw_output: bool = False
     params: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -98,6 +98,9 @@ class Frame:
     seq: int = 0
     #: source file name for image folders (sinks keep names), else "".
     name: str = ""
+    #: frames of one clip follow each other in time; each photo of a folder is a clip of its own,
+    #: and temporal stages (track, lookahead) start over when it changes.
+    clip: int = 0
     detections: Detections = EMPTY
     #: segmentation results by stage name.
     masks: dict[str, Mask] = field(default_factory=dict)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from vpipe.pipeline.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
 from vpipe.pipeline.errors import ConfigError, VpipeError
+from vpipe.pipeline.lineage import check_lineage
 from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
 from vpipe.stages.base import Context, Element, Source, StreamInfo
 
@@ -42,6 +43,8 @@ class Node:
     fan_in: str = "single"
     #: sources whose frames reach this node.
     upstream_sources: frozenset[str] = frozenset()
+    #: a picture sink that may write pixels no anonymizer covered (pipeline/lineage.py).
+    raw_output: bool = False
 
 
 @dataclass
@@ -131,7 +134,7 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
                 raise config.error(loc + ("batch",), refusal)
         node = Node(name, loc, element, inputs, queue=queue, on_error=node_spec.on_error, role=role,
                     workers=node_spec.workers, batch=node_spec.batch, timeout=node_spec.timeout,
-                    upstream_sources=frozenset(upstream[name]))
+                    upstream_sources=frozenset(upstream[name]), raw_output=node_spec.raw_output)
         node.fan_in = _fan_in(config, loc, inputs, upstream)
         if element.fail_closed and node_spec.on_error == "mark":
             raise config.error(loc + ("on_error",), "an anonymizer fails closed: use stop or skip_frame")
@@ -143,6 +146,7 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     for node in nodes.values():
         if node.role != "sink" and not node.outputs:
             raise config.error(node.loc, f"{node.name!r} feeds nothing: link it to a stage or a sink")
+    check_lineage(config, nodes, order)
     return Graph(config, nodes, order)
 
 

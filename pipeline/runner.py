@@ -155,7 +155,7 @@ class Runner:
                     break
                 now = time.perf_counter()
                 frame = Frame(captured.image, node.name, count, captured.pts, now, time.time(),
-                              seq=next(self._seq), name=captured.name)
+                              seq=next(self._seq), name=captured.name, clip=captured.clip)
                 if captured.audit:  # e.g. a live source's gap marker on the first frame after it
                     frame.audit.update(captured.audit)
                 stats.record(node.name, now - start, count)

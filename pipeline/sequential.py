@@ -29,7 +29,7 @@ def run_sequential(graph: Graph, max_frames: int | None = None, warmup: int = 0)
                 now = time.perf_counter()
                 stats.record(source.name, now - start, count)
                 frame = Frame(captured.image, source.name, count, captured.pts, now, time.time(),
-                              seq=seq, name=captured.name)
+                              seq=seq, name=captured.name, clip=captured.clip)
                 seq += 1
                 count += 1
                 _through(graph, elements, source.name, frame, stats)

@@ -28,6 +28,7 @@ class Annotate(Element):
 
     Params = AnnotateParams
     thread_safe = True
+    changes_pixels = True
 
     def __call__(self, frame: Frame) -> Frame:
         image = frame.image.copy()

@@ -86,11 +86,26 @@ class Anonymize(Element):
     Params = AnonymizeParams
     fail_closed = True
     thread_safe = True
+    changes_pixels = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         p = params
         self.effect = Fill(p.color) if p.method == "fill" else EFFECTS[p.method](p.cells)
+
+    def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
+        # A class name no stage upstream produces would cover nothing, and say nothing.
+        for field, kind, maker in (("classes", "detections", "detect"), ("mask_classes", "masks", "segment")):
+            wanted = getattr(self.params, field)
+            if not wanted:
+                continue
+            if kind not in upstream:
+                return f"params.{field} needs a {maker} stage upstream, and there is none"
+            unknown = [c for c in wanted if c not in upstream[kind]]
+            if unknown:
+                known = ", ".join(sorted(upstream[kind])) or "none"
+                return f"params.{field}: {', '.join(unknown)} not among the classes of the {maker} stages upstream ({known})"
+        return None
 
     def __call__(self, frame: Frame) -> Frame | None:
         image = frame.image.copy()  # never draw into pixels another branch may share

@@ -81,6 +81,12 @@ class Element:
     fail_closed: ClassVar[bool] = False
     #: `__call__` may run on several threads at once (`workers: N`); sinks never are.
     thread_safe: ClassVar[bool] = False
+    #: draws into the pixels (anonymize, upscale, annotate): downstream, the frame's pixels are its.
+    changes_pixels: ClassVar[bool] = False
+    #: a sink that writes or sends pictures: refused unless an anonymizer covered them first.
+    writes_pixels: ClassVar[bool] = False
+    #: what it adds to frames for the stages after it: "detections", "tracks" or "masks".
+    provides: ClassVar[tuple[str, ...]] = ()
     type_name: ClassVar[str] = ""
 
     def __init__(self, ctx: Context, params: Params):
@@ -98,6 +104,15 @@ class Element:
     def batch_error(self, size: int) -> str | None:
         """Why this element cannot take `size` frames at once (`batch` in the config); None if it can."""
         return f"a {self.type_name!r} element takes one frame at a time"
+
+    def class_names(self) -> tuple[str, ...]:
+        """Classes of the boxes or masks it adds (what `provides` names), for checks downstream."""
+        return ()
+
+    def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
+        """Why it would do nothing on what the stages before it provide (kind -> class names,
+        as `provides`); None if it works. Checked at build time: a silent no-op is a leak."""
+        return None
 
     def run_batch(self, frames: list[Frame]) -> list[Frame]:
         """Process several frames at once (elements whose `batch_error` allows it)."""
@@ -159,6 +174,8 @@ class Captured:
     image: np.ndarray
     pts: float | None
     name: str = ""
+    #: Frame.clip: a new value where the frames stop following each other in time.
+    clip: int = 0
     #: entries for the frame's audit (jsonl), e.g. {"capture": {"reconnects": 2, "gap_s": 3.1}}
     #: on the first frame after a gap; None on ordinary frames.
     audit: dict | None = None

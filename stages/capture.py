@@ -151,7 +151,8 @@ class ImageFolderSource(Source):
             if image is None:
                 raise VpipeError(f"{path}: not a readable image")
             pts = i / self.params.fps if self.params.fps else None
-            yield Captured(image, pts, name=str(path.relative_to(self.folder)))
+            # Unrelated photos: each its own clip, so no track or look-ahead spans two of them.
+            yield Captured(image, pts, name=str(path.relative_to(self.folder)), clip=i)
 
 
 class WebcamParams(Params):

@@ -38,6 +38,7 @@ class Detect(ModelElement):
 
     Params = DetectParams
     engine_tasks = ("detect",)
+    provides = ("detections",)
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
@@ -54,6 +55,9 @@ class Detect(ModelElement):
             self.keep_ids = np.array([names.index(c) for c in params.classes])
         else:
             self.keep_ids = None
+
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.params.classes or (n for n in self.engine.meta.classes if n != "__background__"))
 
     def __call__(self, frame: Frame) -> Frame:
         tensor, fit = self._prepare(frame)

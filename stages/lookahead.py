@@ -18,7 +18,9 @@ noisy detections is too fast or the object was still; "first" and "velocity" alo
 in benchmarks/leak.py (docs/anonymization.md).
 
 Boxes are only ever added, never removed. Sits after `track` and before `anonymize`; it delays
-each source by N frames (files, or live streams that accept the delay).
+each source by N frames (files, or live streams that accept the delay). When the clip changes
+(each photo of an image folder is one), what it knows of tracks starts over: a box is only ever
+carried to frames of the clip it was seen in, while the frames held keep their order.
 """
 
 from __future__ import annotations
@@ -85,8 +87,10 @@ class SourceBuffer:
     seen: dict[int, int] = field(default_factory=dict)
     #: track id -> its last detection (not a coasted box), to interpolate over gaps.
     last: dict[int, Sighting] = field(default_factory=dict)
-    #: tracks born while their earlier frames are still held.
-    births: dict[int, Birth] = field(default_factory=dict)
+    #: tracks born while their earlier frames are still held, by (clip, track id).
+    births: dict[tuple[int, int], Birth] = field(default_factory=dict)
+    #: the clip of the newest frame; seen and last are of this clip only.
+    clip: int = 0
 
 
 @register("lookahead")
@@ -101,8 +105,17 @@ class Lookahead(Element):
         self.fill_source = f"{self.name}:backfill"
         self.gap_source = f"{self.name}:interpolate"
 
+    def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
+        if "tracks" not in upstream:
+            return "it follows tracks, and there is no track stage upstream"
+        return None
+
     def __call__(self, frame: Frame) -> Frame | None:
-        buffer = self.buffers.setdefault(frame.source_id, SourceBuffer())
+        buffer = self.buffers.setdefault(frame.source_id, SourceBuffer(clip=frame.clip))
+        if frame.clip != buffer.clip:
+            # Tracks of another clip are other objects: forget them (births of the frames still
+            # held stay, tied to their own clip).
+            buffer.seen, buffer.last, buffer.clip = {}, {}, frame.clip
         self._observe(buffer, frame)
         buffer.frames.append(frame)
         if len(buffer.frames) > self.params.frames:
@@ -132,10 +145,11 @@ class Lookahead(Element):
                 name = dets.class_names[i] if i < len(dets.class_names) else ""
                 now = Sighting(frame.index, dets.boxes[i].astype(np.float32), int(dets.class_ids[i]), name,
                                float(dets.scores[i]))
+                key = (frame.clip, tid)
                 if new:
-                    buffer.births[tid] = Birth(frame.index)
-                if tid in buffer.births:
-                    buffer.births[tid].sightings.append(now)
+                    buffer.births[key] = Birth(frame.index)
+                if key in buffer.births:
+                    buffer.births[key].sightings.append(now)
                 before = buffer.last.get(tid)
                 if self.params.interpolate and before is not None and now.index - before.index > 1:
                     self._fill_gap(buffer, tid, before, now)
@@ -158,7 +172,8 @@ class Lookahead(Element):
         """The oldest held frame, with the boxes of the tracks born after it."""
         frame = buffer.frames.popleft()
         added = [(tid, birth.sightings[0], birth.box_at(frame.index, self.params.backfill))
-                 for tid, birth in buffer.births.items() if birth.index > frame.index]
+                 for (clip, tid), birth in buffer.births.items()
+                 if birth.index > frame.index and clip == frame.clip]
         self._add(frame, added, self.fill_source)
         # A birth is done once no held frame is older than it.
         oldest = buffer.frames[0].index if buffer.frames else None

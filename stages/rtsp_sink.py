@@ -45,6 +45,7 @@ class RtspSink(Sink):
     """Publishes H.264 over RTSP (or RTMP/FLV); reconnects on server loss, dropping meanwhile."""
 
     Params = RtspOutParams
+    writes_pixels = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)

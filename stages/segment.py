@@ -23,11 +23,15 @@ class Segment(ModelElement):
 
     Params = SegmentParams
     engine_tasks = ("segment",)
+    provides = ("masks",)
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         n = self.engine.outputs[0].shape[1]
         self.classes = self.engine.meta.classes or tuple(f"class_{i}" for i in range(n if isinstance(n, int) else 0))
+
+    def class_names(self) -> tuple[str, ...]:
+        return self.classes
 
     def __call__(self, frame: Frame) -> Frame:
         h, w = frame.image.shape[:2]

@@ -69,6 +69,7 @@ class ImagesSink(Sink):
     """Frames as image files; frames from an image folder keep their names (a mirrored tree)."""
 
     Params = ImagesParams
+    writes_pixels = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)

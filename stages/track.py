@@ -151,6 +151,7 @@ class SourceState:
     tracks: list[Track] = field(default_factory=list)
     next_id: int = 1
     last_index: int | None = None
+    clip: int = 0
 
 
 @register("track")
@@ -158,6 +159,7 @@ class Tracker(Element):
     """Adds track ids to the detections and the boxes of recently lost objects."""
 
     Params = TrackParams
+    provides = ("tracks",)
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
@@ -166,7 +168,11 @@ class Tracker(Element):
 
     def __call__(self, frame: Frame) -> Frame:
         p = self.params
-        state = self.states.setdefault(frame.source_id, SourceState())
+        state = self.states.get(frame.source_id)
+        if state is None or state.clip != frame.clip:
+            # A new clip shares no motion with the last: no track goes on; ids stay unique.
+            state = SourceState(next_id=state.next_id if state else 1, clip=frame.clip)
+            self.states[frame.source_id] = state
         steps = 1 if state.last_index is None else frame.index - state.last_index
         state.last_index = frame.index
         for track in state.tracks:

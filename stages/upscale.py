@@ -78,6 +78,7 @@ class Upscale(ModelElement):
 
     Params = UpscaleParams
     engine_tasks = ("super_resolution",)
+    changes_pixels = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)

@@ -51,6 +51,7 @@ class VideoSink(Sink):
     """H.264 (or any FFmpeg encoder) in MP4/MKV/MOV, with the source's timestamps and audio."""
 
     Params = VideoParams
+    writes_pixels = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)

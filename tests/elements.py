@@ -73,6 +73,8 @@ class Hang(Element):
 class BoxParams(Params):
     box: list[float] = [10, 10, 60, 40]
     label: str = "plate"
+    #: frame indexes to report the box on (None: every frame).
+    frames: list[int] | None = None
 
 
 class FixedBox(Element):
@@ -80,8 +82,14 @@ class FixedBox(Element):
 
     Params = BoxParams
     thread_safe = True
+    provides = ("detections",)
+
+    def class_names(self) -> tuple[str, ...]:
+        return (self.params.label,)
 
     def __call__(self, frame: Frame) -> Frame:
+        if self.params.frames is not None and frame.index not in self.params.frames:
+            return frame
         found = Detections(np.array([self.params.box], np.float32), np.array([0.9], np.float32),
                            np.array([1]), (self.params.label,), (self.name,))
         frame.detections = frame.detections + found

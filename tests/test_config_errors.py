@@ -67,3 +67,13 @@ def test_missing_config_file(monkeypatch, capsys, tmp_path):
     code, _, err = run_cli(monkeypatch, capsys, "run", str(tmp_path / "nope.yaml"))
     assert code == 2
     assert "config file not found" in err
+
+
+SHIPPED = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_configs_validate(path: Path, monkeypatch, capsys):
+    # Those that write raw pixels on purpose (decode, upscale) say raw_output: true.
+    code, out, err = run_cli(monkeypatch, capsys, "validate", str(path))
+    assert code in (0, None), err

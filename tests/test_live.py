@@ -306,7 +306,7 @@ def test_rtsp_out_publishes_and_survives_a_server_restart(tmp_path, server):
     srv = server()
     config = write_config(tmp_path, f"""
 sources: [{{name: cam, uri: '{srv.url}/cam', params: {FAST}}}]
-sinks: [{{type: rtsp, params: {{url: '{srv.url}/in', initial_delay: 0.2, max_delay: 1.0, timeout: 2}}}}]
+sinks: [{{type: rtsp, raw_output: true, params: {{url: '{srv.url}/in', initial_delay: 0.2, max_delay: 1.0, timeout: 2}}}}]
 """)
     proc = vpipe(str(config), "--status")
     try:

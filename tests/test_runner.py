@@ -54,7 +54,7 @@ def test_fatal_error_names_the_stage_and_finalizes_sinks(tmp_path, sequential):
 sources: [{{uri: {SAMPLE}}}]
 stages: [{{name: flaky, type: test_flaky, params: {{frames: [12]}}}}]
 sinks:
-  - {{type: video, params: {{path: {tmp_path}/out.mp4}}}}
+  - {{type: video, raw_output: true, params: {{path: {tmp_path}/out.mp4}}}}
 """
     with pytest.raises(StageError, match=r"stage 'flaky': injected failure on frame 12"):
         run(tmp_path, text, max_frames=None, sequential=sequential)

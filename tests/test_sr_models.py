@@ -65,7 +65,7 @@ version: 1
 sources: [{{uri: {tmp_path}/lr}}]
 stages:
   - {{type: upscale, engine: {engine_path}}}
-sinks: [{{type: images, params: {{path: {tmp_path}/sr, ext: png}}}}]
+sinks: [{{type: images, raw_output: true, params: {{path: {tmp_path}/sr, ext: png}}}}]
 """)
     graph = build_graph(load_config(config))
     Runner(graph).run()

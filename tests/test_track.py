@@ -238,3 +238,43 @@ def test_thresholds_are_validated():
         TrackParams(low_threshold=0.6, high_threshold=0.5)
     with pytest.raises(ValidationError):
         LookaheadParams(backfill="nearest")
+
+
+@pytest.mark.parametrize("boxed", ["a.png", "b.png"])
+def test_photos_of_a_folder_share_no_tracks(tmp_path, boxed):
+    # Two unrelated photos with a plate in one only: the tracker must not coast it into the
+    # other photo, nor the look-ahead back-fill it there; the other photo is written untouched.
+    import json
+
+    import cv2
+
+    import elements  # noqa: F401  (registers the test elements)
+    from conftest import write_config
+    from vpipe.pipeline.config import load_config
+    from vpipe.pipeline.graph import build_graph
+    from vpipe.pipeline.runner import Runner
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(photos / name), rng.integers(0, 256, (120, 160, 3), np.uint8))
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {photos}}}]
+stages:
+  - {{type: test_box, params: {{frames: [{["a.png", "b.png"].index(boxed)}]}}}}
+  - {{type: track}}
+  - {{type: lookahead, params: {{frames: 5}}}}
+  - {{name: blur, type: anonymize}}
+sinks:
+  - {{type: images, params: {{path: {tmp_path}/out}}}}
+  - {{type: jsonl, inputs: [blur], params: {{path: {tmp_path}/audit.jsonl}}}}
+""")
+    graph = build_graph(load_config(config))
+    Runner(graph).run()
+    graph.close()
+    covered = {r["name"]: r["audit"]["blur"]["covered"]
+               for r in map(json.loads, (tmp_path / "audit.jsonl").read_text().splitlines())}
+    other = "b.png" if boxed == "a.png" else "a.png"
+    assert covered == {boxed: 1, other: 0}
+    assert np.array_equal(cv2.imread(str(tmp_path / "out" / other)), cv2.imread(str(photos / other)))

@@ -79,7 +79,7 @@ sources: [{{uri: {tmp_path}/in}}]
 stages:
   - {{type: test_box, params: {{box: [10, 10, 20, 20]}}}}
   - {{type: upscale, engine: {model}}}
-sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}, {{type: images, inputs: [upscale], params: {{path: {tmp_path}/out}}}}]
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}, {{type: images, inputs: [upscale], raw_output: true, params: {{path: {tmp_path}/out}}}}]
 """)
     import elements  # noqa: F401
     import json

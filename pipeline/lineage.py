@@ -1,0 +1,63 @@
+"""What reaches each node of a built graph: whose pixels, whether an anonymizer covered them, and
+what the stages before it found. No element can see this alone, so the graph refuses here what
+would otherwise leak in silence:
+
+* a join of inputs with different pixels (a join keeps one input's pixels and every input's
+  audit, so the audit would claim covers the pixels lack), unless a metadata-only sink takes it;
+* a sink that writes pictures with no anonymizer before it, unless it says `raw_output: true`;
+* an element that would do nothing on what its upstream provides (`upstream_error`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vpipe.pipeline.config import Config
+
+
+@dataclass
+class Reach:
+    #: the nodes whose pixels arrive: sources, or the last stage that drew into them.
+    pixels: frozenset[str]
+    #: every path here went through an anonymizer.
+    covered: bool
+    #: what the stages before provide (see Element.provides) -> the class names they give.
+    found: dict[str, set[str]] = field(default_factory=dict)
+
+
+def check_lineage(config: Config, nodes: dict, order: list[str]) -> None:
+    reach: dict[str, Reach] = {}
+    for name in order:
+        node = nodes[name]
+        element = node.element
+        if node.role == "source":
+            reach[name] = Reach(frozenset([name]), covered=False)
+            continue
+        inputs = [reach[i] for i in node.inputs]
+        found: dict[str, set[str]] = {}
+        for r in inputs:
+            for kind, classes in r.found.items():
+                found.setdefault(kind, set()).update(classes)
+        if node.fan_in == "join" and len({r.pixels for r in inputs}) > 1 and (
+                node.role != "sink" or element.writes_pixels):
+            origins = ", ".join(f"{i!r} from {'/'.join(sorted(r.pixels))}" for i, r in zip(node.inputs, inputs))
+            raise config.error(node.loc + ("inputs",),
+                               f"{name!r} joins inputs with different pixels ({origins}): a join keeps "
+                               "one input's pixels, so link it after the last stage that changes them")
+        refusal = element.upstream_error(found)
+        if refusal:
+            raise config.error(node.loc, f"{name}: {refusal}")
+        here = Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found)
+        if element.changes_pixels:
+            here.pixels = frozenset([name])
+        # fail_closed marks an anonymizer: its output is covered whatever came in.
+        here.covered = here.covered or element.fail_closed
+        for kind in element.provides:
+            here.found.setdefault(kind, set()).update(element.class_names())
+        if node.raw_output and not element.writes_pixels:
+            raise config.error(node.loc + ("raw_output",),
+                               "only sinks that write pictures (video, images, rtsp) take raw_output")
+        if element.writes_pixels and not here.covered and not node.raw_output:
+            raise config.error(node.loc, f"{name!r} would write pixels no anonymize stage covered: add one "
+                               "before it, or set raw_output: true to write them raw on purpose")
+        reach[name] = here
