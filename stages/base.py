@@ -36,6 +36,10 @@ class StreamInfo:
     frames: int | None = None
     #: the source's path (files and folders), for sinks that mirror names or copy audio.
     path: Path | None = None
+    #: packets the decoder rejected (image folders: unreadable files), skipped and counted.
+    corrupt: int = 0
+    #: frames a file declares but does not hold (a truncated file), known at its end.
+    missing: int = 0
     #: display rotation the frames still need (degrees counter-clockwise); video sinks copy it.
     rotation: int = 0
     # Live streams only, updated by the source while it runs (read by the status line, metrics).
@@ -179,6 +183,10 @@ class Source:
 
     def frames(self) -> Iterator[Captured]:
         raise NotImplementedError
+
+    def warnings(self) -> list[str]:
+        """One line per problem with the input seen so far (corrupt, truncated), for summaries."""
+        return []
 
     def stop(self) -> None:
         """Ask a blocking read to return soon (called from another thread on SIGINT)."""
