@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import av
 import cv2
@@ -128,3 +130,37 @@ def test_looped_file_timestamps_continue_across_loops(tmp_path):
     # 25 FPS throughout: the second pass follows the first one frame interval later.
     assert np.allclose(np.diff(times), 0.04, atol=1e-3)
     assert abs(times[-1] - 15.96) < 1e-3
+
+
+def test_a_killed_run_leaves_a_fragmented_mp4_missing_about_a_second(tmp_path):
+    # 2x real time (test_slow: 10-30 ms a frame), so a fragment that waits for a keyframe (x264
+    # puts one every 250 frames) would never reach the disk before the kill.
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}, params: {{loop: true}}}}]
+stages: [{{type: test_slow, params: {{ms: 10}}}}]
+sinks:
+  - {{type: video, params: {{path: {tmp_path}/kill.mp4, fragmented: true}}}}
+  - {{type: jsonl, params: {{path: {tmp_path}/kill.jsonl}}}}
+""")
+    tests = str(Path(__file__).parent)
+    script = f"import sys; sys.path.insert(0, {tests!r}); import elements; from vpipe.pipeline.cli import main; main()"
+    process = subprocess.Popen([sys.executable, "-c", script, "run", str(config), "-q"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    audit = tmp_path / "kill.jsonl"
+    try:
+        while process.poll() is None and (not audit.exists() or len(audit.read_text().splitlines()) < 75):
+            time.sleep(0.02)
+    finally:
+        process.kill()  # SIGKILL: no finalizing at all
+        process.wait()
+    written = len(audit.read_text().splitlines())  # flushed per line: what reached the sinks
+    frames = 0
+    with av.open(str(tmp_path / "kill.mp4")) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            try:
+                frames += len(stream.decode(packet))
+            except av.error.FFmpegError:
+                pass  # a fragment cut mid-write by the kill
+    # Lost: the fragment in progress (25 frames), the encoder's look-ahead, the queue ahead of it.
+    assert 0 < frames and written - frames <= 60, (frames, written)
