@@ -7,8 +7,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar, Iterator
 
+import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from vpipe.engines import EngineError, open_engine
 from vpipe.pipeline.errors import VpipeError
@@ -19,6 +20,15 @@ class Params(BaseModel):
     """Base of every element's parameters: unknown keys are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class CaptureParams(Params):
+    """What every source kind takes."""
+
+    #: longest side (pixels) of the frames a source hands on; larger ones are downscaled on
+    #: capture, so memory and model cost stay bounded whatever the input (a 10000x10000 photo
+    #: would cost tens of GB in a detector). Every stage and sink then sees the smaller frame.
+    max_side: int = Field(4096, ge=16)
 
 
 @dataclass
@@ -183,6 +193,18 @@ class Source:
 
     def frames(self) -> Iterator[Captured]:
         raise NotImplementedError
+
+    def capture(self) -> Iterator[Captured]:
+        """`frames()`, each at most `max_side` on its longer side: what the runner reads."""
+        limit = getattr(self.params, "max_side", None)
+        for captured in self.frames():
+            height, width = captured.image.shape[:2]
+            if limit and max(height, width) > limit:
+                scale = limit / max(height, width)
+                size = (max(1, round(width * scale)), max(1, round(height * scale)))
+                captured.image = cv2.resize(captured.image, size, interpolation=cv2.INTER_AREA)
+                self.info.width, self.info.height = size
+            yield captured
 
     def warnings(self) -> list[str]:
         """One line per problem with the input seen so far (corrupt, truncated), for summaries."""

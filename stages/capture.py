@@ -13,12 +13,12 @@ from pydantic import Field
 
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.registry import register_source
-from vpipe.stages.base import Captured, Params, Source, StreamInfo
+from vpipe.stages.base import CaptureParams, Captured, Source, StreamInfo
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-class VideoParams(Params):
+class VideoParams(CaptureParams):
     #: start again at the end (demo loops, soak tests).
     loop: bool = False
     #: FFmpeg decoder threads; 0 lets FFmpeg choose.
@@ -161,7 +161,7 @@ class VideoFileSource(Source):
         self.container.close()
 
 
-class ImagesParams(Params):
+class ImagesParams(CaptureParams):
     recursive: bool = False
     #: frame rate to stamp on the frames (for video sinks); None leaves pts unset.
     fps: float | None = Field(None, gt=0)
@@ -205,7 +205,7 @@ class ImageFolderSource(Source):
         return [f"{path}: not a readable image, skipped" for path in self.unreadable]
 
 
-class WebcamParams(Params):
+class WebcamParams(CaptureParams):
     width: int | None = Field(None, gt=0)
     height: int | None = Field(None, gt=0)
     fps: float | None = Field(None, gt=0)

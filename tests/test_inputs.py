@@ -13,6 +13,7 @@ import av
 import cv2
 import numpy as np
 
+import elements  # noqa: F401  (registers the test elements)
 from conftest import SAMPLE, write_config
 from vpipe.pipeline.config import load_config
 from vpipe.pipeline.graph import build_graph
@@ -164,3 +165,36 @@ sinks:
                 pass  # a fragment cut mid-write by the kill
     # Lost: the fragment in progress (25 frames), the encoder's look-ahead, the queue ahead of it.
     assert 0 < frames and written - frames <= 60, (frames, written)
+
+
+def test_large_inputs_are_downscaled_to_max_side_on_capture(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    big = np.zeros((4000, 6000, 3), np.uint8)
+    cv2.rectangle(big, (1500, 1000), (4500, 3000), (255, 255, 255), -1)
+    cv2.imwrite(str(src / "big.png"), big)
+    for params, side in (("", 4096), ("max_side: 1000", 1000)):
+        out = tmp_path / f"out{side}"
+        config = write_config(tmp_path, f"""
+sources: [{{uri: {src}, params: {{{params}}}}}]
+stages: [{{type: test_box, params: {{box: [0, 0, 10, 10]}}}}, {{type: anonymize}}]
+sinks: [{{type: images, params: {{path: {out}}}}}]
+""")
+        graph = build_graph(load_config(config))
+        try:
+            Runner(graph).run()
+        finally:
+            graph.close()
+        image = cv2.imread(str(out / "big.png"))
+        # The longer side is max_side, the aspect kept; the content scaled with it.
+        assert image.shape == (round(4000 * side / 6000), side, 3)
+        assert image[round(image.shape[0] / 2), round(side / 2)].min() > 200
+    # Video files too.
+    out = tmp_path / "small.mp4"
+    graph = build_graph(load_config(video_config(tmp_path, SAMPLE, out, "max_side: 320")))
+    try:
+        Runner(graph, max_frames=5).run()
+    finally:
+        graph.close()
+    with av.open(str(out)) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (320, 180)
