@@ -77,15 +77,17 @@ def decode_bgr(container, stream, info: StreamInfo | None = None) -> Iterator[tu
 def missing_frames(container, stream, seen: int, last_pts: float | None, fps: float | None) -> int:
     """Frames a file declares (frame count, else duration) but did not deliver: a truncated file."""
     if stream.frames:
-        return max(0, stream.frames - seen)
-    declared = (float(stream.duration * stream.time_base) if stream.duration
-                else container.duration / 1e6 if container.duration else None)
-    if not declared or not fps:
-        return 0
-    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
-    delivered = (last_pts - start + 1 / fps) if last_pts is not None else 0.0
-    missing = round((declared - delivered) * fps)
-    return missing if missing > 1 else 0  # a frame of rounding between muxers is not truncation
+        missing = stream.frames - seen
+    else:
+        declared = (float(stream.duration * stream.time_base) if stream.duration
+                    else container.duration / 1e6 if container.duration else None)
+        if not declared or not fps:
+            return 0
+        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        delivered = (last_pts - start + 1 / fps) if last_pts is not None else 0.0
+        missing = round((declared - delivered) * fps)
+    # A frame of rounding between muxers (or one an edit list hides) is not truncation.
+    return missing if missing > 1 else 0
 
 
 @register_source("file")
