@@ -60,7 +60,8 @@ def run(
             results = run_batch(config, Path(input), Path(output), device)
             failed = [r for r in results if r.status in ("failed", "interrupted")]
             typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
-                       f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed", err=True)
+                       f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed, "
+                       f"{sum(bool(r.warnings) for r in results)} with warnings", err=True)
             raise typer.Exit(130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0))
     graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
                                                        reconnect_attempts=reconnect_attempts))

@@ -76,6 +76,9 @@ class Progress:
                 line += (f" ({element.sent} sent, {element.dropped} dropped while disconnected, "
                          f"{element.connections} connections)")
             print(line, file=sys.stderr)
+        for node in self.runner.graph.sources:
+            for warning in node.element.warnings():  # corrupt or truncated input: said, not silent
+                print(f"warning: {warning}", file=sys.stderr)
         dropped_streams = dropped_by_stream(self.runner, self.runner.dropped())
         for node in self.runner.graph.sources:
             info = node.element.info

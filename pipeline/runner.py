@@ -147,7 +147,7 @@ class Runner:
         stats = self.stats
         count = 0
         try:
-            frames = iter(source.frames())
+            frames = iter(source.capture())
             while not self._stop.is_set():
                 start = time.perf_counter()
                 captured = next(frames, None)

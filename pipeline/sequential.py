@@ -19,7 +19,7 @@ def run_sequential(graph: Graph, max_frames: int | None = None, warmup: int = 0)
     seq = 0
     try:
         for source in graph.sources:
-            frames = iter(source.element.frames())
+            frames = iter(source.element.capture())
             count = 0
             while not max_frames or count < max_frames:
                 start = time.perf_counter()

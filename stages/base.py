@@ -7,8 +7,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar, Iterator
 
+import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from vpipe.engines import EngineError, open_engine
 from vpipe.pipeline.errors import VpipeError
@@ -19,6 +20,15 @@ class Params(BaseModel):
     """Base of every element's parameters: unknown keys are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class CaptureParams(Params):
+    """What every source kind takes."""
+
+    #: longest side (pixels) of the frames a source hands on; larger ones are downscaled on
+    #: capture, so memory and model cost stay bounded whatever the input (a 10000x10000 photo
+    #: would cost tens of GB in a detector). Every stage and sink then sees the smaller frame.
+    max_side: int = Field(4096, ge=16)
 
 
 @dataclass
@@ -36,6 +46,10 @@ class StreamInfo:
     frames: int | None = None
     #: the source's path (files and folders), for sinks that mirror names or copy audio.
     path: Path | None = None
+    #: packets the decoder rejected (image folders: unreadable files), skipped and counted.
+    corrupt: int = 0
+    #: frames a file declares but does not hold (a truncated file), known at its end.
+    missing: int = 0
     #: display rotation the frames still need (degrees counter-clockwise); video sinks copy it.
     rotation: int = 0
     # Live streams only, updated by the source while it runs (read by the status line, metrics).
@@ -196,6 +210,22 @@ class Source:
 
     def frames(self) -> Iterator[Captured]:
         raise NotImplementedError
+
+    def capture(self) -> Iterator[Captured]:
+        """`frames()`, each at most `max_side` on its longer side: what the runner reads."""
+        limit = getattr(self.params, "max_side", None)
+        for captured in self.frames():
+            height, width = captured.image.shape[:2]
+            if limit and max(height, width) > limit:
+                scale = limit / max(height, width)
+                size = (max(1, round(width * scale)), max(1, round(height * scale)))
+                captured.image = cv2.resize(captured.image, size, interpolation=cv2.INTER_AREA)
+                self.info.width, self.info.height = size
+            yield captured
+
+    def warnings(self) -> list[str]:
+        """One line per problem with the input seen so far (corrupt, truncated), for summaries."""
+        return []
 
     def stop(self) -> None:
         """Ask a blocking read to return soon (called from another thread on SIGINT)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -12,12 +13,12 @@ from pydantic import Field
 
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.registry import register_source
-from vpipe.stages.base import Captured, Params, Source, StreamInfo
+from vpipe.stages.base import CaptureParams, Captured, Source, StreamInfo
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-class VideoParams(Params):
+class VideoParams(CaptureParams):
     #: start again at the end (demo loops, soak tests).
     loop: bool = False
     #: FFmpeg decoder threads; 0 lets FFmpeg choose.
@@ -58,11 +59,35 @@ def open_video(path: str, options: dict | None = None, timeout: float | None = N
     return container
 
 
-def decode_bgr(container, stream) -> Iterator[tuple[object, float | None]]:
-    """Decoded frames as (BGR ndarray, pts seconds); corrupt packets are skipped by FFmpeg."""
-    for frame in container.decode(stream):
-        # `frame.time` is pts * time_base computed in C: Fraction arithmetic per frame is not free.
-        yield frame.to_ndarray(format="bgr24"), frame.time
+def decode_bgr(container, stream, info: StreamInfo | None = None) -> Iterator[tuple[object, float | None]]:
+    """Decoded frames as (BGR ndarray, pts seconds). A packet the decoder rejects (corrupt bytes)
+    is skipped and counted in `info.corrupt`: a damaged stretch costs its frames, not the run."""
+    for packet in container.demux(stream):
+        try:
+            frames = stream.decode(packet)
+        except av.error.FFmpegError:
+            if info is not None:
+                info.corrupt += 1
+            continue
+        for frame in frames:
+            # `frame.time` is pts * time_base computed in C: Fraction arithmetic per frame is not free.
+            yield frame.to_ndarray(format="bgr24"), frame.time
+
+
+def missing_frames(container, stream, seen: int, last_pts: float | None, fps: float | None) -> int:
+    """Frames a file declares (frame count, else duration) but did not deliver: a truncated file."""
+    if stream.frames:
+        missing = stream.frames - seen
+    else:
+        declared = (float(stream.duration * stream.time_base) if stream.duration
+                    else container.duration / 1e6 if container.duration else None)
+        if not declared or not fps:
+            return 0
+        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        delivered = (last_pts - start + 1 / fps) if last_pts is not None else 0.0
+        missing = round((declared - delivered) * fps)
+    # A frame of rounding between muxers (or one an edit list hides) is not truncation.
+    return missing if missing > 1 else 0
 
 
 @register_source("file")
@@ -102,22 +127,43 @@ class VideoFileSource(Source):
         )
 
     def frames(self) -> Iterator[Captured]:
-        while True:
+        offset = 0.0  # each loop continues the timeline where the previous one ended
+        for turn in itertools.count():
             stream = self.container.streams.video[0]
+            first = last = None
+            seen = 0
             try:
-                for image, pts in decode_bgr(self.container, stream):
+                for image, pts in decode_bgr(self.container, stream, self.info):
+                    seen += 1
+                    if pts is not None:
+                        first = pts if first is None else first
+                        last = pts
+                        pts += offset
                     yield Captured(image if self.turn is None else cv2.rotate(image, self.turn), pts)
             except av.error.FFmpegError as exc:
                 raise VpipeError(f"{self.path}: decoding failed: {exc}") from None
-            if not self.params.loop:
+            if turn == 0:
+                self.info.missing = missing_frames(self.container, stream, seen + self.info.corrupt,
+                                                   last, self.info.fps)
+            if not self.params.loop or not seen:
                 return
+            if last is not None:
+                offset += last - first + 1 / (self.info.fps or 25.0)
             self.container.seek(0)
+
+    def warnings(self) -> list[str]:
+        lines = []
+        if self.info.corrupt:
+            lines.append(f"{self.path}: {self.info.corrupt} corrupt packets skipped")
+        if self.info.missing:
+            lines.append(f"{self.path}: truncated: {self.info.missing} frames the file declares are missing")
+        return lines
 
     def close(self) -> None:
         self.container.close()
 
 
-class ImagesParams(Params):
+class ImagesParams(CaptureParams):
     recursive: bool = False
     #: frame rate to stamp on the frames (for video sinks); None leaves pts unset.
     fps: float | None = Field(None, gt=0)
@@ -144,18 +190,25 @@ class ImageFolderSource(Source):
         self.info = StreamInfo(source_id=name, width=width, height=height, fps=params.fps,
                                time_base=Fraction(1, 1000) if params.fps else None,
                                frames=len(self.files), path=self.folder)
+        self.unreadable: list[Path] = []
 
     def frames(self) -> Iterator[Captured]:
         for i, path in enumerate(self.files):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise VpipeError(f"{path}: not a readable image")
+            if image is None:  # one bad file in a folder is reported, not the end of the folder
+                self.info.corrupt += 1
+                self.unreadable.append(path)
+                continue
             pts = i / self.params.fps if self.params.fps else None
             # Unrelated photos: each its own clip, so no track or look-ahead spans two of them.
             yield Captured(image, pts, name=str(path.relative_to(self.folder)), clip=i)
 
 
-class WebcamParams(Params):
+    def warnings(self) -> list[str]:
+        return [f"{path}: not a readable image, skipped" for path in self.unreadable]
+
+
+class WebcamParams(CaptureParams):
     width: int | None = Field(None, gt=0)
     height: int | None = Field(None, gt=0)
     fps: float | None = Field(None, gt=0)

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.registry import register_source
-from vpipe.stages.base import Captured, Params, Source, StreamInfo
+from vpipe.stages.base import CaptureParams, Captured, Params, Source, StreamInfo
 from vpipe.stages.capture import decode_bgr, open_video
 
 
@@ -39,7 +39,7 @@ class ReconnectParams(Params):
     jitter: float = Field(0.25, ge=0, le=1)
 
 
-class StreamParams(Params):
+class StreamParams(CaptureParams):
     transport: Literal["tcp", "udp"] = "tcp"
     #: seconds to wait for the stream to open (connect, describe, first packets).
     open_timeout: float = Field(10.0, gt=0)

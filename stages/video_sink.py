@@ -38,12 +38,20 @@ class VideoParams(Params):
     size: str | None = Field(None, pattern=r"^\d+x\d+$")
     #: encoder threads; 0 lets the encoder choose.
     threads: int = Field(0, ge=0)
-    #: fragmented MP4 stays playable even if the process is killed outright (kill -9, power loss).
+    #: fragmented MP4 stays playable even if the process is killed outright (kill -9, power loss),
+    #: losing at most its last second (plus the encoder's look-ahead).
     fragmented: bool = False
     #: copy the source file's audio stream (dashcams record the cabin), or drop it.
     audio: Literal["copy", "drop"] = "copy"
     #: container metadata (creation time, GPS location): stripped unless kept explicitly.
     metadata: Literal["strip", "keep"] = "strip"
+
+
+#: fragmented MP4: a fragment (moof + mdat) at least every second, not only at keyframes (x264
+#: puts one every 250 frames), and the file flushed after each write, so a process killed
+#: outright leaves every fragment but the one in progress on disk.
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof",
+              "frag_duration": "1000000", "flush_packets": "1"}
 
 
 @register("video")
@@ -101,7 +109,7 @@ class VideoWriter:
         self.frames = 0
         self._last_pts = -1
         path.parent.mkdir(parents=True, exist_ok=True)
-        options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if params.fragmented else {}
+        options = FRAGMENTED if params.fragmented else {}
         try:
             self.container = av.open(str(path), mode="w", options=options)
         except (av.error.FFmpegError, OSError) as exc:
