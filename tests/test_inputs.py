@@ -46,7 +46,7 @@ def remux(src, dst, options=None, packets=None) -> None:
 def video_config(tmp_path, src, out, params: str = "", sink_params: str = ""):
     return write_config(tmp_path, f"""
 sources: [{{uri: {src}, params: {{{params}}}}}]
-sinks: [{{type: video, params: {{path: {out} {sink_params}}}}}]
+sinks: [{{type: video, raw_output: true, params: {{path: {out} {sink_params}}}}}]
 """)
 
 
@@ -79,7 +79,7 @@ def test_an_unreadable_image_is_skipped_and_reported(tmp_path):
     (src / "b.jpg").write_bytes(b"not a jpeg")
     config = write_config(tmp_path, f"""
 sources: [{{uri: {src}}}]
-sinks: [{{type: images, params: {{path: {tmp_path / 'out'}}}}}]
+sinks: [{{type: images, raw_output: true, params: {{path: {tmp_path / 'out'}}}}}]
 """)
     result = vpipe("run", str(config), "-q")
     assert result.returncode == 0, result.stderr
@@ -140,7 +140,7 @@ def test_a_killed_run_leaves_a_fragmented_mp4_missing_about_a_second(tmp_path):
 sources: [{{uri: {SAMPLE}, params: {{loop: true}}}}]
 stages: [{{type: test_slow, params: {{ms: 10}}}}]
 sinks:
-  - {{type: video, params: {{path: {tmp_path}/kill.mp4, fragmented: true}}}}
+  - {{type: video, raw_output: true, params: {{path: {tmp_path}/kill.mp4, fragmented: true}}}}
   - {{type: jsonl, params: {{path: {tmp_path}/kill.jsonl}}}}
 """)
     tests = str(Path(__file__).parent)
@@ -178,7 +178,7 @@ def test_large_inputs_are_downscaled_to_max_side_on_capture(tmp_path):
         config = write_config(tmp_path, f"""
 sources: [{{uri: {src}, params: {{{params}}}}}]
 stages: [{{type: test_box, params: {{box: [0, 0, 10, 10]}}}}, {{type: anonymize}}]
-sinks: [{{type: images, params: {{path: {out}}}}}]
+sinks: [{{type: images, raw_output: true, params: {{path: {out}}}}}]
 """)
         graph = build_graph(load_config(config))
         try:
