@@ -67,3 +67,11 @@ def test_missing_config_file(monkeypatch, capsys, tmp_path):
     code, _, err = run_cli(monkeypatch, capsys, "run", str(tmp_path / "nope.yaml"))
     assert code == 2
     assert "config file not found" in err
+
+
+def test_deeply_nested_yaml_is_one_line(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("sources: " + "[" * 5000 + "]" * 5000 + "\n")
+    code, _, err = run_cli(monkeypatch, capsys, "validate", str(path))
+    assert code == 2
+    assert err.strip() == f"vpipe: error: {path}: invalid YAML: nested too deeply"
