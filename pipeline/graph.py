@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from vpipe.pipeline.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
+from vpipe.pipeline.secrets import scrub
 from vpipe.stages.base import Context, Element, Source, StreamInfo
 
 
@@ -246,12 +247,12 @@ def _params(config: Config, loc, cls, raw: dict) -> Any:
 def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Overrides, first: bool) -> Source:
     from_cli = first and overrides.input is not None
     # With --input the configured uri is only looked at for its kind: an unset variable is fine.
-    uri = _expand_env(config, loc, s.uri, strict=not from_cli)
+    uri, shown = _expand_env(config, loc, s.uri, strict=not from_cli)
     configured = s.kind if s.kind != "auto" else detect_kind(uri, config.base_dir)
     kind, raw = configured, s.params
     if from_cli:
         # --input replaces the first source; its params carry over only to the same kind.
-        uri = overrides.input
+        uri, shown = overrides.input, {}
         kind = detect_kind(uri, None)
         raw = s.params if kind == configured else {}
     cls = SOURCES[kind]
@@ -263,16 +264,21 @@ def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Over
     params = _params(config, loc, cls, raw)
     base_dir = Path.cwd() if from_cli else config.base_dir
     try:
-        return cls(name, uri, params, base_dir)
+        source = cls(name, uri, params, base_dir)
     except VpipeError as exc:
+        message = scrub(str(exc), uri, shown)
         if from_cli:
-            raise ConfigError(f"--input: {exc}") from None
-        raise config.error(loc + ("uri",), str(exc)) from None
+            raise ConfigError(f"--input: {message}") from None
+        raise config.error(loc + ("uri",), message) from None
+    source.shown = shown
+    return source
 
 
-def _expand_env(config: Config, loc, uri: str, strict: bool = True) -> str:
+def _expand_env(config: Config, loc, uri: str, strict: bool = True) -> tuple[str, dict[str, str]]:
     """`${NAME}` in a source's uri comes from the environment, so camera passwords stay out of
-    config files (`uri: ${CAMERA_URL}` or `rtsp://viewer:${CAM_PASS}@10.0.0.7/stream1`)."""
+    config files (`uri: ${CAMERA_URL}` or `rtsp://viewer:${CAM_PASS}@10.0.0.7/stream1`).
+    Also returns each value -> "${NAME}", so that messages show the name, never the value."""
+    shown: dict[str, str] = {}
 
     def value(match: re.Match) -> str:
         name = match.group(1)
@@ -280,9 +286,10 @@ def _expand_env(config: Config, loc, uri: str, strict: bool = True) -> str:
             if not strict:
                 return match.group(0)
             raise config.error(loc + ("uri",), f"environment variable {name} is not set")
+        shown[os.environ[name]] = match.group(0)
         return os.environ[name]
 
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, uri)
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, uri), shown
 
 
 def detect_kind(uri: str, base_dir: Path | None) -> str:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from vpipe.engines import EngineError, open_engine
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.secrets import scrub
 
 
 class Params(BaseModel):
@@ -176,6 +177,12 @@ class Source:
         self.params = params
         self.base_dir = base_dir
         self.info = StreamInfo(source_id=name)
+        #: values of `${VAR}`s in the uri -> "${VAR}": messages show the name (set by the graph).
+        self.shown: dict[str, str] = {}
+
+    def scrub(self, text: str) -> str:
+        """`text` fit to print: credentials in the uri redacted, `${VAR}` values by name."""
+        return scrub(text, self.uri, self.shown)
 
     def frames(self) -> Iterator[Captured]:
         raise NotImplementedError

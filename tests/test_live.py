@@ -354,7 +354,7 @@ def test_a_stalled_camera_times_out_and_ctrl_c_still_stops_promptly(tmp_path, se
     ("rtmp://host/app/key@x", "rtmp://host/app/key@x"),  # an "@" in the path is not a password
 ])
 def test_redact_hides_passwords(uri, shown):
-    from vpipe.stages.stream import redact
+    from vpipe.pipeline.secrets import redact
 
     assert redact(uri) == shown
 
