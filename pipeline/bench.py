@@ -101,7 +101,7 @@ def print_report(report: dict) -> None:
                       f"{s['queue_occupancy']:.1f}/{s['queue_size']}" if s["role"] != "source" else "-",
                       str(s["dropped"]), str(s["errors"]))
     console.print(table)
-    console.print(f"throughput {report['fps']:.2f} FPS over {report['frames']} frames; "
+    console.print(f"throughput {report['fps']:.2f} FPS over {report['measured_frames']} frames; "
                   f"latency capture->sink p50 {report['p50']:.1f} ms, p95 {report['p95']:.1f} ms, "
                   f"p99 {report['p99']:.1f} ms; slowest stage: {report['slowest_stage']} (*)")
     if "sequential_fps" in report:

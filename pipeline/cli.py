@@ -13,7 +13,7 @@ import typer
 from vpipe.pipeline import __version__
 from vpipe.pipeline.errors import ConfigError, VpipeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Edge video pipelines from a YAML graph: capture, detect, anonymize, sink.")
 
 ConfigArg = Annotated[Path, typer.Argument(help="pipeline config (YAML)", show_default=False)]
@@ -84,14 +84,26 @@ def run(
 
 
 @app.command()
-def validate(config: ConfigArg, device: DeviceOpt = None) -> None:
-    """Check a config fully (structure, links, parameters, engines, inputs) without running it."""
-    graph = _build(config, device=device)
-    try:
-        chain = ", ".join(f"{n.name} <- {'+'.join(n.inputs)}" for n in graph.nodes.values() if n.inputs)
-        typer.echo(f"{config}: ok ({len(graph.nodes)} elements: {chain})")
-    finally:
-        graph.close()
+def validate(
+    configs: Annotated[list[Path], typer.Argument(help="pipeline configs (YAML)", show_default=False)],
+    device: DeviceOpt = None,
+) -> None:
+    """Check configs fully (structure, links, parameters, engines, inputs) without running them."""
+    code = 0
+    for config in configs:  # every file is checked: one line each, ok or the error
+        try:
+            graph = _build(config, device=device)
+        except VpipeError as exc:
+            typer.echo(f"vpipe: error: {exc}", err=True)
+            code = max(code, 2 if isinstance(exc, ConfigError) else 1)
+            continue
+        try:
+            chain = ", ".join(f"{n.name} <- {'+'.join(n.inputs)}" for n in graph.nodes.values() if n.inputs)
+            typer.echo(f"{config}: ok ({len(graph.nodes)} elements: {chain})")
+        finally:
+            graph.close()
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -163,7 +175,8 @@ def elements() -> None:
             doc = (cls.__doc__ or "").strip().splitlines()
             typer.echo(f"{label} {name}: {doc[0] if doc else ''}")
             for field, info in cls.Params.model_fields.items():
-                default = "required" if info.is_required() else f"default {info.default!r}"
+                default = ("required" if info.is_required()
+                           else f"default {info.get_default(call_default_factory=True)!r}")
                 typer.echo(f"    {field}: {_type_name(info.annotation)} ({default})")
 
 

@@ -127,6 +127,7 @@ def test_bench_json_has_the_documented_keys(tmp_path):
     for key in ("fps", "p50", "p95", "p99", "decode_baseline_fps", "fps_vs_decode", "slowest_stage"):
         assert key in report
     assert report["fps"] > 0 and report["frames"] == 55
+    assert report["measured_frames"] == 50 and "over 50 frames" in result.stdout  # warm-up left out
     for stage in report["stages"].values():
         for key in ("fps", "p50", "p95", "p99", "mean_ms", "busy_share", "queue_occupancy"):
             assert key in stage
