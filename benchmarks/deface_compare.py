@@ -61,7 +61,8 @@ def main() -> None:
     vpipe_s, deface_s = [], []
     for _ in range(args.repeat):
         deface_s.append(time_command([deface, str(args.video), "-o", str(work / "deface.mp4")]))
-        vpipe_s.append(time_command([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q"]))
+        vpipe_s.append(time_command([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q",
+                                     "--overwrite"]))
     report = {
         "frames": n,
         "deface_fps": round(n / statistics.median(deface_s), 2),

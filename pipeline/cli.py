@@ -44,6 +44,7 @@ def run(
         min=1, max=65535, help="serve Prometheus metrics on this port (needs prometheus_client)")] = None,
     metrics_host: Annotated[str, typer.Option(help="address the metrics endpoint listens on")] = "127.0.0.1",
     status: Annotated[bool, typer.Option("--status", help="print a per-stream and per-stage table on exit")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace outputs that exist already")] = False,
 ) -> None:
     """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
     from vpipe.pipeline.config import load_config
@@ -63,7 +64,8 @@ def run(
                        f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed", err=True)
             raise typer.Exit(130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0))
     graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
-                                                       reconnect_attempts=reconnect_attempts))
+                                                       reconnect_attempts=reconnect_attempts,
+                                                       overwrite=overwrite))
     runner = Runner(graph, max_frames=max_frames)
     progress = Progress(runner, enabled=not quiet)
     exporter = None
@@ -126,7 +128,9 @@ def bench(
                        sequential=sequential, decode_baseline=decode_baseline,
                        compare_sequential=compare_sequential, repeat=repeat)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
+        from vpipe.pipeline.outputs import make_parent
+
+        make_parent(json_path)
         json_path.write_text(json.dumps(report, indent=2) + "\n")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from vpipe.pipeline.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
 from vpipe.pipeline.errors import ConfigError, VpipeError
+from vpipe.pipeline.outputs import audit_beside, clash, occupied
 from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
 from vpipe.pipeline.secrets import scrub
 from vpipe.stages.base import Context, Element, Source, StreamInfo
@@ -78,8 +79,13 @@ class Overrides:
     input: str | None = None
     output: str | None = None
     device: str | None = None
-    #: replaces the first jsonl sink's path (batch mode writes one audit per file).
+    #: replaces the first jsonl sink's path (batch mode writes one audit per file); by default
+    #: with `output`, the audit follows it: OUT.jsonl beside OUT.mp4 or beside an image folder.
     audit: str | None = None
+    #: False: an output that exists already is refused (`vpipe run` without --overwrite).
+    overwrite: bool = True
+    #: every file sink writes in this folder instead (`vpipe bench`: nowhere the user asked).
+    output_dir: Path | None = None
     #: replaces `reconnect.max_attempts` of every network stream source (0: retry forever).
     reconnect_attempts: int | None = None
     #: built for the one-frame-at-a-time baseline: one stage runs at a time, so each engine
@@ -106,6 +112,9 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     model_workers = 1 if overrides.sequential else sum(
         s.workers for _, s, role in specs if role != "source" and s.engine)
 
+    if overrides.output and overrides.audit is None and sink_kind_for(overrides.output) != "jsonl":
+        audit = audit_beside(overrides.output, folder=sink_kind_for(overrides.output) == "images")
+        overrides = replace(overrides, audit=audit)
     first_jsonl = next((n for (_, sp, r), n in zip(specs, names) if r == "sink" and sp.type == "jsonl"), None)
     nodes: dict[str, Node] = {}
     for (loc, node_spec, role), name in zip(specs, names):
@@ -123,7 +132,7 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
         elif role == "sink" and overrides.audit and node_spec.type == "jsonl" and name == first_jsonl:
             output = overrides.audit
         element = _build_element(config, loc, name, node_spec, role, device, streams, model_workers,
-                                 output=output)
+                                 output=output, output_dir=overrides.output_dir)
         if node_spec.workers > 1 and not element.thread_safe:
             raise config.error(loc + ("workers",), f"a {node_spec.type!r} element runs on one worker only")
         if node_spec.batch > 1:
@@ -144,7 +153,39 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     for node in nodes.values():
         if node.role != "sink" and not node.outputs:
             raise config.error(node.loc, f"{node.name!r} feeds nothing: link it to a stage or a sink")
+    _check_outputs(config, nodes, overrides, first_jsonl)
     return Graph(config, nodes, order)
+
+
+def _check_outputs(config: Config, nodes: dict[str, Node], overrides: Overrides, audit: str | None) -> None:
+    """No output over an input, none written by two sinks, none replaced unless allowed."""
+    inputs = [n.element.info.path for n in nodes.values() if n.role == "source" and n.element.info.path]
+    written: dict[Path, str] = {}
+    for node in nodes.values():
+        if node.role != "sink":
+            continue
+        if node.loc == ("sinks", 0) and overrides.output is not None:
+            where = "--output"
+        elif node.name == audit and overrides.audit is not None:
+            where = "--output (its audit)"
+        else:
+            where = None
+        folder = node.element.writes_folder
+        for path in node.element.outputs():
+            message = None
+            source = clash(path, inputs, folder)
+            if source is not None:
+                message = (f"{path} would write over the input {source}" if path.resolve() == source.resolve()
+                           else f"{path} is inside the input folder {source}") + ": choose another output"
+            elif path.resolve() in written:
+                message = f"{path} is written by {written[path.resolve()]!r} already"
+            elif not overrides.overwrite and occupied(path, folder):
+                message = f"{path} exists: --overwrite replaces it"
+            if message and where:
+                raise ConfigError(f"{where}: {message}")
+            if message:
+                raise config.error(node.loc + ("params", "path"), message)
+            written[path.resolve()] = node.name
 
 
 def _names(config: Config, specs) -> list[str]:
@@ -314,13 +355,17 @@ def sink_kind_for(output: str) -> str:
 
 
 def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, device: str,
-                   streams: dict[str, StreamInfo], model_workers: int, output: str | None) -> Element:
+                   streams: dict[str, StreamInfo], model_workers: int, output: str | None,
+                   output_dir: Path | None = None) -> Element:
     cls = ELEMENTS.get(s.type)
     if cls is None or cls.role != role:
         known = sorted(k for k, c in ELEMENTS.items() if c.role == role)
         raise config.error(loc + ("type",), f"unknown {role} type {s.type!r} (known: {', '.join(known)})")
     raw = dict(s.params)
     base_dir = config.base_dir
+    if output_dir is not None and role == "sink" and "path" in cls.Params.model_fields and "path" in raw:
+        # `vpipe bench`: file sinks still do their work, in a folder deleted afterwards.
+        raw["path"] = str(output_dir / name / Path(str(raw["path"])).name)
     if output is not None:
         # --output replaces the first sink's path (relative to the shell); a folder makes a
         # video sink write images instead, so one config serves files and image folders alike.

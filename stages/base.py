@@ -151,6 +151,13 @@ class ModelElement(Element):
 
 class Sink(Element):
     role = "sink"
+    #: its output is a folder of files (images), not one file.
+    writes_folder: ClassVar[bool] = False
+
+    def outputs(self) -> list[Path]:
+        """The files (or the image folder) this sink writes: checked before the run, so that
+        none is an input and none is replaced without --overwrite."""
+        return []
 
 
 @dataclass
