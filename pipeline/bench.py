@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -25,12 +27,15 @@ def run_bench(config_path: Path, input: str | None = None, device: str | None = 
     config = load_config(config_path)
     max_frames = frames + warmup if frames else None
     runs, baselines, sequentials = [], [], []
-    for _ in range(repeat):
-        runs.append(measure(config, input, device, max_frames, warmup, sequential))
-        if decode_baseline:
-            baselines.append(decode_loop_fps(_first_video(config, input), max_frames, warmup))
-        if compare_sequential:
-            sequentials.append(measure(config, input, device, max_frames, warmup, True)["fps"])
+    # File sinks write into a folder deleted afterwards: a benchmark changes no file of the user's.
+    with tempfile.TemporaryDirectory(prefix="vpipe-bench-") as scratch:
+        overrides = Overrides(input=input, device=device, output_dir=Path(scratch))
+        for _ in range(repeat):
+            runs.append(measure(config, overrides, max_frames, warmup, sequential))
+            if decode_baseline:
+                baselines.append(decode_loop_fps(_first_video(config, overrides), max_frames, warmup))
+            if compare_sequential:
+                sequentials.append(measure(config, overrides, max_frames, warmup, True)["fps"])
     report = sorted(runs, key=lambda r: r["fps"])[len(runs) // 2]  # the median run
     report["config"] = str(config_path)
     report["repeat"] = repeat
@@ -44,8 +49,8 @@ def run_bench(config_path: Path, input: str | None = None, device: str | None = 
     return report
 
 
-def measure(config, input, device, max_frames, warmup, sequential) -> dict:
-    graph = build_graph(config, Overrides(input=input, device=device, sequential=sequential))
+def measure(config, overrides: Overrides, max_frames, warmup, sequential) -> dict:
+    graph = build_graph(config, replace(overrides, sequential=sequential))
     try:
         if sequential:
             stats = run_sequential(graph, max_frames=max_frames, warmup=warmup)
@@ -58,8 +63,8 @@ def measure(config, input, device, max_frames, warmup, sequential) -> dict:
     return report
 
 
-def _first_video(config, input: str | None) -> Path:
-    graph = build_graph(config, Overrides(input=input))
+def _first_video(config, overrides: Overrides) -> Path:
+    graph = build_graph(config, overrides)
     try:
         path = getattr(graph.sources[0].element, "path", None)
     finally:
@@ -101,7 +106,7 @@ def print_report(report: dict) -> None:
                       f"{s['queue_occupancy']:.1f}/{s['queue_size']}" if s["role"] != "source" else "-",
                       str(s["dropped"]), str(s["errors"]))
     console.print(table)
-    console.print(f"throughput {report['fps']:.2f} FPS over {report['frames']} frames; "
+    console.print(f"throughput {report['fps']:.2f} FPS over {report['measured_frames']} frames; "
                   f"latency capture->sink p50 {report['p50']:.1f} ms, p95 {report['p95']:.1f} ms, "
                   f"p99 {report['p99']:.1f} ms; slowest stage: {report['slowest_stage']} (*)")
     if "sequential_fps" in report:

@@ -13,7 +13,7 @@ import typer
 from vpipe.pipeline import __version__
 from vpipe.pipeline.errors import ConfigError, VpipeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Edge video pipelines from a YAML graph: capture, detect, anonymize, sink.")
 
 ConfigArg = Annotated[Path, typer.Argument(help="pipeline config (YAML)", show_default=False)]
@@ -44,6 +44,7 @@ def run(
         min=1, max=65535, help="serve Prometheus metrics on this port (needs prometheus_client)")] = None,
     metrics_host: Annotated[str, typer.Option(help="address the metrics endpoint listens on")] = "127.0.0.1",
     status: Annotated[bool, typer.Option("--status", help="print a per-stream and per-stage table on exit")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace outputs that exist already")] = False,
 ) -> None:
     """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
     from vpipe.pipeline.config import load_config
@@ -64,7 +65,8 @@ def run(
                        f"{sum(bool(r.warnings) for r in results)} with warnings", err=True)
             raise typer.Exit(130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0))
     graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
-                                                       reconnect_attempts=reconnect_attempts))
+                                                       reconnect_attempts=reconnect_attempts,
+                                                       overwrite=overwrite))
     runner = Runner(graph, max_frames=max_frames)
     progress = Progress(runner, enabled=not quiet)
     exporter = None
@@ -85,14 +87,26 @@ def run(
 
 
 @app.command()
-def validate(config: ConfigArg, device: DeviceOpt = None) -> None:
-    """Check a config fully (structure, links, parameters, engines, inputs) without running it."""
-    graph = _build(config, device=device)
-    try:
-        chain = ", ".join(f"{n.name} <- {'+'.join(n.inputs)}" for n in graph.nodes.values() if n.inputs)
-        typer.echo(f"{config}: ok ({len(graph.nodes)} elements: {chain})")
-    finally:
-        graph.close()
+def validate(
+    configs: Annotated[list[Path], typer.Argument(help="pipeline configs (YAML)", show_default=False)],
+    device: DeviceOpt = None,
+) -> None:
+    """Check configs fully (structure, links, parameters, engines, inputs) without running them."""
+    code = 0
+    for config in configs:  # every file is checked: one line each, ok or the error
+        try:
+            graph = _build(config, device=device)
+        except VpipeError as exc:
+            typer.echo(f"vpipe: error: {exc}", err=True)
+            code = max(code, 2 if isinstance(exc, ConfigError) else 1)
+            continue
+        try:
+            chain = ", ".join(f"{n.name} <- {'+'.join(n.inputs)}" for n in graph.nodes.values() if n.inputs)
+            typer.echo(f"{config}: ok ({len(graph.nodes)} elements: {chain})")
+        finally:
+            graph.close()
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -115,7 +129,9 @@ def bench(
                        sequential=sequential, decode_baseline=decode_baseline,
                        compare_sequential=compare_sequential, repeat=repeat)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
+        from vpipe.pipeline.outputs import make_parent
+
+        make_parent(json_path)
         json_path.write_text(json.dumps(report, indent=2) + "\n")
 
 
@@ -164,7 +180,8 @@ def elements() -> None:
             doc = (cls.__doc__ or "").strip().splitlines()
             typer.echo(f"{label} {name}: {doc[0] if doc else ''}")
             for field, info in cls.Params.model_fields.items():
-                default = "required" if info.is_required() else f"default {info.default!r}"
+                default = ("required" if info.is_required()
+                           else f"default {info.get_default(call_default_factory=True)!r}")
                 typer.echo(f"    {field}: {_type_name(info.annotation)} ({default})")
 
 

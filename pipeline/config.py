@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vpipe.pipeline.errors import ConfigError
+from vpipe.pipeline.yaml_loader import load_yaml
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 
@@ -108,15 +109,7 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    root, data = load_yaml(path, path.read_text(encoding="utf-8", errors="replace"))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with sources, stages and sinks at the top")
     config = Config(PipelineSpec.model_construct(), path, root)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ from pydantic import ValidationError
 from vpipe.pipeline.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.lineage import check_lineage
+from vpipe.pipeline.outputs import audit_beside, clash, occupied
 from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
+from vpipe.pipeline.secrets import scrub
 from vpipe.stages.base import Context, Element, Source, StreamInfo
 
 
@@ -80,8 +82,13 @@ class Overrides:
     input: str | None = None
     output: str | None = None
     device: str | None = None
-    #: replaces the first jsonl sink's path (batch mode writes one audit per file).
+    #: replaces the first jsonl sink's path (batch mode writes one audit per file); by default
+    #: with `output`, the audit follows it: OUT.jsonl beside OUT.mp4 or beside an image folder.
     audit: str | None = None
+    #: False: an output that exists already is refused (`vpipe run` without --overwrite).
+    overwrite: bool = True
+    #: every file sink writes in this folder instead (`vpipe bench`: nowhere the user asked).
+    output_dir: Path | None = None
     #: replaces `reconnect.max_attempts` of every network stream source (0: retry forever).
     reconnect_attempts: int | None = None
     #: built for the one-frame-at-a-time baseline: one stage runs at a time, so each engine
@@ -108,6 +115,9 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     model_workers = 1 if overrides.sequential else sum(
         s.workers for _, s, role in specs if role != "source" and s.engine)
 
+    if overrides.output and overrides.audit is None and sink_kind_for(overrides.output) != "jsonl":
+        audit = audit_beside(overrides.output, folder=sink_kind_for(overrides.output) == "images")
+        overrides = replace(overrides, audit=audit)
     first_jsonl = next((n for (_, sp, r), n in zip(specs, names) if r == "sink" and sp.type == "jsonl"), None)
     nodes: dict[str, Node] = {}
     for (loc, node_spec, role), name in zip(specs, names):
@@ -125,7 +135,7 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
         elif role == "sink" and overrides.audit and node_spec.type == "jsonl" and name == first_jsonl:
             output = overrides.audit
         element = _build_element(config, loc, name, node_spec, role, device, streams, model_workers,
-                                 output=output)
+                                 output=output, output_dir=overrides.output_dir)
         if node_spec.workers > 1 and not element.thread_safe:
             raise config.error(loc + ("workers",), f"a {node_spec.type!r} element runs on one worker only")
         if node_spec.batch > 1:
@@ -147,7 +157,39 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
         if node.role != "sink" and not node.outputs:
             raise config.error(node.loc, f"{node.name!r} feeds nothing: link it to a stage or a sink")
     check_lineage(config, nodes, order)
+    _check_outputs(config, nodes, overrides, first_jsonl)
     return Graph(config, nodes, order)
+
+
+def _check_outputs(config: Config, nodes: dict[str, Node], overrides: Overrides, audit: str | None) -> None:
+    """No output over an input, none written by two sinks, none replaced unless allowed."""
+    inputs = [n.element.info.path for n in nodes.values() if n.role == "source" and n.element.info.path]
+    written: dict[Path, str] = {}
+    for node in nodes.values():
+        if node.role != "sink":
+            continue
+        if node.loc == ("sinks", 0) and overrides.output is not None:
+            where = "--output"
+        elif node.name == audit and overrides.audit is not None:
+            where = "--output (its audit)"
+        else:
+            where = None
+        folder = node.element.writes_folder
+        for path in node.element.outputs():
+            message = None
+            source = clash(path, inputs, folder)
+            if source is not None:
+                message = (f"{path} would write over the input {source}" if path.resolve() == source.resolve()
+                           else f"{path} is inside the input folder {source}") + ": choose another output"
+            elif path.resolve() in written:
+                message = f"{path} is written by {written[path.resolve()]!r} already"
+            elif not overrides.overwrite and occupied(path, folder):
+                message = f"{path} exists: --overwrite replaces it"
+            if message and where:
+                raise ConfigError(f"{where}: {message}")
+            if message:
+                raise config.error(node.loc + ("params", "path"), message)
+            written[path.resolve()] = node.name
 
 
 def _names(config: Config, specs) -> list[str]:
@@ -250,12 +292,12 @@ def _params(config: Config, loc, cls, raw: dict) -> Any:
 def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Overrides, first: bool) -> Source:
     from_cli = first and overrides.input is not None
     # With --input the configured uri is only looked at for its kind: an unset variable is fine.
-    uri = _expand_env(config, loc, s.uri, strict=not from_cli)
+    uri, shown = _expand_env(config, loc, s.uri, strict=not from_cli)
     configured = s.kind if s.kind != "auto" else detect_kind(uri, config.base_dir)
     kind, raw = configured, s.params
     if from_cli:
         # --input replaces the first source; its params carry over only to the same kind.
-        uri = overrides.input
+        uri, shown = overrides.input, {}
         kind = detect_kind(uri, None)
         raw = s.params if kind == configured else {}
     cls = SOURCES[kind]
@@ -267,16 +309,21 @@ def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Over
     params = _params(config, loc, cls, raw)
     base_dir = Path.cwd() if from_cli else config.base_dir
     try:
-        return cls(name, uri, params, base_dir)
+        source = cls(name, uri, params, base_dir)
     except VpipeError as exc:
+        message = scrub(str(exc), uri, shown)
         if from_cli:
-            raise ConfigError(f"--input: {exc}") from None
-        raise config.error(loc + ("uri",), str(exc)) from None
+            raise ConfigError(f"--input: {message}") from None
+        raise config.error(loc + ("uri",), message) from None
+    source.shown = shown
+    return source
 
 
-def _expand_env(config: Config, loc, uri: str, strict: bool = True) -> str:
+def _expand_env(config: Config, loc, uri: str, strict: bool = True) -> tuple[str, dict[str, str]]:
     """`${NAME}` in a source's uri comes from the environment, so camera passwords stay out of
-    config files (`uri: ${CAMERA_URL}` or `rtsp://viewer:${CAM_PASS}@10.0.0.7/stream1`)."""
+    config files (`uri: ${CAMERA_URL}` or `rtsp://viewer:${CAM_PASS}@10.0.0.7/stream1`).
+    Also returns each value -> "${NAME}", so that messages show the name, never the value."""
+    shown: dict[str, str] = {}
 
     def value(match: re.Match) -> str:
         name = match.group(1)
@@ -284,9 +331,10 @@ def _expand_env(config: Config, loc, uri: str, strict: bool = True) -> str:
             if not strict:
                 return match.group(0)
             raise config.error(loc + ("uri",), f"environment variable {name} is not set")
+        shown[os.environ[name]] = match.group(0)
         return os.environ[name]
 
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, uri)
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, uri), shown
 
 
 def detect_kind(uri: str, base_dir: Path | None) -> str:
@@ -311,13 +359,17 @@ def sink_kind_for(output: str) -> str:
 
 
 def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, device: str,
-                   streams: dict[str, StreamInfo], model_workers: int, output: str | None) -> Element:
+                   streams: dict[str, StreamInfo], model_workers: int, output: str | None,
+                   output_dir: Path | None = None) -> Element:
     cls = ELEMENTS.get(s.type)
     if cls is None or cls.role != role:
         known = sorted(k for k, c in ELEMENTS.items() if c.role == role)
         raise config.error(loc + ("type",), f"unknown {role} type {s.type!r} (known: {', '.join(known)})")
     raw = dict(s.params)
     base_dir = config.base_dir
+    if output_dir is not None and role == "sink" and "path" in cls.Params.model_fields and "path" in raw:
+        # `vpipe bench`: file sinks still do their work, in a folder deleted afterwards.
+        raw["path"] = str(output_dir / name / Path(str(raw["path"])).name)
     if output is not None:
         # --output replaces the first sink's path (relative to the shell); a folder makes a
         # video sink write images instead, so one config serves files and image folders alike.

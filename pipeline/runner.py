@@ -318,7 +318,10 @@ class Runner:
     def _fail(self, node: Node, exc: BaseException) -> None:
         self._failed.add(node.name)
         if self.error is None:
-            self.error = StageError(node.name, _one_line(exc))
+            message = _one_line(exc)
+            if node.role == "source":  # a stream's URL may hold credentials or ${VAR} values
+                message = node.element.scrub(message)
+            self.error = StageError(node.name, message)
         self.stop()
 
     # -- control ------------------------------------------------------------------------------

@@ -97,6 +97,8 @@ class RunStats:
             "fps": round(fps, 2),
             **latency,
             "frames": self.frames_out,
+            # the frames the figures come from: those after the warm-up
+            "measured_frames": len(done),
             "wall_s": round(wall, 3),
             "slowest_stage": slowest,
             "stages": stages,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vpipe.engines import EngineError, open_engine
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.secrets import scrub
 
 
 class Params(BaseModel):
@@ -179,6 +180,13 @@ class ModelElement(Element):
 
 class Sink(Element):
     role = "sink"
+    #: its output is a folder of files (images), not one file.
+    writes_folder: ClassVar[bool] = False
+
+    def outputs(self) -> list[Path]:
+        """The files (or the image folder) this sink writes: checked before the run, so that
+        none is an input and none is replaced without --overwrite."""
+        return []
 
 
 @dataclass
@@ -207,6 +215,12 @@ class Source:
         self.params = params
         self.base_dir = base_dir
         self.info = StreamInfo(source_id=name)
+        #: values of `${VAR}`s in the uri -> "${VAR}": messages show the name (set by the graph).
+        self.shown: dict[str, str] = {}
+
+    def scrub(self, text: str) -> str:
+        """`text` fit to print: credentials in the uri redacted, `${VAR}` values by name."""
+        return scrub(text, self.uri, self.shown)
 
     def frames(self) -> Iterator[Captured]:
         raise NotImplementedError

@@ -20,7 +20,7 @@ from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import Params, Sink, StreamInfo
-from vpipe.stages.stream import redact
+from vpipe.pipeline.secrets import redact
 
 
 class RtspOutParams(Params):

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import Params, Sink
 from vpipe.stages.video_sink import _resolve
@@ -29,11 +30,18 @@ class JsonlSink(Sink):
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.path = _resolve(ctx.base_dir, params.path)
+        try:
+            check_writable(self.path)
+        except VpipeError as exc:
+            raise VpipeError(f"params.path: {exc}") from None
         self.file = None
 
+    def outputs(self) -> list[Path]:
+        return [self.path]
+
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "w", encoding="utf-8", buffering=1)
+        make_parent(self.path)
+        self.file = open(partial(self.path), "w", encoding="utf-8", buffering=1)
 
     def __call__(self, frame: Frame) -> None:
         record = {
@@ -55,6 +63,7 @@ class JsonlSink(Sink):
         if self.file:
             self.file.close()
             self.file = None
+            publish(self.path)
 
 
 class ImagesParams(Params):
@@ -70,22 +79,29 @@ class ImagesSink(Sink):
 
     Params = ImagesParams
     writes_pixels = True
+    writes_folder = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.folder = _resolve(ctx.base_dir, params.path)
-        if self.folder.exists() and not self.folder.is_dir():
-            raise VpipeError(f"params.path: {self.folder} exists and is not a folder")
+        try:
+            check_writable(self.folder, folder=True)
+        except VpipeError as exc:
+            raise VpipeError(f"params.path: {exc}") from None
+
+    def outputs(self) -> list[Path]:
+        return [self.folder]
 
     def __call__(self, frame: Frame) -> None:
         name = frame.name or f"{frame.source_id}_{frame.index:06d}.{self.params.ext}"
         if frame.name and len(self.ctx.streams) > 1:
             name = f"{frame.source_id}/{name}"
         path = self.folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(path)
         flags = [cv2.IMWRITE_JPEG_QUALITY, self.params.quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
-        if not cv2.imwrite(str(path), frame.image, flags):
+        if not cv2.imwrite(str(partial(path)), frame.image, flags):
             raise VpipeError(f"{path}: cannot write image")
+        publish(path)  # a reader of the folder never sees half an image
 
 
 @register("null")

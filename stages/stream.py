@@ -17,7 +17,6 @@ import random
 import threading
 import time
 from typing import Iterator, Literal
-from urllib.parse import urlsplit
 
 import av
 from pydantic import Field
@@ -71,8 +70,6 @@ class NetworkStreamSource(Source):
     def __init__(self, name, uri, params, base_dir):
         super().__init__(name, uri, params, base_dir)
         self.info = StreamInfo(source_id=name, live=True)
-        self.safe_uri = redact(uri)
-        self._password = urlsplit(uri).password if "://" in uri else None
         self._stop = threading.Event()
         #: small: a live consumer takes frames as they come; the runner's queues do the dropping.
         self._frames: queue.Queue = queue.Queue(maxsize=4)
@@ -109,7 +106,7 @@ class NetworkStreamSource(Source):
             self._read_loop()
         except Exception as exc:  # never leave the consumer waiting on a dead reader
             self.info.state = "failed"
-            self._put(_Failed(self._scrub(f"{self.safe_uri}: capture failed: {exc}")), force=True)
+            self._put(_Failed(self.scrub(f"{self.safe_uri}: capture failed: {exc}")), force=True)
 
     def _read_loop(self) -> None:
         """Open, decode, reopen on loss, until stopped or out of attempts."""
@@ -169,7 +166,7 @@ class NetworkStreamSource(Source):
                             break
                     reason = "stream ended"
                 except av.error.FFmpegError as exc:
-                    reason = self._scrub(f"read failed: {_reason(exc)}")
+                    reason = self.scrub(f"read failed: {_reason(exc)}")
                 finally:
                     container.close()
             if self._stop.is_set():
@@ -194,7 +191,7 @@ class NetworkStreamSource(Source):
             container = open_video(self.uri, options,
                                    timeout=(self.params.open_timeout, self.params.read_timeout))
         except VpipeError as exc:
-            raise VpipeError(self._scrub(str(exc))) from None
+            raise VpipeError(self.scrub(str(exc))) from None
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
@@ -222,23 +219,11 @@ class NetworkStreamSource(Source):
                         pass
         return False
 
-    def _scrub(self, text: str) -> str:
-        """The URL redacted in any message FFmpeg or PyAV made from it."""
-        text = text.replace(self.uri, self.safe_uri)
-        return text.replace(self._password, "***") if self._password else text
+    @property
+    def safe_uri(self) -> str:
+        return self.scrub(self.uri)
 
 
 def _reason(exc: av.error.FFmpegError) -> str:
     # strerror leaves out the file name PyAV appends (which holds the URL and its password).
     return getattr(exc, "strerror", None) or type(exc).__name__
-
-
-def redact(uri: str) -> str:
-    """rtsp://user:secret@host/x -> rtsp://user:***@host/x: credentials never reach a log."""
-    scheme, sep, rest = uri.partition("://")
-    authority, slash, path = rest.partition("/")
-    if not sep or "@" not in authority:
-        return uri
-    userinfo, _, host = authority.rpartition("@")  # a password may itself hold an "@"
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}{slash}{path}"

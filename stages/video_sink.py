@@ -15,14 +15,19 @@ from typing import Literal
 
 import av
 import cv2
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import Params, Sink, StreamInfo
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".m4v", ".ts"}
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                "veryslow", "placebo")
+#: output sides in pixels: H.264 levels stop at 8K, and a typo must not allocate gigabytes.
+MIN_SIDE, MAX_SIDE = 16, 8192
 
 
 class VideoParams(Params):
@@ -36,6 +41,13 @@ class VideoParams(Params):
     fps: float | None = Field(None, gt=0)
     #: output size "WxH"; default: the input's.
     size: str | None = Field(None, pattern=r"^\d+x\d+$")
+
+    @field_validator("size")
+    @classmethod
+    def _sides(cls, size: str | None) -> str | None:
+        if size and not all(MIN_SIDE <= int(side) <= MAX_SIDE for side in size.split("x")):
+            raise ValueError(f"each side must be {MIN_SIDE} to {MAX_SIDE} pixels")
+        return size
     #: encoder threads; 0 lets the encoder choose.
     threads: int = Field(0, ge=0)
     #: fragmented MP4 stays playable even if the process is killed outright (kill -9, power loss),
@@ -72,12 +84,25 @@ class VideoSink(Sink):
                              f"({', '.join(sorted(VIDEO_SUFFIXES))})")
         if params.codec not in av.codecs_available:
             raise VpipeError(f"params.codec: this FFmpeg build has no {params.codec!r} encoder")
+        if params.codec.startswith("libx26") and params.preset not in X264_PRESETS:
+            raise VpipeError(f"params.preset: {params.preset!r} is not an x264 preset ({', '.join(X264_PRESETS)})")
+        for path in self.outputs():
+            try:
+                check_writable(path)
+            except VpipeError as exc:
+                raise VpipeError(f"params.path: {exc}") from None
         self.writers: dict[str, VideoWriter] = {}
+
+    def outputs(self) -> list[Path]:
+        return [self._path_for(s) for s in self.ctx.streams] or [self.path]
+
+    def _path_for(self, source_id: str) -> Path:
+        return Path(str(self.path).replace("{source}", source_id))
 
     def __call__(self, frame: Frame) -> None:
         writer = self.writers.get(frame.source_id)
         if writer is None:
-            path = Path(str(self.path).replace("{source}", frame.source_id))
+            path = self._path_for(frame.source_id)
             info = self.ctx.streams.get(frame.source_id, StreamInfo(frame.source_id))
             writer = self.writers[frame.source_id] = VideoWriter(path, self.params, info, frame)
         writer.write(frame)
@@ -108,10 +133,10 @@ class VideoWriter:
         self.time_base = info.time_base if (info.time_base and not params.fps) else 1 / rate
         self.frames = 0
         self._last_pts = -1
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(path)
         options = FRAGMENTED if params.fragmented else {}
         try:
-            self.container = av.open(str(path), mode="w", options=options)
+            self.container = av.open(str(partial(path)), mode="w", options=options)
         except (av.error.FFmpegError, OSError) as exc:
             raise VpipeError(f"{path}: cannot write: {exc}") from None
         stream = self.container.add_stream(params.codec, rate=rate)
@@ -162,6 +187,7 @@ class VideoWriter:
                 self.audio.close()
         finally:
             self.container.close()
+        publish(self.path)  # complete (interrupted runs too): under its own name now
 
 
 class _AudioCopy:

@@ -77,3 +77,11 @@ def test_shipped_configs_validate(path: Path, monkeypatch, capsys):
     # Those that write raw pixels on purpose (decode, upscale) say raw_output: true.
     code, out, err = run_cli(monkeypatch, capsys, "validate", str(path))
     assert code in (0, None), err
+
+
+def test_deeply_nested_yaml_is_one_line(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("sources: " + "[" * 5000 + "]" * 5000 + "\n")
+    code, _, err = run_cli(monkeypatch, capsys, "validate", str(path))
+    assert code == 2
+    assert err.strip() == f"vpipe: error: {path}: invalid YAML: nested too deeply"

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import CENTERFACE, SAMPLE, shared_file, write_config
 from vpipe.pipeline import cli
+from vpipe.pipeline.outputs import partial
 
 
 def vpipe(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -80,7 +81,7 @@ sinks:
     process = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while time.time() < deadline and not (tmp_path / "live.jsonl").exists():
+    while time.time() < deadline and not partial(tmp_path / "live.jsonl").exists():  # frames flow
         time.sleep(0.2)
     time.sleep(3)
     process.send_signal(signal.SIGINT)
@@ -91,6 +92,7 @@ sinks:
     assert frames > 0 and rate == 25
     # Both sinks saw the same frames: nothing in flight was lost.
     assert frames == len((tmp_path / "live.jsonl").read_text().splitlines())
+    assert not list(tmp_path.glob("*.partial.*"))  # interrupted, yet both under their own names
 
 
 def test_image_folder_in_folder_out_keeps_names(tmp_path):
@@ -127,6 +129,7 @@ def test_bench_json_has_the_documented_keys(tmp_path):
     for key in ("fps", "p50", "p95", "p99", "decode_baseline_fps", "fps_vs_decode", "slowest_stage"):
         assert key in report
     assert report["fps"] > 0 and report["frames"] == 55
+    assert report["measured_frames"] == 50 and "over 50 frames" in result.stdout  # warm-up left out
     for stage in report["stages"].values():
         for key in ("fps", "p50", "p95", "p99", "mean_ms", "busy_share", "queue_occupancy"):
             assert key in stage

@@ -1,0 +1,75 @@
+"""Where outputs go: checked before the first frame, written under a temporary name and renamed
+when complete, never over an input, and never over an existing output unless asked.
+
+A sink writes `NAME.partial.EXT` beside its output and renames it to `NAME.EXT` when it closes
+(after Ctrl-C and errors too: what was written is kept), so a file at the output path is
+always a whole one, and a run that is killed outright leaves its work under the `.partial` name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vpipe.pipeline.errors import VpipeError
+
+
+def partial(path: Path) -> Path:
+    """The name a file is written under until it is complete (the suffix kept: FFmpeg and
+    OpenCV choose the format by it)."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def publish(path: Path) -> None:
+    """Move the finished `partial(path)` to `path` (an atomic rename on one file system)."""
+    os.replace(partial(path), path)
+
+
+def check_writable(path: Path, folder: bool = False) -> None:
+    """Refuse, before the run, an output that cannot be written: a folder where a file goes (or
+    the reverse), a parent that is a file, a parent that is not writable."""
+    if path.is_dir() and not folder:
+        raise VpipeError(f"{path} is a folder, not a file")
+    if path.exists() and not path.is_dir() and folder:
+        raise VpipeError(f"{path} exists and is not a folder")
+    existing = path if folder and path.is_dir() else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise VpipeError(f"cannot create folder {path if folder else path.parent}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise VpipeError(f"cannot write in {existing}: permission denied")
+
+
+def make_parent(path: Path) -> None:
+    """Create the folder `path` goes in, failing as one line that names the folder."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        check_writable(path)  # names the file in the way, rather than "[Errno 17] File exists"
+        raise VpipeError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
+
+
+def clash(output: Path, inputs: list[Path], folder: bool) -> Path | None:
+    """The input that `output` would overwrite: the same file, or for an image folder the
+    input folder itself or one it lies inside (its images would be replaced, or read back)."""
+    out = output.resolve()
+    for source in inputs:
+        src = source.resolve()
+        if out == src or (folder and src.is_dir() and out.is_relative_to(src)):
+            return source
+    return None
+
+
+def occupied(output: Path, folder: bool) -> bool:
+    """Whether writing `output` would replace something: a file, or a folder with files in it."""
+    if folder:
+        return output.is_dir() and any(output.iterdir())
+    return output.exists()
+
+
+def audit_beside(output: str, folder: bool) -> str:
+    """The audit (jsonl) of a run written to `output`: `OUT.jsonl` beside `OUT.mp4`, and
+    `FOLDER.jsonl` beside an image folder (not inside it, among the images)."""
+    path = Path(output)
+    return str(path.with_name(path.name + ".jsonl") if folder else path.with_suffix(".jsonl"))

@@ -1,0 +1,33 @@
+"""The command line's own details: several configs to validate, help and reference output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_config_errors import BAD, run_cli
+
+ROADVIEW = str(Path(__file__).parents[1] / "configs" / "roadview.yaml")
+DECODE = str(Path(__file__).parents[1] / "configs" / "decode.yaml")
+
+
+def test_validate_takes_several_configs_and_reports_each(monkeypatch, capsys):
+    bad = next(p for p in BAD if p.stem == "13_bad_method")
+    code, out, err = run_cli(monkeypatch, capsys, "validate", ROADVIEW, str(bad), DECODE)
+    assert code == 2
+    assert [line.split(":")[0] for line in out.splitlines()] == [ROADVIEW, DECODE]
+    assert err.strip().splitlines() == [err.strip()] and err.startswith(f"vpipe: error: {bad}:")
+
+
+def test_elements_shows_required_and_factory_defaults(monkeypatch, capsys):
+    code, out, _ = run_cli(monkeypatch, capsys, "elements")
+    assert code in (0, None)
+    assert "PydanticUndefined" not in out
+    assert "    path: str (required)" in out
+    assert "    options: dict[str, str] (default {})" in out
+
+
+def test_help_shows_no_value_for_flags(monkeypatch, capsys):
+    code, out, _ = run_cli(monkeypatch, capsys, "run", "--help")
+    assert code in (0, None)
+    assert "--help" in out and "--quiet" in out
+    assert "<bool>" not in out

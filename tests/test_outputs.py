@@ -1,0 +1,167 @@
+"""Outputs: never over an input, never over an existing file without --overwrite, written under
+a temporary name, the audit beside the output, and `vpipe bench` writing nowhere of the user's."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import SAMPLE, write_config
+from test_config_errors import run_cli
+from vpipe.pipeline.config import load_config
+from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.graph import build_graph
+from vpipe.pipeline.outputs import make_parent, partial
+
+# No model: these tests are about where files go, not what is in them.
+GRAPH = """
+sources: [{{uri: {src}}}]
+stages: [{{name: blur, type: anonymize}}]
+sinks:
+  - {{type: video, params: {{path: {out}/video.mp4, preset: ultrafast}}}}
+  - {{name: audit, type: jsonl, inputs: [blur], params: {{path: {out}/audit.jsonl}}}}
+"""
+
+
+def graph(tmp_path: Path, out: Path | None = None) -> Path:
+    return write_config(tmp_path, GRAPH.format(src=SAMPLE, out=out or tmp_path / "configured"))
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"p{i}.jpg"), np.full((48, 64, 3), 60 * i, np.uint8))
+    return folder
+
+
+def test_output_that_is_the_input_is_refused(tmp_path, monkeypatch, capsys):
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(SAMPLE, clip)
+    before = digest(clip)
+    (tmp_path / "sub").mkdir()
+    for output in (str(clip), str(tmp_path / "sub" / ".." / "clip.mp4")):
+        code, _, err = run_cli(monkeypatch, capsys, "run", str(graph(tmp_path)), "-i", str(clip), "-o", output, "-q")
+        assert code == 2
+        assert err.strip().splitlines() == [err.strip()] and "would write over the input" in err, err
+    assert digest(clip) == before
+
+
+@pytest.mark.parametrize("inside", ["", "anon"])
+def test_image_output_in_the_input_folder_is_refused(tmp_path, photos, monkeypatch, capsys, inside):
+    before = {p.name: digest(p) for p in photos.iterdir()}
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(graph(tmp_path)), "-i", str(photos),
+                           "-o", str(photos / inside), "-q")
+    assert code == 2 and "choose another output" in err, err
+    assert {p.name: digest(p) for p in photos.iterdir()} == before
+
+
+def test_batch_output_inside_the_input_folder_is_refused(tmp_path, monkeypatch, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(SAMPLE, videos / "a.mp4")
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(graph(tmp_path)), "-i", str(videos),
+                           "-o", str(videos / "anon"), "-q")
+    assert code == 2 and "inside the input folder" in err, err
+    assert [p.name for p in videos.iterdir()] == ["a.mp4"]
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "anon.mp4"
+    args = ("run", str(graph(tmp_path)), "-o", str(out), "--max-frames", "3", "-q")
+    assert run_cli(monkeypatch, capsys, *args)[0] in (0, None)
+    before = digest(out)
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2 and err.strip() == f"vpipe: error: --output: {out} exists: --overwrite replaces it"
+    assert digest(out) == before
+    assert run_cli(monkeypatch, capsys, *args, "--overwrite")[0] in (0, None)
+    assert not list(tmp_path.glob("*.partial.*"))
+
+
+def test_an_image_folder_with_files_is_replaced_only_with_overwrite(tmp_path, photos, monkeypatch, capsys):
+    out = tmp_path / "photos_anon"
+    args = ("run", str(graph(tmp_path)), "-i", str(photos), "-o", str(out), "-q")
+    assert run_cli(monkeypatch, capsys, *args)[0] in (0, None)
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2 and "exists: --overwrite replaces it" in err, err
+    assert run_cli(monkeypatch, capsys, *args, "--overwrite")[0] in (0, None)
+    assert sorted(p.name for p in out.iterdir()) == ["p0.jpg", "p1.jpg"]
+
+
+def test_a_config_output_that_exists_is_refused_too(tmp_path, monkeypatch, capsys):
+    config = graph(tmp_path)
+    (tmp_path / "configured").mkdir()
+    (tmp_path / "configured" / "audit.jsonl").write_text("earlier run\n")
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(config), "--max-frames", "2", "-q")
+    assert code == 2 and f"{config}:6: sinks[1].params.path: " in err and "exists" in err, err
+    assert (tmp_path / "configured" / "audit.jsonl").read_text() == "earlier run\n"
+
+
+def test_sinks_write_a_partial_file_and_rename_it_when_closed(tmp_path):
+    built = build_graph(load_config(graph(tmp_path)))
+    frame = Frame(np.zeros((64, 64, 3), np.uint8), "source", 0, 0.0, time.perf_counter(), time.time())
+    try:
+        for name in ("video", "audit"):
+            sink = built.nodes[name].element
+            final = sink.outputs()[0]
+            sink.open()
+            sink(frame)
+            assert not final.exists()  # (the encoder may hold its first packets: no file yet)
+            if name == "audit":
+                assert len(partial(final).read_text().splitlines()) == 1
+            sink.close()
+            assert final.exists() and not partial(final).exists()
+    finally:
+        built.close()
+
+
+def test_the_audit_follows_the_output(tmp_path, photos, monkeypatch, capsys):
+    config = graph(tmp_path)
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(config), "-o", str(tmp_path / "x" / "clip_anon.mp4"),
+                           "--max-frames", "4", "-q")
+    assert code in (0, None), err
+    assert len((tmp_path / "x" / "clip_anon.jsonl").read_text().splitlines()) == 4
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(config), "-i", str(photos),
+                           "-o", str(tmp_path / "photos_anon"), "-q")
+    assert code in (0, None), err
+    assert len((tmp_path / "photos_anon.jsonl").read_text().splitlines()) == 2
+    assert not (tmp_path / "configured").exists()  # the config's own paths were not written
+
+
+def test_bench_writes_nowhere_the_user_did_not_ask(tmp_path, monkeypatch, capsys):
+    config = graph(tmp_path)
+    (tmp_path / "configured").mkdir()
+    (tmp_path / "configured" / "audit.jsonl").write_text("the main job's audit\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    code, _, err = run_cli(monkeypatch, capsys, "bench", str(config), "--frames", "3", "--warmup", "1")
+    assert code in (0, None), err
+    assert (tmp_path / "configured" / "audit.jsonl").read_text() == "the main job's audit\n"
+    assert [p.name for p in (tmp_path / "configured").iterdir()] == ["audit.jsonl"]
+    assert not list(scratch.iterdir())  # its own folder is gone too
+
+
+def test_validate_refuses_a_video_path_that_is_a_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "configured" / "video.mp4").mkdir(parents=True)
+    code, _, err = run_cli(monkeypatch, capsys, "validate", str(graph(tmp_path)))
+    assert code == 2 and "sinks[0]: video: params.path: " in err and "is a folder, not a file" in err, err
+
+
+def test_a_parent_that_is_a_file_is_named(tmp_path):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(VpipeError, match=r"cannot create folder .*taken/day1: .*taken is a file"):
+        make_parent(tmp_path / "taken" / "day1" / "p0.jpg")

@@ -1,0 +1,57 @@
+"""Secrets never printed: URL passwords, secret-looking query values, values of `${VAR}`s."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import write_config
+from vpipe.pipeline.config import load_config
+from vpipe.pipeline.errors import ConfigError
+from vpipe.pipeline.graph import build_graph
+from vpipe.pipeline.secrets import redact, scrub
+
+
+@pytest.mark.parametrize("uri, shown", [
+    ("rtsp://cam/s1?token=abc123&channel=2", "rtsp://cam/s1?token=***&channel=2"),
+    ("https://h/live.m3u8?user=ann&pwd=hunter2", "https://h/live.m3u8?user=ann&pwd=***"),
+    ("rtsp://a:b@cam/s?access_token=t&X-Amz-Signature=s&api_key=k&auth=z&password=p&secret=q",
+     "rtsp://a:***@cam/s?access_token=***&X-Amz-Signature=***&api_key=***&auth=***&password=***&secret=***"),
+    ("rtsp://cam/s1?channel=2", "rtsp://cam/s1?channel=2"),
+])
+def test_secret_query_parameters_are_redacted(uri, shown):
+    assert redact(uri) == shown
+
+
+def test_scrub_hides_query_secrets_in_free_text():
+    uri = "rtsp://cam/s1?token=abc123&pwd=hunter2"
+    text = f"{uri}: cannot open; server said abc123 and hunter2 are wrong"
+    assert scrub(text, uri) == "rtsp://cam/s1?token=***&pwd=***: cannot open; server said *** and *** are wrong"
+
+
+def test_stream_status_shows_no_query_token(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAM_URL", "rtsp://127.0.0.1:9/s1?token=abc123")
+    graph = build_graph(load_config(write_config(tmp_path, """
+sources: [{name: cam, uri: '${CAM_URL}'}]
+sinks: [{type: "null"}]
+""")))
+    try:
+        source = graph.nodes["cam"].element
+        assert source.uri.endswith("token=abc123")
+        assert source.safe_uri == "${CAM_URL}"
+        assert "abc123" not in source.scrub(f"{source.uri}: connection refused")
+    finally:
+        graph.close()
+
+
+def test_expanded_variable_is_named_in_errors(tmp_path, monkeypatch):
+    private = tmp_path / "clients-acme-private"
+    monkeypatch.setenv("CLIPS", str(private))
+    config = load_config(write_config(tmp_path, """
+sources: [{uri: '${CLIPS}/missing.mp4'}]
+sinks: [{type: "null"}]
+"""))
+    with pytest.raises(ConfigError) as caught:
+        build_graph(config)
+    message = str(caught.value)
+    assert "${CLIPS}/missing.mp4" in message
+    assert "acme" not in message
