@@ -81,6 +81,10 @@ def run(
         graph.close()
         if exporter:
             exporter.close()
+    if not runner.interrupted:  # an input that gave no frame is an error, not an empty output
+        empty = [e for e in (node.element.empty_error() for node in graph.sources) if e]
+        if empty:
+            raise VpipeError(empty[0])
     progress.summary(table=status)
     if runner.interrupted:
         raise typer.Exit(130)

@@ -217,6 +217,8 @@ class Source:
         self.info = StreamInfo(source_id=name)
         #: values of `${VAR}`s in the uri -> "${VAR}": messages show the name (set by the graph).
         self.shown: dict[str, str] = {}
+        #: frames handed to the graph so far (a file that gave none is an error, not an empty output).
+        self.delivered = 0
 
     def scrub(self, text: str) -> str:
         """`text` fit to print: credentials in the uri redacted, `${VAR}` values by name."""
@@ -235,11 +237,19 @@ class Source:
                 size = (max(1, round(width * scale)), max(1, round(height * scale)))
                 captured.image = cv2.resize(captured.image, size, interpolation=cv2.INTER_AREA)
                 self.info.width, self.info.height = size
+            self.delivered += 1
             yield captured
 
     def warnings(self) -> list[str]:
         """One line per problem with the input seen so far (corrupt, truncated), for summaries."""
         return []
+
+    def empty_error(self) -> str | None:
+        """Why a file or folder that ended without giving a single frame failed, or None."""
+        if self.delivered or self.info.live:
+            return None
+        why = "; ".join(w.split(": ", 1)[-1] for w in self.warnings())
+        return self.scrub(f"{self.uri}: no frame could be read" + (f" ({why})" if why else ""))
 
     def stop(self) -> None:
         """Ask a blocking read to return soon (called from another thread on SIGINT)."""

@@ -147,16 +147,19 @@ sinks:
     script = f"import sys; sys.path.insert(0, {tests!r}); import elements; from vpipe.pipeline.cli import main; main()"
     process = subprocess.Popen([sys.executable, "-c", script, "run", str(config), "-q"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    audit = tmp_path / "kill.jsonl"
+    # Outputs are written under NAME.partial.EXT and renamed on close: a killed run leaves those.
+    audit = tmp_path / "kill.partial.jsonl"
+    deadline = time.monotonic() + 120
     try:
         while process.poll() is None and (not audit.exists() or len(audit.read_text().splitlines()) < 75):
+            assert time.monotonic() < deadline, "the run wrote no audit"
             time.sleep(0.02)
     finally:
         process.kill()  # SIGKILL: no finalizing at all
         process.wait()
     written = len(audit.read_text().splitlines())  # flushed per line: what reached the sinks
     frames = 0
-    with av.open(str(tmp_path / "kill.mp4")) as container:
+    with av.open(str(tmp_path / "kill.partial.mp4")) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
             try:

@@ -1,0 +1,207 @@
+"""Fuzz: malformed configs and malformed inputs never give a traceback.
+
+Configs are made from one valid graph by seeded mutations: every leaf and branch replaced by a
+value of the wrong shape (each must be refused in one line), and the YAML text cut or damaged at
+random places (each must be refused in one line, or still be valid). Inputs are damaged or
+impostor files handed to `vpipe run -i`: each must end with a short error naming the file, a
+non-zero exit and no traceback; a damaged-but-decodable video still runs.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import CENTERFACE, SAMPLE
+from test_config_errors import run_cli
+
+BASE = {
+    "version": 1,
+    "queue": {"size": 4, "overflow": "block"},
+    "sources": [{"name": "cam", "uri": str(SAMPLE), "params": {"loop": False}}],
+    "stages": [
+        {"name": "faces", "type": "detect", "engine": str(CENTERFACE),
+         "params": {"threshold": 0.4, "input_size": "96x128"}, "on_error": "mark"},
+        {"name": "track", "type": "track", "params": {"max_age": 5}},
+        {"name": "blur", "type": "anonymize", "params": {"method": "blur", "padding": 0.2, "classes": ["face"]}},
+    ],
+    "sinks": [
+        {"name": "video", "type": "video", "params": {"path": "OUT/a.mp4", "crf": 23}},
+        {"name": "audit", "type": "jsonl", "inputs": ["blur"], "params": {"path": "OUT/a.jsonl"}},
+    ],
+}
+
+
+def _paths(node, prefix=()):
+    """Every (path, value) in the config tree, branches and leaves."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        yield prefix + (key,), value
+        yield from _paths(value, prefix + (key,))
+
+
+def _set(tree, path, value):
+    import copy
+
+    tree = copy.deepcopy(tree)
+    node = tree
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return tree
+
+
+def _wrong_shape(value):
+    """A value of a shape the field cannot take: containers become scalars, scalars containers."""
+    if isinstance(value, dict):
+        return [1, 2]
+    if isinstance(value, list):
+        return {"x": 1}
+    return {"nested": [value]}
+
+
+def structural_mutations() -> list[tuple[str, dict]]:
+    cases = []
+    for path, value in _paths(BASE):
+        if path in (("version",),):
+            continue
+        cases.append(("/".join(map(str, path)), _set(BASE, path, _wrong_shape(value))))
+    return cases
+
+
+STRUCTURAL = structural_mutations()
+
+
+def text_mutations(count: int = 40) -> list[tuple[str, str]]:
+    text = yaml.safe_dump(BASE, sort_keys=False)
+    rng = random.Random(7)
+    garbage = ["\t", ":", "- ", "{", "]", "&a", "*b", "!!python/object:os.system", "\x00", "\ufeff", "'", "%",
+               "? ", "|", "\n  - ", "--- ", "...", "@", "`", "<<: *x"]
+    cases = []
+    for i in range(count):
+        kind = i % 3
+        if kind == 0:  # cut at a random point
+            at = rng.randrange(1, len(text))
+            cases.append((f"cut{at}", text[:at]))
+        elif kind == 1:  # damage: insert syntax garbage
+            at = rng.randrange(len(text))
+            cases.append((f"insert{at}", text[:at] + rng.choice(garbage) + text[at:]))
+        else:  # re-indent one line
+            lines = text.splitlines()
+            k = rng.randrange(len(lines))
+            lines[k] = " " * rng.choice((1, 3, 5)) + lines[k]
+            cases.append((f"indent{k}", "\n".join(lines) + "\n"))
+    return cases
+
+
+TEXTS = text_mutations()
+
+
+def test_the_fuzz_suite_is_big_enough():
+    assert len(STRUCTURAL) + len(TEXTS) >= 50 and len(INPUTS) >= 15
+
+
+def _one_line_error(code, err: str, path: Path) -> None:
+    assert code not in (0, None), "a malformed config was accepted"
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"vpipe: error: {path}"), lines[0]
+
+
+@pytest.mark.parametrize("where,config", STRUCTURAL, ids=[c[0] for c in STRUCTURAL])
+def test_a_value_of_the_wrong_shape_is_one_line(where, config, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(config).replace("OUT/", f"{tmp_path}/"))
+    code, _, err = run_cli(monkeypatch, capsys, "validate", str(path))
+    _one_line_error(code, err, path)
+
+
+@pytest.mark.parametrize("where,text", TEXTS, ids=[c[0] for c in TEXTS])
+def test_damaged_yaml_is_one_line_or_still_valid(where, text, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(text.replace("OUT/", f"{tmp_path}/"), encoding="utf-8", errors="surrogatepass")
+    code, out, err = run_cli(monkeypatch, capsys, "validate", str(path))
+    if code in (0, None):
+        assert "ok" in out and not err.strip()
+    else:
+        _one_line_error(code, err, path)
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+GRAPH = """
+sources: [{{uri: {src}}}]
+stages:
+  - {{name: faces, type: detect, engine: {model}, params: {{threshold: 0.4, input_size: 96x128}}}}
+  - {{name: blur, type: anonymize}}
+sinks: [{{type: video, params: {{path: {out}}}}}]
+"""
+
+
+def _png(width: int, height: int) -> bytes:
+    """A PNG header that claims `width` x `height` with a tiny (broken) body."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+
+
+def _make(kind: str, folder: Path) -> Path:
+    sample = SAMPLE.read_bytes()
+    rng = np.random.default_rng(0)
+    files = {
+        "empty.mp4": b"",
+        "random.mp4": rng.integers(0, 256, 50_000, dtype=np.uint8).tobytes(),
+        "text.mp4": b"this is not a video\n" * 100,
+        "header_only.mp4": sample[:2000],
+        "no_moov.mp4": sample[: len(sample) // 2],
+        "random.avi": b"RIFF" + rng.integers(0, 256, 20_000, dtype=np.uint8).tobytes(),
+        "random.mkv": b"\x1a\x45\xdf\xa3" + rng.integers(0, 256, 20_000, dtype=np.uint8).tobytes(),
+        "zeros.mp4": bytes(100_000),
+        "png_as.mp4": _png(64, 64),
+        "huge_claim.png": _png(200_000, 200_000),
+        "broken.png": _png(64, 64),
+        "empty.jpg": b"",
+        "text.jpg": b"not a jpeg",
+    }
+    path = folder / kind
+    if kind in files:
+        path.write_bytes(files[kind])
+    elif kind == "missing.mp4":
+        pass
+    elif kind == "empty_folder":
+        path.mkdir()
+    elif kind == "folder_of_junk":
+        path.mkdir()
+        for i in range(3):
+            (path / f"{i}.jpg").write_bytes(b"junk" * (i + 1))
+    elif kind == "loop_link.mp4":
+        path.symlink_to(path)
+    return path
+
+
+INPUTS = ["empty.mp4", "random.mp4", "text.mp4", "header_only.mp4", "no_moov.mp4", "random.avi", "random.mkv",
+          "zeros.mp4", "png_as.mp4", "huge_claim.png", "broken.png", "empty.jpg", "text.jpg", "missing.mp4",
+          "empty_folder", "folder_of_junk", "loop_link.mp4"]
+
+
+@pytest.mark.parametrize("kind", INPUTS)
+def test_a_malformed_input_is_a_short_error(kind, tmp_path):
+    bad = _make(kind, tmp_path)
+    config = tmp_path / "graph.yaml"
+    config.write_text(GRAPH.format(src=SAMPLE, model=CENTERFACE, out=tmp_path / "unused.mp4"))
+    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-i", str(bad),
+                        "-o", str(tmp_path / "out" / "anon.mp4"), "-q"], capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in r.stderr + r.stdout
+    assert r.returncode not in (0, None), f"{kind}: accepted ({r.stderr})"
+    lines = [line for line in r.stderr.strip().splitlines() if line]
+    assert 1 <= len(lines) <= 2, r.stderr  # the error (and, for a folder of bad images, its summary)
+    assert bad.name in r.stderr, r.stderr
