@@ -1,0 +1,132 @@
+"""`vpipe verify`: a clean output passes; an anonymizer off on some frames, or an audit that lists a
+region left sharp, is caught; the HTML report opens in a real browser."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import elements  # noqa: F401  (registers test_faulty_anonymize)
+from conftest import ROOT, SAMPLE
+from test_config_errors import run_cli
+
+ROADVIEW = ROOT / "configs" / "roadview.yaml"
+FRAMES = "30"
+SKIPPED = [9, 12, 20]  # the face anonymizer is off on these frames (face track 1 spans 0..29)
+UNBLURRED = 16  # its audit lists the face's box, the pixels stay sharp
+
+
+def faulty_config(tmp_path: Path) -> Path:
+    """roadview.yaml with its face anonymizer replaced by one that fails on chosen frames."""
+    text = ROADVIEW.read_text().replace("../models/", f"{ROOT}/models/").replace("../samples/", f"{ROOT}/samples/")
+    text = text.replace("../out/", f"{tmp_path}/unused_")
+    face_blur = "  - name: blur\n    type: anonymize\n    params:\n"
+    assert face_blur in text
+    text = text.replace(face_blur, "  - name: blur\n    type: test_faulty_anonymize\n    params:\n"
+                                   f"      skip: {SKIPPED}\n      unblur: [{UNBLURRED}]\n")
+    path = tmp_path / "faulty.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory) -> dict:
+    """A clean and a faulty roadview output of the bundled clip's first frames, each verified."""
+    mp = pytest.MonkeyPatch()
+    tmp = tmp_path_factory.mktemp("verify")
+    runs = {"clean": ROADVIEW, "faulty": faulty_config(tmp)}
+    found = {}
+    for name, config in runs.items():
+        out = tmp / f"{name}.mp4"
+        found[name] = {"out": out}
+        mp.setattr("sys.argv", ["vpipe", "run", str(config), "-i", str(SAMPLE), "-o", str(out), "-q",
+                                "--max-frames", FRAMES, "--verify"])
+        from vpipe.pipeline import cli
+
+        try:
+            cli.main()
+            found[name]["code"] = 0
+        except SystemExit as exc:
+            found[name]["code"] = exc.code
+        found[name]["report"] = json.loads(out.with_name(f"{name}.verify.json").read_text())
+        found[name]["html"] = out.with_name(f"{name}.verify.html")
+    mp.undo()
+    return found
+
+
+def test_a_clean_output_verifies_with_no_candidate(outputs):
+    clean = outputs["clean"]
+    report = clean["report"]
+    assert report["frames_checked"] == int(FRAMES)
+    assert report["regions_verified"] >= int(FRAMES)  # a face on every frame, plates on some
+    assert report["candidates"] == [], report["candidates"]
+    assert clean["code"] == 0
+
+
+def test_frames_with_the_anonymizer_off_are_caught(outputs):
+    faulty = outputs["faulty"]
+    report = faulty["report"]
+    assert faulty["code"] == 3
+    flagged = {c["frame"] for c in report["candidates"]}
+    assert set(SKIPPED) <= flagged
+    kinds = {c["kind"] for c in report["candidates"] if c["frame"] in SKIPPED}
+    # Both the track check and the detectors see the sharp face.
+    assert {"temporal_gap", "residual:face"} <= kinds
+
+
+def test_a_listed_region_left_sharp_fails_check_1(outputs):
+    report = outputs["faulty"]["report"]
+    uncovered = [c for c in report["candidates"] if c["kind"] == "uncovered_region"]
+    assert [c["frame"] for c in uncovered] == [UNBLURRED]
+    assert report["candidates_by_kind"]["uncovered_region"] == 1
+
+
+def test_the_report_embeds_a_thumbnail_of_each_candidate_and_links_its_frame(outputs):
+    faulty = outputs["faulty"]
+    page = faulty["html"].read_text()
+    images = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', page)
+    assert len(images) == len(faulty["report"]["candidates"])
+    for data in images:
+        thumb = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
+        assert thumb is not None and min(thumb.shape[:2]) >= 16
+    assert f'href="faulty.mp4#t={SKIPPED[0] / 25:.3f}"' in page
+
+
+def test_verify_of_a_missing_audit_is_one_line(monkeypatch, capsys, tmp_path):
+    video = tmp_path / "out.mp4"
+    shutil.copy(SAMPLE, video)
+    code, _, err = run_cli(monkeypatch, capsys, "verify", str(SAMPLE), str(video), "--tiles", "1")
+    assert code == 1
+    assert err.strip() == f"vpipe: error: {tmp_path / 'out.jsonl'}: audit not found (give one with --audit)"
+
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (/usr/bin/chromium absent)")
+def test_the_html_report_opens_in_headless_chromium(outputs, tmp_path):
+    page = outputs["faulty"]["html"]
+    shot = tmp_path / "shot.png"
+    common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(tmp_path / "profile"),
+              "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run(common + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
+    assert '<section id="summary">' in dom.stdout and "frames checked" in dom.stdout
+    subprocess.run(common + ["--window-size=1000,700", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, text=True, timeout=120, check=True)
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[:2] == (700, 1000)
+    # The summary is on screen: the top of the page holds text, and the red verdict line.
+    top = image[:350]
+    assert (top < 100).all(axis=2).sum() > 500, "no dark text in the top half"
+    red = (top[:, :, 2] > 150) & (top[:, :, 1] < 60) & (top[:, :, 0] < 60)
+    assert red.sum() > 50, "the verdict (red when candidates were found) is not on screen"
