@@ -99,7 +99,7 @@ def _verify_run(graph, config: Path, device: str | None) -> int:
 
     source = graph.sources[0].element
     original = getattr(source, "path", None) or getattr(source, "folder", None)
-    pictures = [n.element for n in graph.nodes.values() if n.element.writes_pixels]
+    pictures = [n.element for n in graph.nodes.values() if getattr(n.element, "writes_pixels", False)]
     audits = [n.element for n in graph.nodes.values() if isinstance(n.element, JsonlSink)]
     if original is None or not pictures or not audits:
         raise ConfigError("--verify needs a file or folder source, a video or images sink and a jsonl audit")

@@ -186,7 +186,11 @@ def frame_pairs(original: Path, anonymized: Path, records: list[dict]) -> Iterat
                 if after is None:
                     raise VpipeError(f"{anonymized}: has fewer frames than the audit lists ({len(records)})")
                 if after.shape != before.shape:  # a sink `size`: compare at the output's size
-                    before = cv2.resize(before, after.shape[1::-1], interpolation=cv2.INTER_AREA)
+                    (bh, bw), (ah, aw) = before.shape[:2], after.shape[:2]
+                    if abs(bw / bh - aw / ah) > 0.02 * aw / ah:
+                        raise VpipeError(f"{anonymized}: frames of {aw}x{ah} against {bw}x{bh} in {original}: "
+                                         "not the same picture (a rotated input?)")
+                    before = cv2.resize(before, (aw, ah), interpolation=cv2.INTER_AREA)
                 yield record, before, after
     except av.error.FFmpegError as exc:
         raise VpipeError(f"{exc.filename or anonymized}: cannot decode: {exc}") from None

@@ -37,28 +37,31 @@ def faulty_config(tmp_path: Path) -> Path:
     return path
 
 
+def cli(*args: str) -> int:
+    """`vpipe ARGS` in this process (the test elements are registered here); its exit code."""
+    from vpipe.pipeline import cli as vpipe_cli
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.argv", ["vpipe", *args])
+        try:
+            vpipe_cli.main()
+        except SystemExit as exc:
+            return exc.code
+    return 0
+
+
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory) -> dict:
-    """A clean and a faulty roadview output of the bundled clip's first frames, each verified."""
-    mp = pytest.MonkeyPatch()
+    """A clean and a faulty roadview output of the bundled clip's first frames, each verified with
+    the whole-frame pass only (--tiles 1: fast, and see docs/verify.md for what tiles add)."""
     tmp = tmp_path_factory.mktemp("verify")
-    runs = {"clean": ROADVIEW, "faulty": faulty_config(tmp)}
     found = {}
-    for name, config in runs.items():
+    for name, config in {"clean": ROADVIEW, "faulty": faulty_config(tmp)}.items():
         out = tmp / f"{name}.mp4"
-        found[name] = {"out": out}
-        mp.setattr("sys.argv", ["vpipe", "run", str(config), "-i", str(SAMPLE), "-o", str(out), "-q",
-                                "--max-frames", FRAMES, "--verify"])
-        from vpipe.pipeline import cli
-
-        try:
-            cli.main()
-            found[name]["code"] = 0
-        except SystemExit as exc:
-            found[name]["code"] = exc.code
-        found[name]["report"] = json.loads(out.with_name(f"{name}.verify.json").read_text())
-        found[name]["html"] = out.with_name(f"{name}.verify.html")
-    mp.undo()
+        assert cli("run", str(config), "-i", str(SAMPLE), "-o", str(out), "-q", "--max-frames", FRAMES) == 0
+        code = cli("verify", str(SAMPLE), str(out), "--config", str(ROADVIEW), "--tiles", "1")
+        found[name] = {"out": out, "code": code, "html": out.with_name(f"{name}.verify.html"),
+                       "report": json.loads(out.with_name(f"{name}.verify.json").read_text())}
     return found
 
 
@@ -98,6 +101,16 @@ def test_the_report_embeds_a_thumbnail_of_each_candidate_and_links_its_frame(out
         thumb = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
         assert thumb is not None and min(thumb.shape[:2]) >= 16
     assert f'href="faulty.mp4#t={SKIPPED[0] / 25:.3f}"' in page
+
+
+def test_run_verify_writes_the_reports_beside_the_output_and_gates_on_them(tmp_path):
+    out = tmp_path / "clip.mp4"
+    code = cli("run", str(ROADVIEW), "-i", str(SAMPLE), "-o", str(out), "-q", "--max-frames", "4", "--verify")
+    report = json.loads((tmp_path / "clip.verify.json").read_text())
+    assert report["frames_checked"] == 4 and report["audit"] == str(tmp_path / "clip.jsonl")
+    assert report["detectors"] and "tiles" in report["detectors"][0]  # the default: tiles too
+    assert code == (3 if report["candidates"] else 0)
+    assert (tmp_path / "clip.verify.html").read_text().startswith("<!doctype html>")
 
 
 def test_verify_of_a_missing_audit_is_one_line(monkeypatch, capsys, tmp_path):
