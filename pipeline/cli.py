@@ -113,7 +113,8 @@ def _verify(original: Path, anonymized: Path, audit: Path | None = None, config:
     from vpipe.pipeline.verify import Detectors, verify
     from vpipe.pipeline.verify_report import report_paths, write_reports
 
-    graph = _build(config, device=device) if config else None
+    # The original stands in for the config's source: probing a camera there would be pointless.
+    graph = _build(config, input=str(original), device=device) if config else None
     try:
         detect = [n.element for n in graph.nodes.values() if type(n.element).__name__ == "Detect"] if graph else []
         result = verify(original, anonymized, audit, Detectors(detect, tiles) if detect else None)

@@ -148,10 +148,10 @@ def thumbnail(image: np.ndarray, box) -> bytes:
     cx0, cy0, cx1, cy1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
     crop = image[cy0:cy1, cx0:cx1].copy()
     cv2.rectangle(crop, (x0 - cx0, y0 - cy0), (x1 - cx0 - 1, y1 - cy0 - 1), (0, 0, 255), 1)
-    scale = min(1.0, 160 / max(1, crop.shape[0]), 240 / max(1, crop.shape[1]))
-    if scale < 1.0:
-        crop = cv2.resize(crop, (max(1, int(crop.shape[1] * scale)), max(1, int(crop.shape[0] * scale))),
-                          interpolation=cv2.INTER_AREA)
+    # About 160x240 whatever the box: a distant plate is enlarged (up to 4x) so a person can read it.
+    scale = min(4.0, 160 / max(1, crop.shape[0]), 240 / max(1, crop.shape[1]))
+    crop = cv2.resize(crop, (max(1, int(crop.shape[1] * scale)), max(1, int(crop.shape[0] * scale))),
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     return cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
@@ -208,8 +208,8 @@ class Detectors:
 
     @property
     def names(self) -> list[str]:
-        return [f"{e.name} ({e.ctx.engine_path.name}; threshold {t * SENSITIVITY:.2f}, "
-                f"and {t:.2f} on {self.tiles}x{self.tiles} tiles x{self.tiles})"
+        tiles = f", and {{:.2f}} on {self.tiles}x{self.tiles} tiles upscaled x{self.tiles}" if self.tiles > 1 else ""
+        return [f"{e.name} ({e.ctx.engine_path.name}; threshold {t * SENSITIVITY:.2f}{tiles.format(t)})"
                 for e, t in zip(self.elements, self.thresholds)]
 
     def __call__(self, image: np.ndarray) -> list[tuple[list[float], float, str, str]]:

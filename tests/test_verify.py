@@ -108,7 +108,7 @@ def test_run_verify_writes_the_reports_beside_the_output_and_gates_on_them(tmp_p
     code = cli("run", str(ROADVIEW), "-i", str(SAMPLE), "-o", str(out), "-q", "--max-frames", "4", "--verify")
     report = json.loads((tmp_path / "clip.verify.json").read_text())
     assert report["frames_checked"] == 4 and report["audit"] == str(tmp_path / "clip.jsonl")
-    assert report["detectors"] and "tiles" in report["detectors"][0]  # the default: tiles too
+    assert report["detectors"] and "tiles upscaled x2" in report["detectors"][0]  # the default: tiles too
     assert code == (3 if report["candidates"] else 0)
     assert (tmp_path / "clip.verify.html").read_text().startswith("<!doctype html>")
 
