@@ -143,3 +143,22 @@ def test_the_html_report_opens_in_headless_chromium(outputs, tmp_path):
     assert (top < 100).all(axis=2).sum() > 500, "no dark text in the top half"
     red = (top[:, :, 2] > 150) & (top[:, :, 1] < 60) & (top[:, :, 0] < 60)
     assert red.sum() > 50, "the verdict (red when candidates were found) is not on screen"
+
+
+def test_run_verify_over_a_folder_of_videos_verifies_each_file(tmp_path):
+    import av
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    with av.open(str(SAMPLE)) as inp, av.open(str(videos / "a.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for _, frame in zip(range(12), inp.decode(video=0)):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="bgr24"), format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    code = cli("run", str(ROADVIEW), "-i", str(videos), "-o", str(tmp_path / "out"), "--verify")
+    report = json.loads((tmp_path / "out" / "a.verify.json").read_text())
+    assert report["frames_checked"] == 12 and report["regions_verified"] >= 12  # the face, on every frame
+    assert code == (3 if report["candidates"] else 0)
