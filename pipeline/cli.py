@@ -152,6 +152,18 @@ def verify_command(
         raise ConfigError(f"{anonymized}: compare a video with a video, an image folder with an image folder")
     if config is None and DEFAULT_CONFIG.is_file():
         config = DEFAULT_CONFIG
+    if original.is_dir():
+        from collections import Counter
+
+        from vpipe.pipeline.batch import find_videos, output_name
+
+        videos = find_videos(original)
+        if videos:  # a batch's mirrored tree: each video against its output, each with its reports
+            if audit or json_path or html_path:
+                raise ConfigError("--audit, --json and --html name one file: a folder of videos has one per video")
+            stems = Counter(v.relative_to(original).with_suffix("") for v in videos)
+            raise typer.Exit(max(_verify(v, anonymized / output_name(v.relative_to(original), stems), config=config,
+                                         device=device, tiles=tiles) for v in videos))
     raise typer.Exit(_verify(original, anonymized, audit, config, device, tiles, json_path, html_path))
 
 
