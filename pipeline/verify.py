@@ -257,7 +257,7 @@ def verify(original: Path, anonymized: Path, audit: Path | None = None, detector
     audit = audit or audit_beside(anonymized)
     records = read_audit(audit)
     result = Result(original, anonymized, audit, detectors=detectors.names if detectors else [])
-    tracks: dict[int, dict[int, list[float]]] = {}
+    tracks: dict[tuple, dict[int, list[float]]] = {}
     covers: list[list[list[int]]] = []
     for position, (record, before, after) in enumerate(frame_pairs(original, anonymized, records)):
         h, w = after.shape[:2]
@@ -288,10 +288,11 @@ def verify(original: Path, anonymized: Path, audit: Path | None = None, detector
         for c in found:
             c.name, c.time, c.thumbnail = record.get("name"), record.get("pts"), thumbnail(after, c.box)
         result.candidates += found
-        # 3. temporal gaps: remembered here, decided when the tracks are known
+        # 3. temporal gaps: remembered here, decided when the tracks are known. Photos of a
+        # folder are clips of their own: a track never spans two.
         for item in record.get("detections", []):
             if "track" in item and item["track"] >= 0:
-                tracks.setdefault(item["track"], {})[position] = item["box"]
+                tracks.setdefault((record.get("name"), item["track"]), {})[position] = item["box"]
     gaps = temporal_gaps(tracks, covers)
     if gaps:
         # A second pass over the output alone for the thumbnails: a gap is known only once its
@@ -331,11 +332,11 @@ def _matches(box, boxes: list | None) -> bool:
     return False
 
 
-def temporal_gaps(tracks: dict[int, dict[int, list[float]]], covers: list[list[list[int]]]) -> list[tuple[int, list[float], int]]:
+def temporal_gaps(tracks: dict[tuple, dict[int, list[float]]], covers: list[list[list[int]]]) -> list[tuple[int, list[float], int]]:
     """(position, box, track) where a track's box, known or interpolated, is uncovered between
     two frames on which it was covered."""
     gaps = []
-    for track, boxes in sorted(tracks.items()):
+    for (_, track), boxes in sorted(tracks.items(), key=lambda item: (item[0][0] or "", item[0][1])):
         positions = sorted(boxes)
         covered = [p for p in positions if covered_share(boxes[p], covers[p]) >= MIN_COVER]
         if len(covered) < 2:
