@@ -146,6 +146,9 @@ def verify_command(
     html_path: Annotated[Optional[Path], typer.Option("--html", help="HTML report (default: OUT.verify.html)")] = None,
 ) -> None:
     """Re-check an anonymized output: coverage, residual detections, temporal gaps. Exit 3 on candidates."""
+    for path in (original, anonymized):
+        if not path.exists():
+            raise VpipeError(f"{path}: not found")
     if original.resolve() == anonymized.resolve():
         raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
     if original.is_dir() != anonymized.is_dir():

@@ -113,12 +113,16 @@ def test_run_verify_writes_the_reports_beside_the_output_and_gates_on_them(tmp_p
     assert (tmp_path / "clip.verify.html").read_text().startswith("<!doctype html>")
 
 
-def test_verify_of_a_missing_audit_is_one_line(monkeypatch, capsys, tmp_path):
+def test_verify_errors_are_one_line_naming_the_file(monkeypatch, capsys, tmp_path):
     video = tmp_path / "out.mp4"
     shutil.copy(SAMPLE, video)
     code, _, err = run_cli(monkeypatch, capsys, "verify", str(SAMPLE), str(video), "--tiles", "1")
     assert code == 1
     assert err.strip() == f"vpipe: error: {tmp_path / 'out.jsonl'}: audit not found (give one with --audit)"
+    code, _, err = run_cli(monkeypatch, capsys, "verify", str(tmp_path / "gone.mp4"), str(video))
+    assert code == 1 and err.strip() == f"vpipe: error: {tmp_path / 'gone.mp4'}: not found"
+    code, _, err = run_cli(monkeypatch, capsys, "verify", str(tmp_path), str(video))
+    assert code == 2 and err.strip().startswith(f"vpipe: error: {video}: compare a video with a video")
 
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
