@@ -45,6 +45,7 @@ def run(
     metrics_host: Annotated[str, typer.Option(help="address the metrics endpoint listens on")] = "127.0.0.1",
     status: Annotated[bool, typer.Option("--status", help="print a per-stream and per-stage table on exit")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace outputs that exist already")] = False,
+    verify_after: Annotated[bool, typer.Option("--verify", help="then verify the output (exit 3 on candidate leaks)")] = False,
 ) -> None:
     """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
     from vpipe.pipeline.config import load_config
@@ -63,7 +64,11 @@ def run(
             typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
                        f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed, "
                        f"{sum(bool(r.warnings) for r in results)} with warnings", err=True)
-            raise typer.Exit(130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0))
+            code = 130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0)
+            if verify_after and not code:
+                done = [r for r in results if r.status == "done"]
+                code = max((_verify(r.source, r.output, config=config, device=device) for r in done), default=0)
+            raise typer.Exit(code)
     graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
                                                        reconnect_attempts=reconnect_attempts,
                                                        overwrite=overwrite))
@@ -88,6 +93,85 @@ def run(
     progress.summary(table=status)
     if runner.interrupted:
         raise typer.Exit(130)
+    if verify_after:
+        raise typer.Exit(_verify_run(graph, config, device))
+
+
+def _verify_run(graph, config: Path, device: str | None) -> int:
+    """Verify what a finished run wrote: its first source against its first picture output."""
+    from vpipe.stages.sinks import JsonlSink
+
+    source = graph.sources[0].element
+    original = getattr(source, "path", None) or getattr(source, "folder", None)
+    pictures = [n.element for n in graph.nodes.values() if getattr(n.element, "writes_pixels", False)]
+    audits = [n.element for n in graph.nodes.values() if isinstance(n.element, JsonlSink)]
+    if original is None or not pictures or not audits:
+        raise ConfigError("--verify needs a file or folder source, a video or images sink and a jsonl audit")
+    return _verify(Path(original), pictures[0].outputs()[0], audits[0].outputs()[0], config, device)
+
+
+def _verify(original: Path, anonymized: Path, audit: Path | None = None, config: Path | None = None,
+            device: str | None = None, tiles: int = 2, json_path: Path | None = None,
+            html_path: Path | None = None) -> int:
+    """Run the three checks, write both reports, print one line; 3 when anything was found."""
+    from vpipe.pipeline.verify import Detectors, verify
+    from vpipe.pipeline.verify_report import report_paths, write_reports
+
+    # The original stands in for the config's source: probing a camera there would be pointless.
+    graph = _build(config, input=str(original), device=device) if config else None
+    try:
+        detect = [n.element for n in graph.nodes.values() if type(n.element).__name__ == "Detect"] if graph else []
+        result = verify(original, anonymized, audit, Detectors(detect, tiles) if detect else None)
+    finally:
+        if graph:
+            graph.close()
+    default_json, default_html = report_paths(anonymized)
+    json_path, html_path = json_path or default_json, html_path or default_html
+    write_reports(result, json_path, html_path)
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts().items())) or "none"
+    typer.echo(f"verify: {result.frames} frames, {result.regions} regions verified; candidate leaks: {counts} "
+               f"-> {html_path}", err=True)
+    return 3 if result.candidates else 0
+
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "roadview.yaml"
+
+
+@app.command("verify")
+def verify_command(
+    original: Annotated[Path, typer.Argument(help="the input the run read (video file or image folder)", show_default=False)],
+    anonymized: Annotated[Path, typer.Argument(help="the run's output (video file or image folder)", show_default=False)],
+    audit: Annotated[Optional[Path], typer.Option(help="the run's audit (default: OUT.jsonl beside the output)")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", "-c", help="the config the run used: its detectors re-check the output (default: roadview)")] = None,
+    device: DeviceOpt = None,
+    tiles: Annotated[int, typer.Option(min=1, max=4, help="check 2's extra pass: N x N tiles upscaled N times (1: none)")] = 2,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="JSON report (default: OUT.verify.json)")] = None,
+    html_path: Annotated[Optional[Path], typer.Option("--html", help="HTML report (default: OUT.verify.html)")] = None,
+) -> None:
+    """Re-check an anonymized output: coverage, residual detections, temporal gaps. Exit 3 on candidates."""
+    for path in (original, anonymized):
+        if not path.exists():
+            raise VpipeError(f"{path}: not found")
+    if original.resolve() == anonymized.resolve():
+        raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
+    if original.is_dir() != anonymized.is_dir():
+        raise ConfigError(f"{anonymized}: compare a video with a video, an image folder with an image folder")
+    if config is None and DEFAULT_CONFIG.is_file():
+        config = DEFAULT_CONFIG
+    if original.is_dir():
+        from collections import Counter
+
+        from vpipe.pipeline.batch import find_videos, output_name
+
+        videos = find_videos(original)
+        if videos:  # a batch's mirrored tree: each video against its output, each with its reports
+            if audit or json_path or html_path:
+                raise ConfigError("--audit, --json and --html name one file: a folder of videos has one per video")
+            stems = Counter(v.relative_to(original).with_suffix("") for v in videos)
+            raise typer.Exit(max(_verify(v, anonymized / output_name(v.relative_to(original), stems), config=config,
+                                         device=device, tiles=tiles) for v in videos))
+    raise typer.Exit(_verify(original, anonymized, audit, config, device, tiles, json_path, html_path))
 
 
 @app.command()

@@ -9,6 +9,7 @@ import numpy as np
 
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import ELEMENTS, register
+from vpipe.stages.anonymize import Anonymize, AnonymizeParams
 from vpipe.stages.base import Element, Params
 
 
@@ -117,6 +118,29 @@ class BatchFlaky(Flaky):
         return [Flaky.__call__(self, frame) for frame in frames]
 
 
-for name, cls in {"test_batch_flaky": BatchFlaky, "test_flaky": Flaky, "test_slow": Slow, "test_box": FixedBox, "test_hang": Hang}.items():
+class FaultyAnonymizeParams(AnonymizeParams):
+    #: frames passed on as they came, the audit saying so (the anonymizer off).
+    skip: list[int] = []
+    #: frames whose audit lists the covered boxes while the pixels stay as they came (a lie).
+    unblur: list[int] = []
+
+
+class FaultyAnonymize(Anonymize):
+    """An anonymizer with faults injected on chosen frames, for `vpipe verify` to catch."""
+
+    Params = FaultyAnonymizeParams
+
+    def __call__(self, frame: Frame) -> Frame | None:
+        if frame.index in self.params.skip:
+            frame.audit[self.name] = {"covered": 0, "boxes": []}
+            return frame
+        before = frame.image
+        frame = super().__call__(frame)
+        if frame is not None and frame.index in self.params.unblur:
+            frame.image = before
+        return frame
+
+
+for name, cls in {"test_faulty_anonymize": FaultyAnonymize, "test_batch_flaky": BatchFlaky, "test_flaky": Flaky, "test_slow": Slow, "test_box": FixedBox, "test_hang": Hang}.items():
     if name not in ELEMENTS:
         register(name)(cls)

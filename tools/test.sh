@@ -26,6 +26,16 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
+# `vpipe verify`'s HTML report is opened in headless Chromium (Debian's `chromium`) by its test;
+# installed the same way, and without it that test skips and says so.
+BROWSER_PACKAGES="chromium"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=$(for p in $BROWSER_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  if [ -n "$missing" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+fi
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e ".[dev]"
 exec .venv/bin/python -m pytest "$@"
