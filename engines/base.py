@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
+from vpipe.pipeline.errors import VpipeError
 
 
 @dataclass(frozen=True)
@@ -32,5 +33,5 @@ class Engine(Protocol):
         ...
 
 
-class EngineError(Exception):
+class EngineError(VpipeError):
     """An engine that cannot be opened or run; the message names the file."""

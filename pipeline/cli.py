@@ -326,9 +326,6 @@ def main() -> None:
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
-        if type(exc).__name__.endswith("Error") and type(exc).__module__.startswith("vpipe."):
-            typer.echo(f"vpipe: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True)
-            sys.exit(1)
         raise
 if __name__ == "__main__":
     main()
