@@ -30,3 +30,28 @@ def write_config(tmp_path: Path, text: str, name: str = "graph.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text.replace("{ROOT}", str(ROOT)))
     return path
+
+
+#: Test tiers, one table: `pytest -m "not slow and not live and not export"` runs the runtime's own
+#: tests (the fast tier); CI runs everything. live: GStreamer RTSP servers, brokers, browsers;
+#: export: torch and the tools (exporters, trainers, generators); slow: whole runs in subprocesses.
+#: A test can carry its own mark instead (@pytest.mark.slow) where its module is mixed.
+TIERS = {
+    "test_live": "live",
+    "test_export": "export",
+    "test_train_detect": "export",
+    "test_sr_models": "export",
+    "test_plate_synth": "export",
+    "test_eval_detect": "export",
+    "test_end_to_end": "slow",
+    "test_verify": "slow",
+    "test_inputs": "slow",
+    "test_batch": "slow",
+}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        tier = TIERS.get(item.module.__name__.rpartition(".")[2])
+        if tier:
+            item.add_marker(tier)

@@ -193,6 +193,7 @@ INPUTS = ["empty.mp4", "random.mp4", "text.mp4", "header_only.mp4", "no_moov.mp4
           "empty_folder", "folder_of_junk", "loop_link.mp4"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", INPUTS)
 def test_a_malformed_input_is_a_short_error(kind, tmp_path):
     bad = _make(kind, tmp_path)

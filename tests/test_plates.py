@@ -87,6 +87,7 @@ def _tiny_set(tmp_path):
     return coco, folder
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("freeze_iters,body_moves", [(2, False), (1, True)])
 def test_imagenet_body_loads_then_freezes_then_trains(tmp_path, freeze_iters, body_moves):
     torch = pytest.importorskip("torch")
@@ -138,6 +139,7 @@ def _detail(gray: np.ndarray, box) -> float:
     return float(cv2.Laplacian(gray[y1:y2, x1:x2].astype(np.float32), cv2.CV_32F).var())
 
 
+@pytest.mark.slow
 def test_roadview_covers_the_bundled_clips_plate_in_every_frame(tmp_path):
     config, video, audit = _roadview_in(tmp_path)
     r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q"],
