@@ -24,6 +24,16 @@ class Detections:
     #: optional per-box tracker id (-1 where untracked).
     track_ids: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        # Per-box fields must line up with the boxes; names and sources may be left out (empty).
+        n = len(self.boxes)
+        if self.boxes.shape[1:] != (4,):
+            raise ValueError(f"Detections: boxes must be N x 4, got {self.boxes.shape}")
+        for field_name in ("scores", "class_ids", "track_ids", "class_names", "sources"):
+            value = getattr(self, field_name)
+            if value is not None and len(value) != n and not (field_name in ("class_names", "sources") and not len(value)):
+                raise ValueError(f"Detections: {len(value)} {field_name} for {n} boxes")
+
     def __len__(self) -> int:
         return len(self.boxes)
 
@@ -39,8 +49,9 @@ class Detections:
             boxes=np.concatenate([self.boxes, other.boxes]),
             scores=np.concatenate([self.scores, other.scores]),
             class_ids=np.concatenate([self.class_ids, other.class_ids]),
-            class_names=self.class_names + other.class_names,
-            sources=self.sources + other.sources,
+            # Unnamed boxes get "" so each label stays with its own box.
+            class_names=_per_box(self, "class_names") + _per_box(other, "class_names"),
+            sources=_per_box(self, "sources") + _per_box(other, "sources"),
             track_ids=tracks,
         )
 
@@ -74,6 +85,11 @@ class Mask:
 
 
 EMPTY = Detections()
+
+
+def _per_box(d: Detections, field_name: str) -> tuple[str, ...]:
+    values = getattr(d, field_name)
+    return tuple(values) if len(values) == len(d) else ("",) * len(d)
 
 
 def _tracks(d: Detections) -> np.ndarray:
