@@ -88,7 +88,11 @@ class MqttSink(Sink):
         #: events not handed to paho (its queue full), and the last connection problem.
         self.dropped = 0
         self.last_error = ""
-        self.pending: list = []
+        #: message ids handed to paho and those the broker acknowledged (paho's thread adds
+        #: to `acked`); what is in the first and not the second is still on its way.
+        self.pending: set[int] = set()
+        self.acked: set[int] = set()
+        self._lock = threading.Lock()
 
     def scrub(self, text: str) -> str:
         """`text` fit to print: the broker password redacted, `${VAR}` values by name."""
@@ -105,6 +109,8 @@ class MqttSink(Sink):
         client.max_queued_messages_set(self.params.max_queued)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_connect_fail = self._on_connect_fail
         self.client = client
         try:
             # Asynchronous: a broker that is down now is retried by paho's thread, as a camera is.
@@ -124,6 +130,13 @@ class MqttSink(Sink):
         self.connected.clear()
         self.last_error = f"disconnected: {reason_code}"
 
+    def _on_connect_fail(self, client, userdata) -> None:
+        self.last_error = f"cannot connect to {self.host}:{self.port}"
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._lock:
+            self.acked.add(mid)
+
     def __call__(self, frame: Frame) -> None:
         for event in frame.events:
             if event["type"] not in self.params.types:
@@ -133,9 +146,17 @@ class MqttSink(Sink):
             if info.rc == self.mqtt.MQTT_ERR_QUEUE_SIZE:
                 self.dropped += 1
             elif self.params.qos:
-                self.pending.append(info)
-        # Forget what the broker has acknowledged: the list stays as short as the backlog.
-        self.pending = [info for info in self.pending if not info.is_published()]
+                with self._lock:
+                    self.pending.add(info.mid)
+        self._forget_acked()
+
+    def _forget_acked(self) -> int:
+        """Drops what the broker acknowledged (the sets stay as small as the backlog); returns the rest."""
+        with self._lock:
+            done = self.pending & self.acked
+            self.pending -= done
+            self.acked -= done
+            return len(self.pending)
 
     def close(self) -> None:
         client, self.client = self.client, None
@@ -143,18 +164,18 @@ class MqttSink(Sink):
             return
         try:
             deadline = time.monotonic() + self.params.drain_timeout
-            while any(not info.is_published() for info in self.pending) and time.monotonic() < deadline:
+            while self._forget_acked() and time.monotonic() < deadline:
                 time.sleep(0.05)
             if self.connected.is_set():
                 # A clean goodbye: the will is not sent, so say "offline" ourselves.
                 client.publish(self.availability, "offline", qos=1, retain=True).wait_for_publish(
                     max(0.1, deadline - time.monotonic()))
-            lost = sum(not info.is_published() for info in self.pending) + self.dropped
+            lost = self._forget_acked() + self.dropped
         finally:
             client.disconnect()
             client.loop_stop()
         if lost:
-            raise VpipeError(self.scrub(f"{self.name}: {lost} event(s) not acknowledged by "
+            raise VpipeError(self.scrub(f"{lost} event(s) not acknowledged by "
                                         f"{redact(self.url)} ({self.last_error or 'no connection'})"))
 
 

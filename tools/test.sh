@@ -26,6 +26,17 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
+# The monitoring tests run a real MQTT broker (mosquitto, started by the tests on loopback, never
+# as a service) and a real browser (headless Chromium). Installed the same way; without them
+# those tests skip and say which package is missing.
+MONITOR_PACKAGES="mosquitto chromium"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  missing=$(for p in $MONITOR_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  if [ -n "$missing" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+fi
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e ".[dev]"
 exec .venv/bin/python -m pytest "$@"
