@@ -271,13 +271,13 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>vpipe</title>
 <style>
 body{margin:0;font:14px sans-serif;background:#111;color:#eee}
-header{height:32px;line-height:32px;padding:0 8px;background:#222}
+header{height:32px;line-height:32px;padding:0 8px;background:#222}#error{color:#f66}
 #cameras{display:flex;flex-wrap:wrap;gap:8px;padding:8px}
 figure{margin:0}img.live{display:block;width:640px;background:#000}
 #events{list-style:none;padding:0 8px}#events li{display:flex;gap:8px;align-items:center;margin:4px 0}
 #events img{height:48px}
 </style></head><body>
-<header>vpipe: anonymized cameras</header>
+<header>vpipe: anonymized cameras <span id="error"></span></header>
 <div id="cameras">{cameras}</div>
 <h3 style="padding:0 8px">Events</h3>
 <ul id="events">{events}</ul>
@@ -294,17 +294,24 @@ function render(status) {
     const when = new Date(e.time * 1000).toTimeString().slice(0, 8);
     return `<li>${snap}<span>${when} ${esc(e.camera)}: ${esc(e.class)} #${e.track} ${esc(e.type)}${e.zone ? " " + esc(e.zone) : ""}</span></li>`;
   }).join("");
+  document.body.dataset.updated = String(Date.now());
 }
 async function refresh() {
   try {
-    const response = await fetch("/api/status", {cache: "no-store"});
-    if (response.ok) render(await response.json());
-  } catch (err) { /* the run ended: keep the last state */ }
+    // From the origin: a page opened as http://user:pass@host/ may not fetch URLs that carry them.
+    const response = await fetch(new URL("/api/status", location.origin), {cache: "no-store"});
+    if (!response.ok) throw new Error(`/api/status: HTTP ${response.status}`);
+    render(await response.json());
+  } catch (err) {
+    // Say so on the page (and in the console): a view that silently stops updating misleads.
+    document.getElementById("error").textContent = `not updating: ${err.message}`;
+    console.error(err);
+  }
   // Load the next picture off-screen and swap it in, so the live image never flickers empty.
   for (const img of document.querySelectorAll("img.live")) {
     const next = new Image();
     next.onload = () => { img.src = next.src; };
-    next.src = `/frame/${encodeURIComponent(img.dataset.camera)}.jpg?t=${Date.now()}`;
+    next.src = `${location.origin}/frame/${encodeURIComponent(img.dataset.camera)}.jpg?t=${Date.now()}`;
   }
 }
 setInterval(refresh, 200);

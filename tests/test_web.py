@@ -108,6 +108,7 @@ sinks:
     # The page ran without an error and its script filled in the events and the camera's figures.
     errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not errors, errors
+    assert "data-updated=" in dom.stdout and '<span id="error"></span>' in dom.stdout
     assert 'src="/snapshot/source-1.jpg"' in dom.stdout and "face #1 start" in dom.stdout
     assert " FPS, " in dom.stdout and "dropped" in dom.stdout
     assert secret not in out
