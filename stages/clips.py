@@ -1,9 +1,10 @@
 """Clips around events: `before` seconds of pre-roll, the event, `after` seconds, as H.264 mp4.
 
-Each camera keeps its recent frames in a pre-roll buffer, JPEG-compressed (a raw 720p frame is
-2.7 MB, so ten seconds of four raw cameras would take 2.8 GB) and bounded twice: by `before`
-seconds and by an equal share of `memory_mb` across the cameras that reach the sink, so the total
-stays under `memory_mb` whatever their number (a camera past its share keeps fewer seconds).
+Each camera keeps its recent frames in a pre-roll buffer, JPEG-compressed (a raw 640x360 frame
+is 691 kB, so ten seconds of four raw cameras would take 690 MB, and of four 1080p ones 6 GB),
+and bounded twice: by `before` seconds and by an equal share of `memory_mb` across the cameras
+that reach the sink, so the total stays under `memory_mb` whatever their number (a camera past
+its share keeps fewer seconds).
 On an event, the buffer is written out, then each frame until `after` seconds past the last
 event (an event during a clip extends it), through the video sink's writer. A clip's timestamps
 start at 0; it is named after the event that opened it, and published when complete.
@@ -37,9 +38,9 @@ class ClipsParams(Params):
     #: event types that open (or extend) a clip.
     types: list[str] = Field(default_factory=lambda: ["start", "enter"])
     #: pre-roll memory of all cameras together (compressed frames), in MB.
-    memory_mb: float = Field(256, gt=0)
-    #: JPEG quality of the pre-roll frames.
-    quality: int = Field(90, ge=1, le=100)
+    memory_mb: float = Field(512, gt=0)
+    #: JPEG quality of the pre-roll frames (80: about 43 kB for a 640x360 frame, 691 kB raw).
+    quality: int = Field(80, ge=1, le=100)
     crf: int = Field(23, ge=0, le=51)
     preset: str = "veryfast"
 
