@@ -190,3 +190,21 @@ def test_broker_password_is_never_printed(tmp_path):
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode != 0
     assert secret not in out and "not acknowledged" in out and "Traceback" not in out, out
+
+
+def test_the_last_will_says_offline_when_vpipe_dies(tmp_path, broker):
+    sub = Subscriber(broker.port, "test/vpipe")
+    proc = run_vpipe(str(config(tmp_path, broker.port, frames_loop=True)), "--max-frames", "100000")
+    try:
+        assert sub.first_event.wait(timeout=240), "no event arrived"
+        proc.kill()  # no goodbye: only the broker can say it
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sub.messages[-1][:2] != ("test/vpipe/availability", "offline"):
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sub.close()
+    availability = [body for t, body, _ in sub.messages if t == "test/vpipe/availability"]
+    assert availability == ["online", "offline"]
