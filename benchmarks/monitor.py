@@ -11,6 +11,8 @@ sources: CenterFace -> track -> anonymize -> events -> mqtt, three times:
 * web:   the same plus the web sink, with one viewer reading every camera's MJPEG stream;
 * clips: the same plus the clips sink with 10 s of pre-roll per camera.
 
+`--preroll-only` measures the pre-roll alone at the cameras' full rate (see `preroll`).
+
 CPU is the vpipe process's user + system time per second of run, and memory its peak RSS
 (os.wait4). Each run lasts `--seconds` and ends with SIGINT.
 """
@@ -115,12 +117,44 @@ def run(name: str, config: Path, seconds: float, broker: int, web: int | None, c
     }
 
 
+def preroll(cameras: int, seconds: float) -> dict:
+    """The clips sink's pre-roll at the cameras' full rate (25 FPS), without a detector in front
+    (which, on a small CPU, drops most frames before they reach it): `seconds` of the sample's
+    frames per camera, no event, then the bytes held and the process's resident memory growth."""
+    import av
+
+    from vpipe.pipeline.frame import Frame
+    from vpipe.stages.base import Context, StreamInfo
+    from vpipe.stages.clips import ClipsParams, ClipsSink
+
+    def rss_mb() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+    with av.open(str(ROOT / "samples" / "roadview.mp4")) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    streams = {f"cam{k}": StreamInfo(f"cam{k}", fps=25.0) for k in range(cameras)}
+    before = rss_mb()
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = ClipsSink(Context("clips", Path(tmp), streams=streams), ClipsParams(path=tmp, before=seconds))
+        for i in range(int(seconds * 25) + 25):
+            for name in streams:
+                sink(Frame(frames[i % len(frames)], name, i, i / 25, 0.0, 0.0))
+        held = [c.preroll for c in sink.cameras.values()]
+        return {"cameras": cameras, "seconds": seconds, "frames_held_per_camera": len(held[0]),
+                "held_mb": round(sum(c.nbytes for c in sink.cameras.values()) / 1e6, 1),
+                "rss_growth_mb": round(rss_mb() - before, 1), "budget_mb": sink.params.memory_mb}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--preroll-only", action="store_true", help="only the pre-roll's memory at 25 FPS")
     args = parser.parse_args()
+    if args.preroll_only:
+        print(json.dumps(preroll(args.cameras, 10.0), indent=2))
+        return 0
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     rtsp, broker = free_port(), free_port()
     server = subprocess.Popen(["/usr/bin/python3", str(ROOT / "tools" / "rtsp_server.py"), "--port", str(rtsp),

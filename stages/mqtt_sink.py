@@ -168,8 +168,11 @@ class MqttSink(Sink):
                 time.sleep(0.05)
             if self.connected.is_set():
                 # A clean goodbye: the will is not sent, so say "offline" ourselves.
-                client.publish(self.availability, "offline", qos=1, retain=True).wait_for_publish(
-                    max(0.1, deadline - time.monotonic()))
+                goodbye = client.publish(self.availability, "offline", qos=1, retain=True)
+                try:
+                    goodbye.wait_for_publish(max(0.1, deadline - time.monotonic()))
+                except (RuntimeError, ValueError):
+                    pass  # the connection went meanwhile: the broker sends the will instead
             lost = self._forget_acked() + self.dropped
         finally:
             client.disconnect()

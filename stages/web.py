@@ -30,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import cv2
 from pydantic import Field, model_validator
@@ -78,7 +79,7 @@ class _Camera:
     encoded_at: float = 0.0
 
     def fps(self, now: float) -> float:
-        recent = [t for t in self.times if t > now - 2.0]
+        recent = [t for t in self.times.copy() if t > now - 2.0]  # copy: the sink appends meanwhile
         return (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
 
 
@@ -156,9 +157,10 @@ class WebSink(Sink):
     def status(self) -> dict:
         now = time.perf_counter()
         cameras = {name: {"fps": round(c.fps(now), 2), "latency_ms": round(c.latency_ms, 1), "drops": c.drops,
-                          "frames": c.frames} for name, c in self.cameras.items()}
+                          "frames": c.frames} for name, c in list(self.cameras.items())}
+        # Copies, taken at once: the sink's thread changes both while a request reads them.
         events = [{**e, "snapshot": f"/snapshot/{e['id']}.jpg" if e["id"] in self.snapshots else None}
-                  for e in list(self.events)]
+                  for e in self.events.copy()]
         return {"cameras": cameras, "events": events}
 
     def authorized(self, header: str | None) -> bool:
@@ -190,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("WWW-Authenticate", 'Basic realm="vpipe"')
             self.end_headers()
             return
-        path = self.path.split("?", 1)[0]
+        path = unquote(self.path.split("?", 1)[0])
         if path == "/":
             return self._send(200, "text/html; charset=utf-8", _page(sink.status()).encode())
         if path == "/api/status":

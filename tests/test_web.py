@@ -112,3 +112,29 @@ sinks:
     assert 'src="/snapshot/source-1.jpg"' in dom.stdout and "face #1 start" in dom.stdout
     assert " FPS, " in dom.stdout and "dropped" in dom.stdout
     assert secret not in out
+
+
+def test_vpipe_serve_adds_the_view_to_a_config(tmp_path):
+    port = free_port()
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}, params: {{max_side: 320, loop: true}}}}]
+stages:
+  - {{type: detect, engine: {ROOT}/models/centerface.onnx, params: {{threshold: 0.4}}}}
+  - {{type: anonymize}}
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/audit.jsonl}}}}]
+""")
+    cli = [sys.executable, "-m", "vpipe.pipeline.cli", "serve", str(config), "--port", str(port), "-q"]
+    refused = subprocess.run([*cli, "--user", "admin"], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                             env={k: v for k, v in os.environ.items() if k != "VPIPE_WEB_PASSWORD"})
+    assert refused.returncode != 0 and refused.stderr.count("\n") == 1 and "VPIPE_WEB_PASSWORD" in refused.stderr
+    proc = subprocess.Popen([*cli, "--max-frames", "100000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=ROOT)
+    try:
+        status = wait_for(lambda: (s := json.loads(get(f"http://127.0.0.1:{port}/api/status")))
+                          ["cameras"]["source"]["frames"] and s, "frames on the page", proc)
+        picture = cv2.imdecode(np.frombuffer(get(f"http://127.0.0.1:{port}/frame/source.jpg"), np.uint8),
+                               cv2.IMREAD_COLOR)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert status["cameras"]["source"]["fps"] >= 0 and picture.shape == (180, 320, 3)
