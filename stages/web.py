@@ -103,11 +103,10 @@ class WebSink(Sink):
     def open(self) -> None:
         handler = type("Handler", (_Handler,), {"sink": self})
         try:
-            self.server = ThreadingHTTPServer((self.params.host, self.params.port), handler)
+            self.server = _Server((self.params.host, self.params.port), handler)
         except OSError as exc:
             raise VpipeError(f"params.port: cannot listen on {self.params.host}:{self.params.port}: "
                              f"{exc.strerror or exc}") from None
-        self.server.daemon_threads = True  # a viewer left open never holds the process
         threading.Thread(target=self.server.serve_forever, name=f"{self.name}-http", daemon=True).start()
 
     @property
@@ -179,6 +178,14 @@ class WebSink(Sink):
             self.server = None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a viewer left open never holds the process
+
+    def handle_error(self, request, client_address) -> None:
+        """Silent: a viewer gone mid-reply is not the run's error, and a traceback on the run's
+        terminal would interleave with its status line."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     sink: WebSink
 
@@ -198,13 +205,15 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/api/status":
             return self._send(200, "application/json", json.dumps(sink.status()).encode())
         match = re.fullmatch(r"/(frame|stream|snapshot)/([^/]+)\.(jpg|mjpg)", path)
-        if match and match[1] == "frame" and match[2] in sink.cameras and sink.cameras[match[2]].jpeg:
-            return self._send(200, "image/jpeg", sink.cameras[match[2]].jpeg)
-        if match and match[1] == "stream" and match[2] in sink.cameras:
-            return self._stream(sink.cameras[match[2]])
-        if match and match[1] == "snapshot" and match[2] in sink.snapshots:
+        camera = sink.cameras.get(match[2]) if match else None
+        if match and match[1] == "frame" and camera and camera.jpeg:
+            return self._send(200, "image/jpeg", camera.jpeg)
+        if match and match[1] == "stream" and camera:
+            return self._stream(camera)
+        snapshot = sink.snapshots.get(match[2]) if match and match[1] == "snapshot" else None
+        if snapshot is not None:
             try:
-                return self._send(200, "image/jpeg", sink.snapshots[match[2]].read_bytes())
+                return self._send(200, "image/jpeg", snapshot.read_bytes())
             except OSError:
                 pass
         self._send(404, "text/plain", b"not found")
