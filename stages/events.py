@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -66,6 +67,8 @@ class Events(Element):
     """Track start/end and zone-enter events on `Frame.events`, with optional snapshots."""
 
     Params = EventsParams
+    output_params = ("snapshots",)
+    writes_folder = True
 
     def __init__(self, ctx, params: EventsParams):
         super().__init__(ctx, params)
@@ -80,6 +83,9 @@ class Events(Element):
         self.writes_pixels = self.folder is not None
         self.cameras: dict[str, _Camera] = {}
         self._ids = itertools.count(1)
+
+    def outputs(self) -> list[Path]:
+        return [self.folder] if self.folder else []
 
     def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
         if "tracks" not in upstream:

@@ -55,3 +55,36 @@ def test_snapshot_is_the_frame_it_saw(tmp_path):
 def test_zone_needs_three_points():
     with pytest.raises(ValueError, match="at least 3 points"):
         EventsParams(zones={"z": [[0, 0], [1, 1]]})
+
+
+def _graph(tmp_path, snaps):
+    from conftest import SAMPLE, write_config
+
+    import elements  # noqa: F401  (registers test_box)
+
+    return write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages:
+  - {{type: test_box}}
+  - {{type: track}}
+  - {{type: anonymize}}
+  - {{type: events, params: {{snapshots: {snaps}}}}}
+sinks: [{{type: "null"}}]
+""")
+
+
+def test_snapshots_are_outputs_like_a_sinks(tmp_path):
+    from vpipe.pipeline.config import load_config
+    from vpipe.pipeline.errors import ConfigError
+    from vpipe.pipeline.graph import Overrides, build_graph
+
+    snaps = tmp_path / "snaps"
+    snaps.mkdir()
+    (snaps / "source-1_start.jpg").write_bytes(b"an earlier run's")
+    config = load_config(_graph(tmp_path, snaps))
+    with pytest.raises(ConfigError, match=r"stages\[3\]\.params\.snapshots: .*exists: --overwrite replaces it"):
+        build_graph(config, Overrides(overwrite=False))
+    # `vpipe bench` writes nothing of the user's: the snapshots go to its scratch folder.
+    graph = build_graph(config, Overrides(output_dir=tmp_path / "scratch"))
+    assert graph.nodes["events"].element.folder == tmp_path / "scratch" / "events" / "snaps"
+    graph.close()
