@@ -50,8 +50,6 @@ def run(
     """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
     from vpipe.pipeline.config import load_config
     from vpipe.pipeline.graph import Overrides, build_graph
-    from vpipe.pipeline.progress import Progress
-    from vpipe.pipeline.runner import Runner
 
     if input and Path(input).is_dir():
         from vpipe.pipeline.batch import find_videos, run_batch
@@ -72,6 +70,15 @@ def run(
     graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
                                                        reconnect_attempts=reconnect_attempts,
                                                        overwrite=overwrite))
+    _run(graph, max_frames, quiet, metrics_port, metrics_host, status)
+
+
+def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = None,
+         metrics_host: str = "127.0.0.1", status: bool = False) -> None:
+    """Run a built graph with its progress display (and metrics), then print its summary."""
+    from vpipe.pipeline.progress import Progress
+    from vpipe.pipeline.runner import Runner
+
     runner = Runner(graph, max_frames=max_frames)
     progress = Progress(runner, enabled=not quiet)
     exporter = None
@@ -172,6 +179,37 @@ def verify_command(
             raise typer.Exit(max(_verify(v, anonymized / output_name(v.relative_to(original), stems), config=config,
                                          device=device, tiles=tiles) for v in videos))
     raise typer.Exit(_verify(original, anonymized, audit, config, device, tiles, json_path, html_path))
+
+
+@app.command()
+def serve(
+    config: ConfigArg,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port of the web view")] = 8080,
+    host: Annotated[str, typer.Option(help="address it listens on (0.0.0.0: the network)")] = "127.0.0.1",
+    user: Annotated[Optional[str], typer.Option(
+        help="basic auth user; the password comes from $VPIPE_WEB_PASSWORD (a command line is public)")] = None,
+    input: InputOpt = None,
+    device: DeviceOpt = None,
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="stop after N frames per source")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace outputs that exist already")] = False,
+) -> None:
+    """Run a pipeline and show it live in a browser: a `web` sink on the last stage of the chain."""
+    from vpipe.pipeline.config import NodeSpec, load_config
+    from vpipe.pipeline.graph import Overrides, build_graph
+
+    params: dict = {"port": port, "host": host}
+    if user:
+        if "VPIPE_WEB_PASSWORD" not in os.environ:
+            raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
+        params |= {"user": user, "password": "${VPIPE_WEB_PASSWORD}"}
+    loaded = load_config(config)
+    # No `inputs`: like any sink, it takes the last stage listed (the anonymizer, in a chain).
+    loaded.spec.sinks.append(NodeSpec(type="web", name="serve_web", params=params))
+    graph = build_graph(loaded, Overrides(input=input, device=device, overwrite=overwrite))
+    host_shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"web view: http://{host_shown}:{port}/", err=True)
+    _run(graph, max_frames, quiet)
 
 
 @app.command()

@@ -124,13 +124,16 @@ class Frame:
     faults: list[str] = field(default_factory=list)
     #: what anonymization did (for the audit trail in jsonl).
     audit: dict[str, Any] = field(default_factory=dict)
+    #: what happened on this frame (a track started, ended, entered a zone), from `events`.
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def branch(self) -> "Frame":
         """A copy for one branch of a fan-out: metadata containers are new, pixels are shared.
 
         Stages never draw into `image` in place (they copy first), so sharing it is safe.
         """
-        return replace(self, masks=dict(self.masks), faults=list(self.faults), audit=dict(self.audit))
+        return replace(self, masks=dict(self.masks), faults=list(self.faults), audit=dict(self.audit),
+                       events=list(self.events))
 
     def merge(self, other: "Frame") -> "Frame":
         """Join two branches of the same frame: union of what each branch learned."""
@@ -139,5 +142,6 @@ class Frame:
         merged.masks.update(other.masks)
         merged.faults += [f for f in other.faults if f not in merged.faults]
         merged.audit.update(other.audit)
+        merged.events += [e for e in other.events if e not in merged.events]
         # Pixels come from the first input: branches that meet again only add metadata.
         return merged

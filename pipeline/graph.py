@@ -166,7 +166,7 @@ def _check_outputs(config: Config, nodes: dict[str, Node], overrides: Overrides,
     inputs = [n.element.info.path for n in nodes.values() if n.role == "source" and n.element.info.path]
     written: dict[Path, str] = {}
     for node in nodes.values():
-        if node.role != "sink":
+        if node.role == "source":
             continue
         if node.loc == ("sinks", 0) and overrides.output is not None:
             where = "--output"
@@ -188,7 +188,8 @@ def _check_outputs(config: Config, nodes: dict[str, Node], overrides: Overrides,
             if message and where:
                 raise ConfigError(f"{where}: {message}")
             if message:
-                raise config.error(node.loc + ("params", "path"), message)
+                key = node.element.output_params[0] if node.element.output_params else "path"
+                raise config.error(node.loc + ("params", key), message)
             written[path.resolve()] = node.name
 
 
@@ -367,9 +368,10 @@ def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, devic
         raise config.error(loc + ("type",), f"unknown {role} type {s.type!r} (known: {', '.join(known)})")
     raw = dict(s.params)
     base_dir = config.base_dir
-    if output_dir is not None and role == "sink" and "path" in cls.Params.model_fields and "path" in raw:
-        # `vpipe bench`: file sinks still do their work, in a folder deleted afterwards.
-        raw["path"] = str(output_dir / name / Path(str(raw["path"])).name)
+    for key in cls.output_params if output_dir is not None else ():
+        if raw.get(key) is not None:
+            # `vpipe bench`: elements that write files still do their work, in a folder deleted afterwards.
+            raw[key] = str(output_dir / name / Path(str(raw[key])).name)
     if output is not None:
         # --output replaces the first sink's path (relative to the shell); a folder makes a
         # video sink write images instead, so one config serves files and image folders alike.

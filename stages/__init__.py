@@ -1,3 +1,3 @@
 """Built-in elements. Importing this package registers them all by name."""
 
-from vpipe.stages import annotate, anonymize, capture, detect, lookahead, rtsp_sink, segment, sinks, stream, track, upscale, video_sink  # noqa: F401
+from vpipe.stages import annotate, anonymize, capture, clips, detect, events, lookahead, mqtt_sink, rtsp_sink, segment, sinks, stream, track, upscale, video_sink, web  # noqa: F401

@@ -103,11 +103,20 @@ class Element:
     #: what it adds to frames for the stages after it: "detections", "tracks" or "masks".
     provides: ClassVar[tuple[str, ...]] = ()
     type_name: ClassVar[str] = ""
+    #: parameters that name what it writes (`vpipe bench` points them into a scratch folder).
+    output_params: ClassVar[tuple[str, ...]] = ()
+    #: its output is a folder of files (images, snapshots), not one file.
+    writes_folder: ClassVar[bool] = False
 
     def __init__(self, ctx: Context, params: Params):
         self.ctx = ctx
         self.name = ctx.name
         self.params = params
+
+    def outputs(self) -> list[Path]:
+        """The files (or the folder) it writes: checked before the run, so that none is an
+        input and none is replaced without --overwrite."""
+        return []
 
     def open(self) -> None:
         """Called once on the worker before the first frame (warm-up, files to create)."""
@@ -180,13 +189,7 @@ class ModelElement(Element):
 
 class Sink(Element):
     role = "sink"
-    #: its output is a folder of files (images), not one file.
-    writes_folder: ClassVar[bool] = False
-
-    def outputs(self) -> list[Path]:
-        """The files (or the image folder) this sink writes: checked before the run, so that
-        none is an input and none is replaced without --overwrite."""
-        return []
+    output_params = ("path",)
 
 
 @dataclass

@@ -57,6 +57,8 @@ class JsonlSink(Sink):
             record["faults"] = frame.faults
         if frame.audit:
             record["audit"] = frame.audit
+        if frame.events:
+            record["events"] = frame.events
         self.file.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     def close(self) -> None:

@@ -4,33 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The live-camera tests serve RTSP from GStreamer's server (Debian packages; it runs under the
-# system python3, which has python3-gi). Installed when we are root and they are missing;
-# otherwise those tests skip and say why.
-APT_PACKAGES="python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad"
+# Debian packages the tests use, installed when we are root and they are missing; otherwise the
+# tests that need them skip and say which package to install.
+#  - GStreamer's RTSP server: the live-camera tests serve RTSP from it (it runs under the system
+#    python3, which has python3-gi).
+#  - DejaVu, Liberation, Nanum fonts: tools/plate_synth.py renders plates with real fonts.
+#  - mosquitto: a real MQTT broker, started by the tests on loopback, never as a service.
+#  - chromium: headless, opens the web view and `vpipe verify`'s HTML report.
+APT_PACKAGES="python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad fonts-dejavu-core fonts-liberation fonts-nanum
+  mosquitto chromium"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
-  if [ -n "$missing" ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
-  fi
-fi
-
-# The synthetic licence-plate generator (tools/plate_synth.py) renders plates with real fonts:
-# DejaVu and Liberation (Latin), Nanum (Hangul, Korean plates). Installed the same way; without
-# them its tests skip and say which package is missing.
-FONT_PACKAGES="fonts-dejavu-core fonts-liberation fonts-nanum"
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  missing=$(for p in $FONT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
-  if [ -n "$missing" ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
-  fi
-fi
-
-# `vpipe verify`'s HTML report is opened in headless Chromium (Debian's `chromium`) by its test;
-# installed the same way, and without it that test skips and says so.
-BROWSER_PACKAGES="chromium"
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  missing=$(for p in $BROWSER_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
   fi

@@ -1,0 +1,330 @@
+"""A live web view: each camera's anonymized picture with boxes, its FPS, latency and drops, and
+the latest events with their snapshots. One small page, no front-end build step.
+
+Served by the standard library's ThreadingHTTPServer: a handful of viewers on a local port need
+no framework, each request gets a thread (as the graph's workers do), and it adds no dependency.
+It binds to 127.0.0.1 unless `host` says otherwise. Routes:
+
+  /                      the page (rendered with the current state, then refreshed by script)
+  /api/status            cameras' FPS, latency and drops, and the latest events, as JSON
+  /frame/CAMERA.jpg      the latest picture
+  /stream/CAMERA.mjpg    the pictures as MJPEG (for players: VLC, ffplay, an <img>)
+  /snapshot/EVENT.jpg    an event's snapshot (only files the events stage wrote)
+
+The sink encodes each camera's picture at most `fps` times a second, so viewers cost nothing on
+the graph. With `user`, every request needs basic auth; the password may come from the
+environment (`password: ${WEB_PASS}`) and is never printed or logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import html
+import json
+import os
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+import cv2
+from pydantic import Field, model_validator
+
+from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.registry import register
+from vpipe.stages.base import Params, Sink
+
+BOUNDARY = "vpipeframe"
+
+
+class WebParams(Params):
+    port: int = Field(8080, ge=0, le=65535)
+    #: address to listen on; 0.0.0.0 shows the page to the network.
+    host: str = "127.0.0.1"
+    #: basic auth: both or neither; `${VAR}`s in the password come from the environment.
+    user: str | None = None
+    password: str | None = None
+    #: pictures per second and camera, at most (encoding costs CPU; viewers see no more).
+    fps: float = Field(10.0, gt=0, le=60)
+    #: longest side of the pictures served.
+    max_side: int = Field(960, ge=64)
+    quality: int = Field(75, ge=1, le=100)
+    #: draw the boxes (with their track ids) on the picture.
+    boxes: bool = True
+    #: latest events kept for the page.
+    events: int = Field(20, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _auth(self) -> "WebParams":
+        if (self.user is None) != (self.password is None):
+            raise ValueError("basic auth needs both user and password")
+        return self
+
+
+@dataclass
+class _Camera:
+    jpeg: bytes = b""
+    frames: int = 0
+    drops: int = 0
+    last_index: int = -1
+    latency_ms: float = 0.0
+    #: perf_counter() of recent frames, for the FPS over the last seconds.
+    times: deque = field(default_factory=lambda: deque(maxlen=256))
+    encoded_at: float = 0.0
+
+    def fps(self, now: float) -> float:
+        recent = [t for t in self.times.copy() if t > now - 2.0]  # copy: the sink appends meanwhile
+        return (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
+
+
+@register("web")
+class WebSink(Sink):
+    """Serves a live page of the anonymized cameras and their events over HTTP."""
+
+    Params = WebParams
+    writes_pixels = True
+
+    def __init__(self, ctx, params: WebParams):
+        super().__init__(ctx, params)
+        self.password = _expand(params.password) if params.password is not None else None
+        self.cameras: dict[str, _Camera] = {name: _Camera() for name in ctx.streams}
+        self.events: deque[dict] = deque(maxlen=params.events)
+        self.snapshots: dict[str, Path] = {}
+        self.changed = threading.Condition()
+        self.closed = False
+        self.server: ThreadingHTTPServer | None = None
+
+    def open(self) -> None:
+        handler = type("Handler", (_Handler,), {"sink": self})
+        try:
+            self.server = _Server((self.params.host, self.params.port), handler)
+        except OSError as exc:
+            raise VpipeError(f"params.port: cannot listen on {self.params.host}:{self.params.port}: "
+                             f"{exc.strerror or exc}") from None
+        threading.Thread(target=self.server.serve_forever, name=f"{self.name}-http", daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one chosen by the system with `port: 0`)."""
+        return self.server.server_address[1] if self.server else self.params.port
+
+    def __call__(self, frame: Frame) -> None:
+        camera = self.cameras.setdefault(frame.source_id, _Camera())
+        now = time.perf_counter()
+        if camera.last_index >= 0 and frame.index > camera.last_index + 1:
+            camera.drops += frame.index - camera.last_index - 1  # lost upstream (queues, decode)
+        camera.last_index = frame.index
+        camera.frames += 1
+        camera.times.append(now)
+        camera.latency_ms = (now - frame.captured_at) * 1000
+        for event in frame.events:
+            if event.get("snapshot"):
+                self.snapshots[event["id"]] = Path(event["snapshot"])
+            self.events.appendleft(event)
+        while len(self.snapshots) > self.params.events:  # only the events still listed
+            self.snapshots.pop(next(iter(self.snapshots)))
+        if now - camera.encoded_at >= 1.0 / self.params.fps:
+            camera.encoded_at = now
+            camera.jpeg = self._picture(frame)
+            with self.changed:
+                self.changed.notify_all()
+
+    def _picture(self, frame: Frame) -> bytes:
+        image = frame.image
+        scale = min(1.0, self.params.max_side / max(image.shape[:2]))
+        if scale < 1.0:
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        else:
+            image = image.copy()  # never draw on pixels other branches share
+        if self.params.boxes:
+            dets = frame.detections
+            for i, box in enumerate(dets.boxes):
+                x1, y1, x2, y2 = (int(v * scale) for v in box)
+                cv2.rectangle(image, (x1, y1), (x2, y2), (0, 255, 0), 2)
+                if dets.track_ids is not None and dets.track_ids[i] >= 0:
+                    cv2.putText(image, f"#{int(dets.track_ids[i])}", (x1, max(12, y1 - 4)),
+                                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1)
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.params.quality])
+        return jpeg.tobytes() if ok else b""
+
+    def status(self) -> dict:
+        now = time.perf_counter()
+        cameras = {name: {"fps": round(c.fps(now), 2), "latency_ms": round(c.latency_ms, 1), "drops": c.drops,
+                          "frames": c.frames} for name, c in list(self.cameras.items())}
+        # Copies, taken at once: the sink's thread changes both while a request reads them.
+        events = [{**e, "snapshot": f"/snapshot/{e['id']}.jpg" if e["id"] in self.snapshots else None}
+                  for e in self.events.copy()]
+        return {"cameras": cameras, "events": events}
+
+    def authorized(self, header: str | None) -> bool:
+        if self.params.user is None:
+            return True
+        expected = base64.b64encode(f"{self.params.user}:{self.password}".encode()).decode()
+        return header is not None and hmac.compare_digest(header.encode(), f"Basic {expected}".encode())
+
+    def close(self) -> None:
+        self.closed = True
+        with self.changed:
+            self.changed.notify_all()
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a viewer left open never holds the process
+
+    def handle_error(self, request, client_address) -> None:
+        """Silent: a viewer gone mid-reply is not the run's error, and a traceback on the run's
+        terminal would interleave with its status line."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sink: WebSink
+
+    def log_message(self, format: str, *args) -> None:
+        """Silent: a request log on the run's terminal would interleave with its status line."""
+
+    def do_GET(self) -> None:
+        sink = self.sink
+        if not sink.authorized(self.headers.get("Authorization")):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="vpipe"')
+            self.end_headers()
+            return
+        path = unquote(self.path.split("?", 1)[0])
+        if path == "/":
+            return self._send(200, "text/html; charset=utf-8", _page(sink.status()).encode())
+        if path == "/api/status":
+            return self._send(200, "application/json", json.dumps(sink.status()).encode())
+        match = re.fullmatch(r"/(frame|stream|snapshot)/([^/]+)\.(jpg|mjpg)", path)
+        camera = sink.cameras.get(match[2]) if match else None
+        if match and match[1] == "frame" and camera and camera.jpeg:
+            return self._send(200, "image/jpeg", camera.jpeg)
+        if match and match[1] == "stream" and camera:
+            return self._stream(camera)
+        snapshot = sink.snapshots.get(match[2]) if match and match[1] == "snapshot" else None
+        if snapshot is not None:
+            try:
+                return self._send(200, "image/jpeg", snapshot.read_bytes())
+            except OSError:
+                pass
+        self._send(404, "text/plain", b"not found")
+
+    def _send(self, code: int, kind: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self, camera: _Camera) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        sent = b""
+        try:
+            while not self.sink.closed:
+                with self.sink.changed:
+                    if camera.jpeg is sent:
+                        self.sink.changed.wait(timeout=1.0)
+                jpeg = camera.jpeg
+                if jpeg and jpeg is not sent:
+                    self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}"
+                                     "\r\n\r\n".encode() + jpeg + b"\r\n")
+                    sent = jpeg
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the viewer went away
+
+
+def _expand(value: str) -> str:
+    def env(match: re.Match) -> str:
+        if match.group(1) not in os.environ:
+            raise VpipeError(f"params.password: environment variable {match.group(1)} is not set")
+        return os.environ[match.group(1)]
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", env, value)
+
+
+def _page(status: dict) -> str:
+    """The page, filled in with the state now (it reads without script), refreshed by script."""
+    e = html.escape
+    cameras = "".join(
+        f'<figure><img class="live" data-camera="{e(n)}" src="/frame/{e(n)}.jpg" alt="{e(n)}">'
+        f'<figcaption><b>{e(n)}</b> <span id="stats-{e(n)}">{_stats(s)}</span></figcaption></figure>'
+        for n, s in status["cameras"].items())
+    return PAGE.replace("{cameras}", cameras).replace("{events}", "".join(_event(ev) for ev in status["events"]))
+
+
+def _stats(s: dict) -> str:
+    return f"{s['fps']:.1f} FPS, {s['latency_ms']:.0f} ms, {s['drops']} dropped"
+
+
+def _event(ev: dict) -> str:
+    e = html.escape
+    snap = f'<img src="{e(ev["snapshot"])}" alt="">' if ev.get("snapshot") else ""
+    zone = f" {e(ev['zone'])}" if ev.get("zone") else ""
+    when = time.strftime("%H:%M:%S", time.localtime(ev["time"]))
+    return (f'<li>{snap}<span>{when} {e(ev["camera"])}: {e(ev["class"])} #{ev["track"]} '
+            f'{e(ev["type"])}{zone}</span></li>')
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>vpipe</title>
+<style>
+body{margin:0;font:14px sans-serif;background:#111;color:#eee}
+header{height:32px;line-height:32px;padding:0 8px;background:#222}#error{color:#f66}
+#cameras{display:flex;flex-wrap:wrap;gap:8px;padding:8px}
+figure{margin:0}img.live{display:block;width:640px;background:#000}
+#events{list-style:none;padding:0 8px}#events li{display:flex;gap:8px;align-items:center;margin:4px 0}
+#events img{height:48px}
+</style></head><body>
+<header>vpipe: anonymized cameras <span id="error"></span></header>
+<div id="cameras">{cameras}</div>
+<h3 style="padding:0 8px">Events</h3>
+<ul id="events">{events}</ul>
+<script>
+"use strict";
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})[c]);
+function render(status) {
+  for (const [name, s] of Object.entries(status.cameras)) {
+    const el = document.getElementById("stats-" + name);
+    if (el) el.textContent = `${s.fps.toFixed(1)} FPS, ${s.latency_ms.toFixed(0)} ms, ${s.drops} dropped`;
+  }
+  document.getElementById("events").innerHTML = status.events.map((e) => {
+    const snap = e.snapshot ? `<img src="${esc(e.snapshot)}" alt="">` : "";
+    const when = new Date(e.time * 1000).toTimeString().slice(0, 8);
+    return `<li>${snap}<span>${when} ${esc(e.camera)}: ${esc(e.class)} #${e.track} ${esc(e.type)}${e.zone ? " " + esc(e.zone) : ""}</span></li>`;
+  }).join("");
+  document.body.dataset.updated = String(Date.now());
+}
+async function refresh() {
+  try {
+    // From the origin: a page opened as http://user:pass@host/ may not fetch URLs that carry them.
+    const response = await fetch(new URL("/api/status", location.origin), {cache: "no-store"});
+    if (!response.ok) throw new Error(`/api/status: HTTP ${response.status}`);
+    render(await response.json());
+  } catch (err) {
+    // Say so on the page (and in the console): a view that silently stops updating misleads.
+    document.getElementById("error").textContent = `not updating: ${err.message}`;
+    console.error(err);
+  }
+  // Load the next picture off-screen and swap it in, so the live image never flickers empty.
+  for (const img of document.querySelectorAll("img.live")) {
+    const next = new Image();
+    next.onload = () => { img.src = next.src; };
+    next.src = `${location.origin}/frame/${encodeURIComponent(img.dataset.camera)}.jpg?t=${Date.now()}`;
+  }
+}
+setInterval(refresh, 200);
+</script></body></html>
+"""

@@ -1,0 +1,140 @@
+"""The live web view, seen by a real browser (headless Chromium) during a run of the bundled clip."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT, SAMPLE, write_config
+
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
+                             shutil.which("google-chrome")) if p), None)
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1280,900", "--hide-scrollbars"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str, auth: str | None = None) -> bytes:
+    request = urllib.request.Request(url, headers={"Authorization": auth} if auth else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read()
+
+
+def wait_for(check, what: str, proc: subprocess.Popen, limit: float = 240):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"vpipe ended before {what}: {proc.stdout.read()}")
+        try:
+            value = check()
+            if value:
+                return value
+        except urllib.error.HTTPError:
+            raise
+        except OSError:  # not listening yet
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"no {what}")
+
+
+def browser(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / f"profile-{time.monotonic_ns()}"
+    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium missing (apt-get install chromium)")
+def test_the_page_shows_a_moving_picture_and_the_events(tmp_path):
+    port = free_port()
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}, params: {{max_side: 640, loop: true}}}}]
+stages:
+  - {{type: detect, engine: {ROOT}/models/centerface.onnx, params: {{threshold: 0.4}}}}
+  - {{type: track}}
+  - {{type: anonymize}}
+  - {{type: events, params: {{snapshots: {tmp_path}/snaps}}}}
+sinks:
+  - {{type: web, params: {{port: {port}, user: viewer, password: "${{WEB_PASS}}"}}}}
+""")
+    secret = "pa55-w0rd-xyz"
+    proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "--max-frames", "2000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                            env={**os.environ, "WEB_PASS": secret})
+    base = f"http://127.0.0.1:{port}"
+    import base64
+
+    auth = "Basic " + base64.b64encode(f"viewer:{secret}".encode()).decode()
+    try:
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            wait_for(lambda: get(f"{base}/api/status"), "a page without auth refused", proc)
+        status = wait_for(lambda: (s := json.loads(get(f"{base}/api/status", auth))) and s["events"] and s,
+                          "event on the page", proc)
+        assert status["cameras"]["source"]["frames"] > 0
+        # Chromium sends the credentials in the URL as basic auth.
+        url = f"http://viewer:{secret}@127.0.0.1:{port}/"
+        shots = []
+        for k in range(2):
+            path = tmp_path / f"shot{k}.png"
+            result = browser(tmp_path, f"--screenshot={path}", url)
+            assert path.is_file(), result.stderr[-2000:]
+            shots.append(cv2.imread(str(path)))
+        dom = browser(tmp_path, "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000", "--dump-dom", url)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    # The camera's picture (top left, under the header) moved between the two screenshots.
+    a, b = (s[40:400, 8:648].astype(int) for s in shots)
+    assert a.std() > 10, "the picture is blank"
+    assert np.abs(a - b).mean() > 2, "the picture did not move"
+    # The page ran without an error and its script filled in the events and the camera's figures.
+    errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not errors, errors
+    assert "data-updated=" in dom.stdout and '<span id="error"></span>' in dom.stdout
+    assert 'src="/snapshot/source-1.jpg"' in dom.stdout and "face #1 start" in dom.stdout
+    assert " FPS, " in dom.stdout and "dropped" in dom.stdout
+    assert secret not in out
+
+
+def test_vpipe_serve_adds_the_view_to_a_config(tmp_path):
+    port = free_port()
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}, params: {{max_side: 320, loop: true}}}}]
+stages:
+  - {{type: detect, engine: {ROOT}/models/centerface.onnx, params: {{threshold: 0.4}}}}
+  - {{type: anonymize}}
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/audit.jsonl}}}}]
+""")
+    cli = [sys.executable, "-m", "vpipe.pipeline.cli", "serve", str(config), "--port", str(port), "-q"]
+    refused = subprocess.run([*cli, "--user", "admin"], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                             env={k: v for k, v in os.environ.items() if k != "VPIPE_WEB_PASSWORD"})
+    assert refused.returncode != 0 and refused.stderr.count("\n") == 1 and "VPIPE_WEB_PASSWORD" in refused.stderr
+    proc = subprocess.Popen([*cli, "--max-frames", "100000"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=ROOT)
+    try:
+        status = wait_for(lambda: (s := json.loads(get(f"http://127.0.0.1:{port}/api/status")))
+                          ["cameras"]["source"]["frames"] and s, "frames on the page", proc)
+        picture = cv2.imdecode(np.frombuffer(get(f"http://127.0.0.1:{port}/frame/source.jpg"), np.uint8),
+                               cv2.IMREAD_COLOR)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert status["cameras"]["source"]["fps"] >= 0 and picture.shape == (180, 320, 3)
