@@ -71,6 +71,8 @@ def run(
                                                        reconnect_attempts=reconnect_attempts,
                                                        overwrite=overwrite))
     _run(graph, max_frames, quiet, metrics_port, metrics_host, status)
+    if verify_after:
+        raise typer.Exit(_verify_run(graph, config, device))
 
 
 def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = None,
@@ -100,8 +102,6 @@ def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = 
     progress.summary(table=status)
     if runner.interrupted:
         raise typer.Exit(130)
-    if verify_after:
-        raise typer.Exit(_verify_run(graph, config, device))
 
 
 def _verify_run(graph, config: Path, device: str | None) -> int:

@@ -38,6 +38,8 @@ def write_config(tmp_path: Path, text: str, name: str = "graph.yaml") -> Path:
 #: A test can carry its own mark instead (@pytest.mark.slow) where its module is mixed.
 TIERS = {
     "test_live": "live",
+    "test_mqtt": "live",
+    "test_web": "live",
     "test_export": "export",
     "test_train_detect": "export",
     "test_sr_models": "export",
@@ -47,6 +49,10 @@ TIERS = {
     "test_verify": "slow",
     "test_inputs": "slow",
     "test_batch": "slow",
+    "test_clips": "slow",
+    "test_monitor_privacy": "slow",
+    "test_sr_bench": "slow",
+    "test_train_sr": "export",
 }
 
 
