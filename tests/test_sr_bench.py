@@ -156,3 +156,16 @@ def test_bad_pairs_are_one_line_naming_the_file(tmp_path, damage, message):
 def test_images_and_pairs_exclude_each_other(tmp_path):
     result = vpipe("--pairs", str(tmp_path), "--images", str(tmp_path))
     assert result.returncode == 1 and result.stderr.strip() == "vpipe: error: vpipe eval sr: give one of --images or --pairs"
+
+
+def test_each_model_runs_on_the_pairs_of_its_scale(tmp_path):
+    from test_upscale import sr_model
+
+    synthetic_pairs(tmp_path / "pairs")
+    x2 = sr_model(tmp_path / "near_x2.onnx", "nearest", 2)
+    report = pairs_scores(tmp_path / "pairs", [x2])
+    assert [[r["method"] for r in g["rows"]] for g in report] == [["bicubic", "near"], ["bicubic"], ["bicubic", "near"]]
+    # nearest-neighbour is worse than bicubic on smooth images: the model's own output was scored
+    assert all(g["rows"][1]["psnr"] < g["rows"][0]["psnr"] for g in report if len(g["rows"]) == 2)
+    result = vpipe("--pairs", str(tmp_path / "pairs"), "--model", str(sr_model(tmp_path / "n_x4.onnx", "nearest", 4)))
+    assert result.returncode == 1 and result.stderr.strip().endswith("upscales x4, but " + str(tmp_path / "pairs") + " has no x4 pairs")

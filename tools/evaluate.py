@@ -131,7 +131,7 @@ def find_pairs(root: Path) -> dict[tuple[str, int], list[tuple[Path, Path]]]:
         if not lr.is_file():
             raise VpipeError(f"{hr}: no low-resolution {lr.name} beside it")
         (hw, hh), (lw, lh) = image_size(hr), image_size(lr)
-        scale = hh // lh if lh else 0
+        scale = hh // lh
         # The papers crop HR to a multiple of the scale before shrinking it ("modcrop"): allow that
         # remainder, nothing else.
         if scale < 2 or hw // lw != scale or hh - lh * scale >= scale or hw - lw * scale >= scale:
@@ -197,7 +197,10 @@ def pairs_scores(root: Path, models: list[Path], device: str = "cpu", threads: i
         scale = engine.meta.sr_scale
         if not any(s == scale for _, s in groups):
             raise VpipeError(f"{model}: upscales x{scale}, but {root} has no x{scale} pairs")
-        upscalers.setdefault(scale, []).append((model_label(model, scale), Upscaler(engine)))
+        label = model_label(model, scale)
+        if label in (name for name, _ in upscalers.get(scale, [])):
+            label = str(model)  # two nets of one name: the path tells them apart
+        upscalers.setdefault(scale, []).append((label, Upscaler(engine)))
     report = []
     for (name, scale), pairs in groups.items():
         methods = [("bicubic", None), *upscalers.get(scale, [])]
