@@ -1,12 +1,17 @@
 """Train the super-resolution nets on licence-clean photos only (scikit-image's bundled set, CC BY photos).
 
-The recipes of the shipped models (models/manifest.json), 13-36 min each on one CPU thread:
+The recipes of the shipped models (models/manifest.json), 4-36 min each on one CPU thread:
 
-    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3.pt
+    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3_bundled.pt
     python -m vpipe.tools.train_sr srcnn --scale 2 --iters 12000 --threads 1 --out models/weights/srcnn_x2.pt
     python -m vpipe.tools.train_sr srcnn --scale 4 --iters 12000 --threads 1 --out models/weights/srcnn_x4.pt
     python -m vpipe.tools.train_sr espcn-s --scale 3 --iters 40000 --batch 32 --threads 1 \\
-        --out models/weights/espcn-s_x3.pt
+        --out models/weights/espcn-s_x3_bundled.pt
+    # part 2 of the x3 models (likewise espcn-s with --batch 32): the CC BY photos added
+    OI=../shared/data/train/openimages-plates
+    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 8000 --lr 3e-4 --threads 1 \\
+        --init models/weights/srcnn_x3_bundled.pt --photos $OI/train/images $OI/valid/images $OI/test/images \\
+        --out models/weights/srcnn_x3.pt
     vpipe export srcnn --sr-scale 3 --weights models/weights/srcnn_x3.pt --out models/srcnn_x3.onnx
     vpipe export espcn-s --weights models/weights/espcn-s_x3.pt --out models/espcn-s_x3.onnx
 
