@@ -96,7 +96,7 @@ def test_shipped_srcnn_x3_beats_bicubic_on_set5_by_1_5_db(tmp_path):
     (group,) = pairs_scores(root, [ROOT / "models" / "srcnn_x3.onnx"], threads=1)
     bicubic, srcnn = group["rows"]
     assert srcnn["method"] == "srcnn"
-    assert srcnn["psnr"] - bicubic["psnr"] >= 1.5  # measured +1.69 (docs/super_resolution.md)
+    assert srcnn["psnr"] - bicubic["psnr"] >= 1.5  # measured +1.80 (docs/super_resolution.md)
     assert srcnn["ssim"] > bicubic["ssim"]
 
 
