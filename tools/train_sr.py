@@ -7,7 +7,7 @@ The recipes of the shipped models (models/manifest.json), 4-36 min each on one C
     python -m vpipe.tools.train_sr srcnn --scale 4 --iters 12000 --threads 1 --out models/weights/srcnn_x4.pt
     python -m vpipe.tools.train_sr espcn-s --scale 3 --iters 40000 --batch 32 --threads 1 \\
         --out models/weights/espcn-s_x3_bundled.pt
-    # part 2 of the x2 and x3 models (likewise --scale 2, and espcn-s with --batch 32): CC BY photos added
+    # part 2 of every model (likewise --scale 2 and 4, and espcn-s with --batch 32): CC BY photos added
     OI=../shared/data/train/openimages-plates
     python -m vpipe.tools.train_sr srcnn --scale 3 --iters 8000 --lr 3e-4 --threads 1 \\
         --init models/weights/srcnn_x3_bundled.pt --photos $OI/train/images $OI/valid/images $OI/test/images \\
