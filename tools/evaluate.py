@@ -1,6 +1,7 @@
 """`vpipe eval`: measure shipped models on real images that were never used for training.
 
     vpipe eval sr --model models/srcnn_x3.onnx --images ../shared/data/images --scale 3
+    vpipe eval sr --pairs ../shared/data/sr-bench --model models/srcnn_x3.onnx   # Set5/Set14, papers' protocol
 
 Runs on ONNX Runtime only (no torch). SSIM comes from scikit-image, the antialiased shrink from
 Pillow (both in the [export] extra).
@@ -9,6 +10,8 @@ Pillow (both in the [export] extra).
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -62,14 +65,14 @@ def downscale(bgr: np.ndarray, scale: int, degradation: str = "imresize") -> np.
 
 
 def sr_scores(model: Path, images: list[Path], scale: int, device: str = "cpu",
-              degradation: str = "imresize") -> dict:
+              degradation: str = "imresize", threads: int | None = None) -> dict:
     """PSNR/SSIM on Y with a `scale`-pixel border crop (the usual protocol), model vs bicubic."""
     from skimage.metrics import structural_similarity
 
     from vpipe.engines import open_engine
     from vpipe.stages.upscale import Upscaler
 
-    engine = open_engine(model, device)
+    engine = open_engine(model, device, threads)
     if engine.meta.task != "super_resolution":
         raise VpipeError(f"{model}: not a super-resolution model (task {engine.meta.task!r})")
     if engine.meta.sr_scale != scale:
@@ -105,6 +108,135 @@ def sr_scores(model: Path, images: list[Path], scale: int, device: str = "cpu",
     }
 
 
+def y_bt601(image: np.ndarray) -> np.ndarray:
+    """Y on the 0-255 scale as MATLAB's rgb2ycbcr computes it (ITU-R BT.601, studio range), as
+    float; a grey image is its own Y, as the papers' scripts leave it (converting its replicated
+    channels instead scores Set14 x3 bicubic 27.63 dB, not the published 27.54)."""
+    if image.ndim == 2:
+        return image.astype(np.float64)
+    b, g, r = (image[..., i].astype(np.float64) for i in range(3))
+    return 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+
+
+def find_pairs(root: Path) -> dict[tuple[str, int], list[tuple[Path, Path]]]:
+    """{(set, scale): [(HR, LR), ...]} for every `*_HR.*` under `root` with its `*_LR.*` beside it.
+    The set is the first folder under `root` (Set5 for Set5/image_SRF_3/...); the scale is HR/LR."""
+    if not root.is_dir():
+        raise VpipeError(f"{root}: pairs folder not found")
+    groups: dict[tuple[str, int], list[tuple[Path, Path]]] = {}
+    # os.walk rather than Path.rglob: it follows links, so a set linked into the folder counts
+    found = (Path(folder) / name for folder, _, names in os.walk(root, followlinks=True) for name in names)
+    for hr in sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.stem.endswith("_HR")):
+        lr = hr.with_name(hr.stem[:-3] + "_LR" + hr.suffix)
+        if not lr.is_file():
+            raise VpipeError(f"{hr}: no low-resolution {lr.name} beside it")
+        (hw, hh), (lw, lh) = image_size(hr), image_size(lr)
+        scale = hh // lh
+        # The papers crop HR to a multiple of the scale before shrinking it ("modcrop"): allow that
+        # remainder, nothing else.
+        if scale < 2 or hw // lw != scale or hh - lh * scale >= scale or hw - lw * scale >= scale:
+            raise VpipeError(f"{hr}: HR {hw}x{hh} is not an integer multiple of LR {lw}x{lh}")
+        rel = hr.relative_to(root).parts
+        name = rel[0] if len(rel) > 1 else root.name
+        groups.setdefault((name, scale), []).append((hr, lr))
+    if not groups:
+        raise VpipeError(f"{root}: no *_HR.* / *_LR.* image pairs")
+    # Set5 before Set14: numbers in names compare as numbers
+    return dict(sorted(groups.items(), key=lambda item: (
+        [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", item[0][0])], item[0][1])))
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image  # reads the header only
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except OSError:
+        raise VpipeError(f"{path}: not a readable image") from None
+
+
+def read_image(path: Path) -> np.ndarray:
+    """uint8 BGR, or HxW for a grey image (kept grey: its Y is itself)."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None or image.dtype != np.uint8:
+        raise VpipeError(f"{path}: not a readable 8-bit image")
+    return image[..., :3] if image.ndim == 3 else image
+
+
+def paper_scores(sr: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, float]:
+    """PSNR and SSIM on BT.601 Y with a `scale`-pixel border crop, as the SR papers score."""
+    from skimage.metrics import structural_similarity
+
+    a, b = y_bt601(sr)[scale:-scale, scale:-scale], y_bt601(hr)[scale:-scale, scale:-scale]
+    # Wang et al.'s ssim.m, which the papers' SSIM columns use: 11x11 Gaussian window, sigma 1.5,
+    # population covariance (scikit-image's defaults are a 7x7 box and sample covariance).
+    ssim = structural_similarity(a, b, data_range=255.0, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False)
+    return psnr(a, b), float(ssim)
+
+
+def model_label(model: Path, scale: int) -> str:
+    """srcnn_x3.onnx -> srcnn: one row per net across the scales."""
+    stem = model.stem
+    return stem[: -len(f"_x{scale}")] if stem.endswith(f"_x{scale}") else stem
+
+
+def pairs_scores(root: Path, models: list[Path], device: str = "cpu", threads: int | None = None) -> list[dict]:
+    """The papers' protocol on given HR/LR pairs: bicubic (MATLAB imresize of the LR) and each
+    model whose factor matches, per set and scale; means over images of PSNR and SSIM."""
+    from vpipe.engines import open_engine
+    from vpipe.stages.upscale import Upscaler
+
+    groups = find_pairs(root)
+    upscalers: dict[int, list[tuple[str, Upscaler]]] = {}
+    for model in models:
+        engine = open_engine(model, device, threads)
+        if engine.meta.task != "super_resolution":
+            raise VpipeError(f"{model}: not a super-resolution model (task {engine.meta.task!r})")
+        scale = engine.meta.sr_scale
+        if not any(s == scale for _, s in groups):
+            raise VpipeError(f"{model}: upscales x{scale}, but {root} has no x{scale} pairs")
+        label = model_label(model, scale)
+        if label in (name for name, _ in upscalers.get(scale, [])):
+            label = str(model)  # two nets of one name: the path tells them apart
+        upscalers.setdefault(scale, []).append((label, Upscaler(engine)))
+    report = []
+    for (name, scale), pairs in groups.items():
+        methods = [("bicubic", None), *upscalers.get(scale, [])]
+        per_image = {label: [] for label, _ in methods}
+        for hr_path, lr_path in pairs:
+            hr, lr = read_image(hr_path), read_image(lr_path)
+            if hr.ndim != lr.ndim:
+                raise VpipeError(f"{lr_path}: colour does not match {hr_path.name}")
+            hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
+            for label, upscaler in methods:
+                if upscaler is None:
+                    sr = imresize(lr, (hr.shape[1], hr.shape[0]))
+                elif lr.ndim == 2:  # grey in, grey out: the net sees Y = grey, chroma stays neutral
+                    sr = cv2.cvtColor(upscaler(cv2.cvtColor(lr, cv2.COLOR_GRAY2BGR)), cv2.COLOR_BGR2GRAY)
+                else:
+                    sr = upscaler(lr)
+                p, s = paper_scores(sr, hr, scale)
+                per_image[label].append({"image": hr_path.name, "psnr": round(p, 4), "ssim": round(s, 5)})
+        rows = [{"method": label, "psnr": round(float(np.mean([r["psnr"] for r in per_image[label]])), 3),
+                 "ssim": round(float(np.mean([r["ssim"] for r in per_image[label]])), 4),
+                 "per_image": per_image[label]} for label, _ in methods]
+        report.append({"set": name, "scale": scale, "pairs": len(pairs), "rows": rows})
+    return report
+
+
+def markdown_table(report: list[dict]) -> str:
+    """Methods down, set x scale across, "PSNR / SSIM" in each cell: the README's table."""
+    columns = [(g["set"], g["scale"]) for g in report]
+    methods = list(dict.fromkeys(r["method"] for g in report for r in g["rows"]))
+    cells = {(g["set"], g["scale"], r["method"]): f"{r['psnr']:.2f} / {r['ssim']:.4f}" for g in report for r in g["rows"]}
+    lines = ["| method | " + " | ".join(f"{s} x{k}" for s, k in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    lines += [f"| {m} | " + " | ".join(cells.get((s, k, m), "") for s, k in columns) + " |" for m in methods]
+    return "\n".join(lines)
+
+
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:
     if not folder.is_dir():
         raise VpipeError(f"{folder}: image folder not found")
@@ -117,16 +249,38 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
 
 @app.command("sr")
 def eval_sr(
-    model: Annotated[Path, typer.Option(help="super-resolution ONNX model")],
-    images: Annotated[Path, typer.Option(help="folder of high-resolution images")],
-    scale: Annotated[int, typer.Option(min=2, max=8)] = 3,
+    model: Annotated[Optional[list[Path]], typer.Option(help="super-resolution ONNX model (with --pairs: "
+                                                        "repeat it; each runs on the pairs of its factor)")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="folder of high-resolution images, shrunk here")] = None,
+    pairs: Annotated[Optional[Path], typer.Option(help="folder of given *_HR / *_LR pairs (e.g. sr-bench with "
+                                                  "Set5/, Set14/): the SR papers' protocol")] = None,
+    scale: Annotated[int, typer.Option(min=2, max=8, help="with --images (pairs give their own)")] = 3,
     device: Annotated[str, typer.Option()] = "cpu",
-    degradation: Annotated[str, typer.Option(help="how the HR image is shrunk: imresize (antialiased "
-                                             "bicubic, the literature's) or opencv (aliased)")] = "imresize",
+    threads: Annotated[Optional[int], typer.Option(min=1, help="ONNX Runtime threads (default: all cores)")] = None,
+    degradation: Annotated[str, typer.Option(help="with --images, how the HR image is shrunk: imresize "
+                                             "(antialiased bicubic, the literature's) or opencv (aliased)")] = "imresize",
     json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
 ) -> None:
-    """PSNR and SSIM (Y channel, border crop) beside bicubic, and ms per output megapixel."""
-    report = sr_scores(model, list_images(images), scale, device, degradation)
+    """PSNR and SSIM (Y channel, border crop) beside bicubic: on photos shrunk here (--images), or
+    on given pairs by the SR papers' protocol (--pairs), which prints the Set5/Set14 table."""
+    models = model or []
+    if (images is None) == (pairs is None):
+        raise VpipeError("vpipe eval sr: give one of --images or --pairs")
+    if pairs is not None:
+        report = pairs_scores(pairs, models, device, threads)
+        for group in report:
+            typer.echo(f"{group['set']} x{group['scale']} ({group['pairs']} pairs)   PSNR dB   SSIM")
+            base = group["rows"][0]["psnr"]
+            for row in group["rows"]:
+                gain = f"  ({row['psnr'] - base:+.2f})" if row["method"] != "bicubic" else ""
+                typer.echo(f"  {row['method']:<20} {row['psnr']:8.2f}   {row['ssim']:.4f}{gain}")
+        typer.echo("\n" + markdown_table(report))
+        if json_path:
+            json_path.write_text(json.dumps(report, indent=2) + "\n")
+        return
+    if len(models) != 1:
+        raise VpipeError("vpipe eval sr --images: give exactly one --model")
+    report = sr_scores(models[0], list_images(images), scale, device, degradation, threads)
     for row in report["per_image"]:
         typer.echo(f"{row['image']:<28} {row['psnr']:7.2f} dB (bicubic {row['psnr_bicubic']:.2f})  "
                    f"SSIM {row['ssim']:.4f} (bicubic {row['ssim_bicubic']:.4f})")

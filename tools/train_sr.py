@@ -1,12 +1,17 @@
-"""Train the super-resolution nets on redistributable images only (scikit-image's bundled set).
+"""Train the super-resolution nets on licence-clean photos only (scikit-image's bundled set, CC BY photos).
 
-The recipes of the shipped models (models/manifest.json), 13-36 min each on one CPU thread:
+The recipes of the shipped models (models/manifest.json), 4-36 min each on one CPU thread:
 
-    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3.pt
+    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3_bundled.pt
     python -m vpipe.tools.train_sr srcnn --scale 2 --iters 12000 --threads 1 --out models/weights/srcnn_x2.pt
     python -m vpipe.tools.train_sr srcnn --scale 4 --iters 12000 --threads 1 --out models/weights/srcnn_x4.pt
     python -m vpipe.tools.train_sr espcn-s --scale 3 --iters 40000 --batch 32 --threads 1 \\
-        --out models/weights/espcn-s_x3.pt
+        --out models/weights/espcn-s_x3_bundled.pt
+    # part 2 of every model (likewise --scale 2 and 4, and espcn-s with --batch 32): CC BY photos added
+    OI=../shared/data/train/openimages-plates
+    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 8000 --lr 3e-4 --threads 1 \\
+        --init models/weights/srcnn_x3_bundled.pt --photos $OI/train/images $OI/valid/images $OI/test/images \\
+        --out models/weights/srcnn_x3.pt
     vpipe export srcnn --sr-scale 3 --weights models/weights/srcnn_x3.pt --out models/srcnn_x3.onnx
     vpipe export espcn-s --weights models/weights/espcn-s_x3.pt --out models/espcn-s_x3.onnx
 
@@ -15,9 +20,13 @@ Options: ARCH (srcnn = 9-1-5, srcnn-955, espcn = 64-32, espcn-s = 32-32), --scal
 learning rate, default 1e-3; warm-up then cosine to zero), --last-lr F (the last layer's rate
 as a fraction of --lr, default 0.1), --val-every N (steps between validation lines; the weights
 so far are saved then too), --seed, --threads (torch intra-op threads, default 1), --out FILE
-(a state_dict). Defaults: --iters 12000 --batch 16 --patch 48.
+(a state_dict). Defaults: --iters 12000 --batch 16 --patch 48. --photos DIR... adds folders of
+photos; --init FILE starts from a state_dict; every save also writes OUT's .state.pt (weights, Adam,
+schedule, sampler RNG) and --resume goes on from it exactly (--stop-after N ends a part early).
 
-Data: scikit-image's bundled photos only (public domain / CC0, no downloads; `IMAGES`), each also
+Data: scikit-image's bundled photos (public domain / CC0, no downloads; `IMAGES`) and, with
+--photos, whole photos from folders (the CC BY 2.0 Open Images photos in
+../shared/data/train/openimages-plates/*/images; never the evaluation sets), each also
 shrunk by --rescale factors. The low-resolution input is made exactly as `vpipe eval sr` makes it:
 the 8-bit colour image is downscaled by `--degradation` (default imresize: antialiased bicubic),
 converted to YCrCb in 8 bits, and (for SRCNN) its Y is bicubic-upsampled in 8 bits again.
@@ -74,6 +83,23 @@ def bundled_images() -> list[tuple[str, np.ndarray]]:
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
         out.append((name, np.ascontiguousarray(image[..., :3].astype(np.uint8))))
+    return out
+
+
+def folder_photos(folders: list[Path]) -> list[tuple[str, np.ndarray]]:
+    """(name, RGB uint8) for every image in `folders` (e.g. the CC BY Open Images photos in
+    ../shared/data/train/openimages-plates/*/images); grey ones become 3 equal channels."""
+    from vpipe.tools.evaluate import IMAGE_SUFFIXES
+
+    out = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise SystemExit(f"--photos {folder}: folder not found")
+        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise SystemExit(f"{path}: not a readable image")
+            out.append((path.name, np.ascontiguousarray(bgr[..., ::-1])))
     return out
 
 
@@ -175,7 +201,9 @@ def bicubic_taps(scale: int) -> np.ndarray:
 
 def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 16, threads: int = 1,
           patch: int = 48, lr: float = 1e-3, val_every: int = 500, last_lr: float = 0.1,
-          degradation: str = "imresize", rescale: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6)) -> None:
+          degradation: str = "imresize", rescale: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6),
+          photos: tuple[Path, ...] = (), init: Path | None = None, resume: bool = False,
+          stop_after: int | None = None) -> None:
     import torch
 
     if patch % scale:
@@ -185,18 +213,27 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
     rng = np.random.default_rng(seed)
     pre = arch.startswith("srcnn")
     trn, val = [], []
-    for _, rgb in bundled_images():
-        a, b = split(*pairs(rgb, scale, pre, degradation), scale, pre)
-        trn.append(a)
-        val.append(b)
+    extra = folder_photos(list(photos))
+    for i, (_, rgb) in enumerate(bundled_images() + extra):
+        if i < len(IMAGES):  # the held-out strips stay the bundled photos': logs stay comparable
+            a, b = split(*pairs(rgb, scale, pre, degradation), scale, pre)
+            trn.append(a)
+            val.append(b)
+            top = rgb[:int(rgb.shape[0] * (1 - HOLDOUT))]
+        else:
+            trn.append(pairs(rgb, scale, pre, degradation))
+            top = rgb
         # Scale augmentation (Wang et al. 2015; VDSR and DRCN's 291-image recipe): the training
         # part shrunk again gives the same scenes with more detail per pixel, as in other photos.
-        top = rgb[:int(rgb.shape[0] * (1 - HOLDOUT))]
         for factor in rescale:
             size = (round(top.shape[1] * factor), round(top.shape[0] * factor))
             trn.append(pairs(imresize(top, size), scale, pre, degradation))
     model = FAMILIES[arch].build(1, sr_scale=scale)
     init_weights(model, arch, scale)
+    if init is not None and not init.is_file():
+        raise SystemExit(f"--init {init}: file not found")
+    if init is not None:  # fine-tune from a state_dict (e.g. a shipped model's weights)
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
     # The paper's smaller step on the last layer: with Adam's sign-like first steps, a full step
     # there throws the output off by lr x channels per step and off its bicubic start.
     last = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
@@ -209,8 +246,22 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
     bicubic = [src if pre else cv2.resize(src, tgt.shape[::-1], interpolation=cv2.INTER_CUBIC) for src, tgt in val]
     base = psnr([squared_errors(b, tgt, scale) for b, (_, tgt) in zip(bicubic, val)])
     n_train = sum(t.size for _, t in trn) / 1e6
-    print(f"{arch} x{scale} ({degradation}): {len(trn)} images (rescaled x{rescale}), {n_train:.2f} MP for training; held-out bicubic PSNR {base:.2f} dB",
-          flush=True)
+    print(f"{arch} x{scale} ({degradation}): {len(trn)} images ({len(extra)} from {len(photos)} folders; rescaled "
+          f"x{rescale}), {n_train:.2f} MP for training; held-out bicubic PSNR {base:.2f} dB", flush=True)
+    # Everything a stopped run needs to go on exactly where it was (weights, Adam's moments, the
+    # schedule, the patch sampler's RNG), beside `out`, which stays a plain state_dict for export.
+    state_path = out.with_suffix(".state.pt")
+    first = 1
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        if state["iters"] != iters:
+            raise SystemExit(f"{state_path}: a run of --iters {state['iters']}, not {iters}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        rng.bit_generator.state = state["rng"]
+        first = state["step"] + 1
+        print(f"{state_path}: resumed after step {state['step']}", flush=True)
 
     def validate() -> float:
         model.eval()
@@ -221,7 +272,8 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
         return psnr(errors)
 
     start, running = time.time(), 0.0
-    for step in range(1, iters + 1):
+    last_step = min(iters, stop_after or iters)  # a run split over sessions stops early, --resume goes on
+    for step in range(first, last_step + 1):
         x, y = sample_batch(rng, trn, batch, patch, scale, pre)
         pred, target = model(torch.from_numpy(x)), torch.from_numpy(y)
         loss = torch.nn.functional.mse_loss(pred, target)
@@ -230,7 +282,7 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
         opt.step()
         sched.step()
         running += loss.item()
-        if step % val_every == 0 or step == iters:
+        if step % val_every == 0 or step == last_step:
             v = validate()
             print(f"step {step}/{iters}: train loss {running / val_every:.5f}, held-out PSNR {v:.2f} dB "
                   f"(bicubic {base:.2f}, {v - base:+.2f}), lr {sched.get_last_lr()[0]:.2e}, {time.time() - start:.0f} s",
@@ -238,6 +290,8 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
             running = 0.0
             out.parent.mkdir(parents=True, exist_ok=True)
             torch.save(model.state_dict(), out)  # as it goes: a stopped run keeps its last state
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "rng": rng.bit_generator.state, "step": step, "iters": iters}, state_path)
     print(f"{out}: saved")
 
 
@@ -257,11 +311,20 @@ def main() -> None:
                         help="how LR inputs are made (as `vpipe eval sr --degradation`)")
     parser.add_argument("--rescale", type=float, nargs="*", default=[0.9, 0.8, 0.7, 0.6],
                         help="extra copies of each training image shrunk by these factors (none: --rescale)")
+    parser.add_argument("--photos", type=Path, nargs="*", default=[],
+                        help="folders of more training photos, used whole (e.g. ../shared/data/train/"
+                             "openimages-plates/*/images, CC BY 2.0)")
+    parser.add_argument("--init", type=Path, help="start from these weights (a state_dict) instead of bicubic")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from OUT's .state.pt, saved at every validation, as far as it got")
+    parser.add_argument("--stop-after", type=int, help="stop after this step (saved; --resume goes on)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     train(args.arch, args.scale, args.iters, args.seed, args.out, batch=args.batch, threads=args.threads,
           patch=args.patch, lr=args.lr, val_every=args.val_every,
-          last_lr=args.last_lr, degradation=args.degradation, rescale=tuple(args.rescale))
+          last_lr=args.last_lr, degradation=args.degradation, rescale=tuple(args.rescale),
+          photos=tuple(args.photos), init=args.init, resume=args.resume,
+          stop_after=args.stop_after)
 
 
 if __name__ == "__main__":
