@@ -47,6 +47,14 @@ class Node:
     upstream_sources: frozenset[str] = frozenset()
     #: a picture sink that may write pixels no anonymizer covered (pipeline/lineage.py).
     raw_output: bool = False
+    closed: bool = False
+
+    def close(self) -> None:
+        """Close the element exactly once: the runner does as each element finishes (and reports
+        what fails); the graph closes only what never ran (a build or run cut short)."""
+        if not self.closed:
+            self.closed = True
+            self.element.close()
 
 
 @dataclass
@@ -68,9 +76,11 @@ class Graph:
         return {n.name: n.element.info for n in self.sources}
 
     def close(self) -> None:
+        """Close what the runner did not: elements of a graph that was built but not run to the
+        end. Their errors are dropped: the run's own error, if any, is the one to report."""
         for node in self.nodes.values():
             try:
-                node.element.close()
+                node.close()
             except Exception:
                 pass
 

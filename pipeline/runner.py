@@ -167,7 +167,7 @@ class Runner:
             self._fail(node, exc)
         finally:
             try:
-                source.close()
+                node.close()
             except Exception as exc:
                 self._fail(node, exc)
             self._emit_end(node)
@@ -210,7 +210,7 @@ class Runner:
             except Exception as exc:
                 self._fail(node, exc)
         try:
-            element.close()
+            node.close()
         except Exception as exc:
             self._fail(node, exc)
         self._emit_end(node)

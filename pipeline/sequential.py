@@ -36,9 +36,9 @@ def run_sequential(graph: Graph, max_frames: int | None = None, warmup: int = 0)
         _flush(graph, elements, stats)
     finally:
         for node in elements:
-            node.element.close()
+            node.close()
         for source in graph.sources:
-            source.element.close()
+            source.close()
     stats.ended = time.perf_counter()
     return stats
 

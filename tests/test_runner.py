@@ -198,3 +198,33 @@ sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
 """, max_frames=None)
     assert time.perf_counter() - start < 5  # the watchdog did not wait for the stuck call
     assert [r["index"] for r in lines(tmp_path / "out.jsonl")] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("mode", ["threads", "sequential"])
+def test_every_element_is_closed_exactly_once(tmp_path, mode):
+    from vpipe.pipeline.runner import Runner
+    from vpipe.pipeline.sequential import run_sequential
+
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages: [{{type: test_slow, params: {{ms: 0}}}}]
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/a.jsonl}}}}]
+""")
+    graph = build_graph(load_config(config))
+    calls: dict[str, int] = {}
+    for node in graph.nodes.values():
+        original = node.element.close
+
+        def counting(name=node.name, original=original):
+            calls[name] = calls.get(name, 0) + 1
+            original()
+
+        node.element.close = counting
+    try:
+        if mode == "threads":
+            Runner(graph, max_frames=5).run()
+        else:
+            run_sequential(graph, max_frames=5)
+    finally:
+        graph.close()  # the CLI's own safety net: must not close what the run closed
+    assert calls == {name: 1 for name in graph.nodes}
