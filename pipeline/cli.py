@@ -308,7 +308,8 @@ def elements() -> None:
             for field, info in cls.Params.model_fields.items():
                 default = ("required" if info.is_required()
                            else f"default {info.get_default(call_default_factory=True)!r}")
-                typer.echo(f"    {field}: {_type_name(info.annotation)} ({default})")
+                about = f": {info.description}" if info.description else ""
+                typer.echo(f"    {field}: {_type_name(info.annotation)} ({default}){about}")
 
 
 def _type_name(annotation) -> str:

@@ -1,4 +1,14 @@
-"""Elements register by name, so a new stage is one module with one decorator."""
+"""Elements register by name, so a new stage is one module with one decorator.
+
+Modules that hold elements are found through the entry-point group `vpipe.elements`: the
+built-ins (`vpipe.stages`) the same way as an outside package's, which declares in its
+pyproject.toml
+
+    [project.entry-points."vpipe.elements"]
+    my_stages = "my_package.stages"
+
+Importing such a module registers its elements; a name that is taken already is refused.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +24,8 @@ SOURCES: dict[str, type] = {}
 
 def register(name: str) -> Callable[[T], T]:
     def add(cls: T) -> T:
-        if name in ELEMENTS:
-            raise RuntimeError(f"element type {name!r} registered twice")
+        if name in ELEMENTS and ELEMENTS[name] is not cls:
+            raise RuntimeError(f"element type {name!r} is taken by {ELEMENTS[name].__module__}")
         ELEMENTS[name] = cls
         cls.type_name = name  # type: ignore[attr-defined]
         return cls
@@ -25,6 +35,8 @@ def register(name: str) -> Callable[[T], T]:
 
 def register_source(kind: str) -> Callable[[T], T]:
     def add(cls: T) -> T:
+        if kind in SOURCES and SOURCES[kind] is not cls:
+            raise RuntimeError(f"source kind {kind!r} is taken by {SOURCES[kind].__module__}")
         SOURCES[kind] = cls
         cls.kind = kind  # type: ignore[attr-defined]
         return cls
@@ -32,6 +44,20 @@ def register_source(kind: str) -> Callable[[T], T]:
     return add
 
 
+GROUP = "vpipe.elements"
+
+
 def load_elements() -> None:
-    """Import the built-in elements (their modules register themselves)."""
-    import vpipe.stages  # noqa: F401
+    """Import every module of the `vpipe.elements` entry points (each registers its elements)."""
+    from importlib.metadata import entry_points
+
+    import vpipe.stages  # noqa: F401  (the built-ins, also where vpipe runs uninstalled)
+    from vpipe.pipeline.errors import ConfigError
+
+    for point in entry_points(group=GROUP):
+        try:
+            point.load()
+        except RuntimeError as exc:  # register(): a name taken already
+            raise ConfigError(f"plugin {point.name} ({point.value}): {exc}") from None
+        except ImportError as exc:
+            raise ConfigError(f"plugin {point.name} ({point.value}) cannot be imported: {exc}") from None

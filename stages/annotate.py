@@ -18,8 +18,7 @@ class AnnotateParams(Params):
     labels: bool = True
     scores: bool = True
     thickness: int = Field(2, ge=1, le=20)
-    #: tint segmentation masks (class colours at this opacity; 0 turns it off).
-    mask_opacity: float = Field(0.4, ge=0.0, le=1.0)
+    mask_opacity: float = Field(0.4, ge=0.0, le=1.0, description="tint segmentation masks (class colours at this opacity; 0 turns it off).")
 
 
 @register("annotate")

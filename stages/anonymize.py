@@ -58,21 +58,13 @@ EFFECTS = {"blur": Blur, "pixelate": Pixelate, "fill": Fill}
 
 class AnonymizeParams(Params):
     method: Literal["blur", "pixelate", "fill"] = "blur"
-    #: grow each box by this fraction of its size on every side (detectors cut boxes tight).
-    padding: float = Field(0.15, ge=0.0, le=2.0)
-    #: "ellipse" suits faces; plates are rectangles.
-    shape: Literal["rect", "ellipse"] = "rect"
-    #: how coarse blur/pixelate are: blocks along the longer side of the box (fewer = stronger).
-    cells: int = Field(6, ge=2, le=64)
-    #: fill colour, BGR.
-    color: tuple[int, int, int] = (0, 0, 0)
-    #: cover only these class names (None: every detection).
-    classes: list[str] | None = None
-    #: also cover the pixels a segmentation stage labelled with these classes (pixel-exact
-    #: instead of boxes, e.g. [person]); the effect is the same as for boxes.
-    mask_classes: list[str] | None = None
-    #: a frame an upstream stage failed on (on_error: mark): cover all of it, drop it, or stop.
-    on_fault: Literal["obscure_frame", "drop", "stop"] = "obscure_frame"
+    padding: float = Field(0.15, ge=0.0, le=2.0, description="grow each box by this fraction of its size on every side (detectors cut boxes tight).")
+    shape: Literal["rect", "ellipse"] = Field("rect", description="\"ellipse\" suits faces; plates are rectangles.")
+    cells: int = Field(6, ge=2, le=64, description="how coarse blur/pixelate are: blocks along the longer side of the box (fewer = stronger).")
+    color: tuple[int, int, int] = Field((0, 0, 0), description="fill colour, BGR.")
+    classes: list[str] | None = Field(None, description="cover only these class names (None: every detection).")
+    mask_classes: list[str] | None = Field(None, description="also cover the pixels a segmentation stage labelled with these classes (pixel-exact instead of boxes, e.g. [person]); the effect is the same as for boxes.")
+    on_fault: Literal["obscure_frame", "drop", "stop"] = Field("obscure_frame", description="a frame an upstream stage failed on (on_error: mark): cover all of it, drop it, or stop.")
 
 
 class UpstreamFault(Exception):

@@ -26,10 +26,7 @@ class Params(BaseModel):
 class CaptureParams(Params):
     """What every source kind takes."""
 
-    #: longest side (pixels) of the frames a source hands on; larger ones are downscaled on
-    #: capture, so memory and model cost stay bounded whatever the input (a 10000x10000 photo
-    #: would cost tens of GB in a detector). Every stage and sink then sees the smaller frame.
-    max_side: int = Field(4096, ge=16)
+    max_side: int = Field(4096, ge=16, description="longest side (pixels) of the frames a source hands on; larger ones are downscaled on capture, so memory and model cost stay bounded whatever the input (a 10000x10000 photo would cost tens of GB in a detector). Every stage and sink then sees the smaller frame.")
 
 
 @dataclass

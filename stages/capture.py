@@ -19,14 +19,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 class VideoParams(CaptureParams):
-    #: start again at the end (demo loops, soak tests).
-    loop: bool = False
-    #: FFmpeg decoder threads; 0 lets FFmpeg choose.
-    threads: int = Field(0, ge=0)
-    #: turn frames upright as the file's display matrix says (phones, some dashcams), so detectors
-    #: see upright faces and plates and the output plays the same with no flag; False keeps the
-    #: frames as stored and video sinks copy the rotation flag instead.
-    autorotate: bool = True
+    loop: bool = Field(False, description="start again at the end (demo loops, soak tests).")
+    threads: int = Field(0, ge=0, description="FFmpeg decoder threads; 0 lets FFmpeg choose.")
+    autorotate: bool = Field(True, description="turn frames upright as the file's display matrix says (phones, some dashcams), so detectors see upright faces and plates and the output plays the same with no flag; False keeps the frames as stored and video sinks copy the rotation flag instead.")
 
 
 #: display rotation (degrees counter-clockwise, as PyAV reports it) -> cv2.rotate code that
@@ -165,8 +160,7 @@ class VideoFileSource(Source):
 
 class ImagesParams(CaptureParams):
     recursive: bool = False
-    #: frame rate to stamp on the frames (for video sinks); None leaves pts unset.
-    fps: float | None = Field(None, gt=0)
+    fps: float | None = Field(None, gt=0, description="frame rate to stamp on the frames (for video sinks); None leaves pts unset.")
 
 
 @register_source("images")

@@ -30,17 +30,12 @@ from vpipe.stages.video_sink import VideoParams, VideoWriter, _resolve
 
 
 class ClipsParams(Params):
-    #: folder of the clips: CAMERA-N_TYPE.mp4 (the event id and type that opened each).
-    path: str
-    #: seconds of pre-roll before the event, and of post-roll after the last one.
-    before: float = Field(5.0, ge=0, le=300)
+    path: str = Field(description="folder of the clips: CAMERA-N_TYPE.mp4 (the event id and type that opened each).")
+    before: float = Field(5.0, ge=0, le=300, description="seconds of pre-roll before the event, and of post-roll after the last one.")
     after: float = Field(5.0, ge=0, le=300)
-    #: event types that open (or extend) a clip.
-    types: list[str] = Field(default_factory=lambda: ["start", "enter"])
-    #: pre-roll memory of all cameras together (compressed frames), in MB.
-    memory_mb: float = Field(512, gt=0)
-    #: JPEG quality of the pre-roll frames (80: 37 kB for the sample's 640x360 frames, 691 kB raw).
-    quality: int = Field(80, ge=1, le=100)
+    types: list[str] = Field(default_factory=lambda: ["start", "enter"], description="event types that open (or extend) a clip.")
+    memory_mb: float = Field(512, gt=0, description="pre-roll memory of all cameras together (compressed frames), in MB.")
+    quality: int = Field(80, ge=1, le=100, description="JPEG quality of the pre-roll frames (80: 37 kB for the sample's 640x360 frames, 691 kB raw).")
     crf: int = Field(23, ge=0, le=51)
     preset: str = "veryfast"
 

@@ -15,14 +15,10 @@ from vpipe.stages.preprocess import input_size_for, to_tensor
 
 class DetectParams(Params):
     threshold: float = Field(0.5, ge=0.0, le=1.0)
-    #: keep only these class names (None keeps all).
-    classes: list[str] | None = None
-    #: IoU for the NMS the runtime runs (raw, centerface and yolo layouts).
-    nms_iou: float = Field(0.45, gt=0.0, le=1.0)
-    #: network input "HxW" for models that accept any size; default: the frame's size.
-    input_size: str | None = Field(None, pattern=r"^\d+x\d+$")
-    #: boxes smaller than this (pixels, shorter side) are ignored.
-    min_size: float = Field(0.0, ge=0.0)
+    classes: list[str] | None = Field(None, description="keep only these class names (None keeps all).")
+    nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="IoU for the NMS the runtime runs (raw, centerface and yolo layouts).")
+    input_size: str | None = Field(None, pattern=r"^\d+x\d+$", description="network input \"HxW\" for models that accept any size; default: the frame's size.")
+    min_size: float = Field(0.0, ge=0.0, description="boxes smaller than this (pixels, shorter side) are ignored.")
 
     @field_validator("classes")
     @classmethod

@@ -32,12 +32,9 @@ EVENT_TYPES = ("start", "end", "enter")
 
 
 class EventsParams(Params):
-    #: zone name -> polygon [[x, y], ...] in frame pixels (at least 3 points).
-    zones: dict[str, list[tuple[float, float]]] = Field(default_factory=dict)
-    #: only tracks of these classes make events; None: every class.
-    classes: list[str] | None = None
-    #: folder for one JPEG per event (the anonymized frame, the event's box drawn); None: none.
-    snapshots: str | None = None
+    zones: dict[str, list[tuple[float, float]]] = Field(default_factory=dict, description="zone name -> polygon [[x, y], ...] in frame pixels (at least 3 points).")
+    classes: list[str] | None = Field(None, description="only tracks of these classes make events; None: every class.")
+    snapshots: str | None = Field(None, description="folder for one JPEG per event (the anonymized frame, the event's box drawn); None: none.")
     quality: int = Field(85, ge=1, le=100)
 
     @field_validator("zones")

@@ -33,22 +33,16 @@ from vpipe.stages.events import EVENT_TYPES
 
 
 class MqttParams(Params):
-    #: mqtt://[user[:password]@]host[:port]; `${VAR}`s come from the environment.
-    url: str = "mqtt://127.0.0.1:1883"
-    #: topics start with it: PREFIX/availability, PREFIX/CAMERA/events/TYPE.
-    prefix: str = Field("vpipe", pattern=r"^[^#+\s]+$")
+    url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://[user[:password]@]host[:port]; `${VAR}`s come from the environment.")
+    prefix: str = Field("vpipe", pattern=r"^[^#+\s]+$", description="topics start with it: PREFIX/availability, PREFIX/CAMERA/events/TYPE.")
     qos: int = Field(1, ge=0, le=2)
-    #: which event types to publish.
-    types: list[str] = Field(default_factory=lambda: list(EVENT_TYPES))
+    types: list[str] = Field(default_factory=lambda: list(EVENT_TYPES), description="which event types to publish.")
     client_id: str | None = None
     keepalive: int = Field(30, ge=5)
-    #: reconnection backoff: first wait, doubled up to the last (seconds).
-    min_delay: float = Field(0.5, gt=0)
+    min_delay: float = Field(0.5, gt=0, description="reconnection backoff: first wait, doubled up to the last (seconds).")
     max_delay: float = Field(30.0, gt=0)
-    #: messages waiting for the broker at most (memory stays bounded); more are dropped and counted.
-    max_queued: int = Field(10_000, ge=1)
-    #: seconds `close` waits for queued messages to be acknowledged.
-    drain_timeout: float = Field(10.0, ge=0)
+    max_queued: int = Field(10_000, ge=1, description="messages waiting for the broker at most (memory stays bounded); more are dropped and counted.")
+    drain_timeout: float = Field(10.0, ge=0, description="seconds `close` waits for queued messages to be acknowledged.")
 
     @field_validator("types")
     @classmethod

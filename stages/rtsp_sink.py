@@ -24,18 +24,13 @@ from vpipe.pipeline.secrets import redact
 
 
 class RtspOutParams(Params):
-    #: rtsp://host:port/path (RECORD to a server such as MediaMTX) or rtmp://host/app/key.
-    url: str
+    url: str = Field(description="rtsp://host:port/path (RECORD to a server such as MediaMTX) or rtmp://host/app/key.")
     transport: Literal["tcp", "udp"] = "tcp"
     codec: str = "libx264"
-    #: encoder bit rate in kbit/s (constant-rate streaming suits networks better than crf).
-    bitrate: int = Field(2000, ge=50)
-    #: frames per key frame; default: one per second at the stream's rate (fast join and recovery).
-    keyint: int | None = Field(None, ge=1)
-    #: output frame rate when the stream has none.
-    fps: float | None = Field(None, gt=0)
-    #: seconds a connection attempt or a write may take.
-    timeout: float = Field(5.0, gt=0)
+    bitrate: int = Field(2000, ge=50, description="encoder bit rate in kbit/s (constant-rate streaming suits networks better than crf).")
+    keyint: int | None = Field(None, ge=1, description="frames per key frame; default: one per second at the stream's rate (fast join and recovery).")
+    fps: float | None = Field(None, gt=0, description="output frame rate when the stream has none.")
+    timeout: float = Field(5.0, gt=0, description="seconds a connection attempt or a write may take.")
     initial_delay: float = Field(0.5, gt=0)
     max_delay: float = Field(10.0, gt=0)
 

@@ -13,8 +13,7 @@ from vpipe.stages.preprocess import input_size_for, to_tensor
 
 
 class SegmentParams(Params):
-    #: network input "HxW" for models that accept any size; default: the frame's size.
-    input_size: str | None = Field(None, pattern=r"^\d+x\d+$")
+    input_size: str | None = Field(None, pattern=r"^\d+x\d+$", description="network input \"HxW\" for models that accept any size; default: the frame's size.")
 
 
 @register("segment")

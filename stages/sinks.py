@@ -70,8 +70,7 @@ class JsonlSink(Sink):
 
 class ImagesParams(Params):
     path: str
-    #: file type for frames that have no name of their own (video sources).
-    ext: str = Field("jpg", pattern=r"^(jpg|jpeg|png|bmp|webp)$")
+    ext: str = Field("jpg", pattern=r"^(jpg|jpeg|png|bmp|webp)$", description="file type for frames that have no name of their own (video sources).")
     quality: int = Field(95, ge=1, le=100)
 
 

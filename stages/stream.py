@@ -28,30 +28,20 @@ from vpipe.stages.capture import decode_bgr, open_video
 
 
 class ReconnectParams(Params):
-    #: connection attempts in a row that deliver no frame before the run fails; None: forever.
-    max_attempts: int | None = Field(None, ge=1)
-    #: first wait after a loss, in seconds; doubled after each failed attempt up to max_delay.
-    initial_delay: float = Field(0.5, gt=0)
+    max_attempts: int | None = Field(None, ge=1, description="connection attempts in a row that deliver no frame before the run fails; None: forever.")
+    initial_delay: float = Field(0.5, gt=0, description="first wait after a loss, in seconds; doubled after each failed attempt up to max_delay.")
     max_delay: float = Field(30.0, gt=0)
-    #: each wait is shortened by a random part up to this share, so cameras behind one
-    #: restarted switch or server do not all reconnect in lockstep.
-    jitter: float = Field(0.25, ge=0, le=1)
+    jitter: float = Field(0.25, ge=0, le=1, description="each wait is shortened by a random part up to this share, so cameras behind one restarted switch or server do not all reconnect in lockstep.")
 
 
 class StreamParams(CaptureParams):
     transport: Literal["tcp", "udp"] = "tcp"
-    #: seconds to wait for the stream to open (connect, describe, first packets).
-    open_timeout: float = Field(10.0, gt=0)
-    #: seconds without data before a read gives up and the stream is reopened.
-    read_timeout: float = Field(5.0, gt=0)
-    #: seconds FFmpeg may analyse a stream on open (its default is 5): this bounds the time a
-    #: reconnect takes; raise it for cameras whose SDP does not describe the stream.
-    probe: float = Field(0.5, ge=0)
-    #: a pause between frames (by clock or pts) longer than this counts as a gap.
-    gap_threshold: float = Field(1.0, gt=0)
+    open_timeout: float = Field(10.0, gt=0, description="seconds to wait for the stream to open (connect, describe, first packets).")
+    read_timeout: float = Field(5.0, gt=0, description="seconds without data before a read gives up and the stream is reopened.")
+    probe: float = Field(0.5, ge=0, description="seconds FFmpeg may analyse a stream on open (its default is 5): this bounds the time a reconnect takes; raise it for cameras whose SDP does not describe the stream.")
+    gap_threshold: float = Field(1.0, gt=0, description="a pause between frames (by clock or pts) longer than this counts as a gap.")
     reconnect: ReconnectParams = Field(default_factory=ReconnectParams)
-    #: extra FFmpeg options (`-rtsp_flags`, `probesize`, ...), passed to the demuxer as is.
-    options: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str] = Field(default_factory=dict, description="extra FFmpeg options (`-rtsp_flags`, `probesize`, ...), passed to the demuxer as is.")
 
 
 class _Failed:

@@ -30,22 +30,13 @@ COAST = ":coast"
 
 
 class TrackParams(Params):
-    #: frames a confirmed track keeps covering its predicted box after its last detection (K).
-    max_age: int = Field(10, ge=0, le=10_000)
-    #: detections at or above this score are matched first and may start tracks.
-    high_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    #: detections in [low, high) only extend existing tracks (ByteTrack's second association).
-    low_threshold: float = Field(0.1, ge=0.0, le=1.0)
-    #: least IoU between a predicted box and a detection for them to be matched.
-    match_iou: float = Field(0.2, gt=0.0, le=1.0)
-    #: detections a track needs before it may coast; 1 coasts from the first sighting, the
-    #: safe choice for anonymization (a false positive costs a blurred patch for max_age frames).
-    min_hits: int = Field(1, ge=1, le=100)
-    #: match only detections and tracks of the same class.
-    per_class: bool = True
-    #: a coasting box grows by this fraction of its size per side per frame coasted (capped at
-    #: 50 %): the prediction gets less certain with every frame without a detection.
-    coast_grow: float = Field(0.05, ge=0.0, le=1.0)
+    max_age: int = Field(10, ge=0, le=10_000, description="frames a confirmed track keeps covering its predicted box after its last detection (K).")
+    high_threshold: float = Field(0.5, ge=0.0, le=1.0, description="detections at or above this score are matched first and may start tracks.")
+    low_threshold: float = Field(0.1, ge=0.0, le=1.0, description="detections in [low, high) only extend existing tracks (ByteTrack's second association).")
+    match_iou: float = Field(0.2, gt=0.0, le=1.0, description="least IoU between a predicted box and a detection for them to be matched.")
+    min_hits: int = Field(1, ge=1, le=100, description="detections a track needs before it may coast; 1 coasts from the first sighting, the safe choice for anonymization (a false positive costs a blurred patch for max_age frames).")
+    per_class: bool = Field(True, description="match only detections and tracks of the same class.")
+    coast_grow: float = Field(0.05, ge=0.0, le=1.0, description="a coasting box grows by this fraction of its size per side per frame coasted (capped at 50 %): the prediction gets less certain with every frame without a detection.")
 
     @model_validator(mode="after")
     def _thresholds(self) -> TrackParams:

@@ -67,8 +67,7 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 class UpscaleParams(Params):
-    #: tile size in input pixels (memory bound) and the overlap between tiles.
-    tile: int = Field(192, ge=16, le=4096)
+    tile: int = Field(192, ge=16, le=4096, description="tile size in input pixels (memory bound) and the overlap between tiles.")
     overlap: int = Field(8, ge=0, le=64)
 
 

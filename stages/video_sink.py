@@ -31,16 +31,12 @@ MIN_SIDE, MAX_SIDE = 16, 8192
 
 
 class VideoParams(Params):
-    #: output file; with several sources, put `{source}` in it for one file per source.
-    path: str
+    path: str = Field(description="output file; with several sources, put `{source}` in it for one file per source.")
     codec: str = "libx264"
-    #: x264 quality (lower is better; 18 is visually lossless, 23 the default).
-    crf: int = Field(23, ge=0, le=51)
+    crf: int = Field(23, ge=0, le=51, description="x264 quality (lower is better; 18 is visually lossless, 23 the default).")
     preset: str = "veryfast"
-    #: output frame rate when the source has none (image folders); else the source's.
-    fps: float | None = Field(None, gt=0)
-    #: output size "WxH"; default: the input's.
-    size: str | None = Field(None, pattern=r"^\d+x\d+$")
+    fps: float | None = Field(None, gt=0, description="output frame rate when the source has none (image folders); else the source's.")
+    size: str | None = Field(None, pattern=r"^\d+x\d+$", description="output size \"WxH\"; default: the input's.")
 
     @field_validator("size")
     @classmethod
@@ -48,15 +44,10 @@ class VideoParams(Params):
         if size and not all(MIN_SIDE <= int(side) <= MAX_SIDE for side in size.split("x")):
             raise ValueError(f"each side must be {MIN_SIDE} to {MAX_SIDE} pixels")
         return size
-    #: encoder threads; 0 lets the encoder choose.
-    threads: int = Field(0, ge=0)
-    #: fragmented MP4 stays playable even if the process is killed outright (kill -9, power loss),
-    #: losing at most its last second (plus the encoder's look-ahead).
-    fragmented: bool = False
-    #: copy the source file's audio stream (dashcams record the cabin), or drop it.
-    audio: Literal["copy", "drop"] = "copy"
-    #: container metadata (creation time, GPS location): stripped unless kept explicitly.
-    metadata: Literal["strip", "keep"] = "strip"
+    threads: int = Field(0, ge=0, description="encoder threads; 0 lets the encoder choose.")
+    fragmented: bool = Field(False, description="fragmented MP4 stays playable even if the process is killed outright (kill -9, power loss), losing at most its last second (plus the encoder's look-ahead).")
+    audio: Literal["copy", "drop"] = Field("copy", description="copy the source file's audio stream (dashcams record the cabin), or drop it.")
+    metadata: Literal["strip", "keep"] = Field("strip", description="container metadata (creation time, GPS location): stripped unless kept explicitly.")
 
 
 #: fragmented MP4: a fragment (moof + mdat) at least every second, not only at keyframes (x264

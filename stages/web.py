@@ -45,20 +45,14 @@ BOUNDARY = "vpipeframe"
 
 class WebParams(Params):
     port: int = Field(8080, ge=0, le=65535)
-    #: address to listen on; 0.0.0.0 shows the page to the network.
-    host: str = "127.0.0.1"
-    #: basic auth: both or neither; `${VAR}`s in the password come from the environment.
-    user: str | None = None
+    host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 shows the page to the network.")
+    user: str | None = Field(None, description="basic auth: both or neither; `${VAR}`s in the password come from the environment.")
     password: str | None = None
-    #: pictures per second and camera, at most (encoding costs CPU; viewers see no more).
-    fps: float = Field(10.0, gt=0, le=60)
-    #: longest side of the pictures served.
-    max_side: int = Field(960, ge=64)
+    fps: float = Field(10.0, gt=0, le=60, description="pictures per second and camera, at most (encoding costs CPU; viewers see no more).")
+    max_side: int = Field(960, ge=64, description="longest side of the pictures served.")
     quality: int = Field(75, ge=1, le=100)
-    #: draw the boxes (with their track ids) on the picture.
-    boxes: bool = True
-    #: latest events kept for the page.
-    events: int = Field(20, ge=1, le=1000)
+    boxes: bool = Field(True, description="draw the boxes (with their track ids) on the picture.")
+    events: int = Field(20, ge=1, le=1000, description="latest events kept for the page.")
 
     @model_validator(mode="after")
     def _auth(self) -> "WebParams":
