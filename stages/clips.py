@@ -25,7 +25,7 @@ from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.outputs import check_writable
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import Params, Sink, StreamInfo
-from vpipe.stages.events import EVENT_TYPES
+from vpipe.stages.events import known_event_types
 from vpipe.stages.video_sink import VideoParams, VideoWriter, _resolve
 
 
@@ -42,10 +42,7 @@ class ClipsParams(Params):
     @field_validator("types")
     @classmethod
     def _types(cls, types: list[str]) -> list[str]:
-        unknown = sorted(set(types) - set(EVENT_TYPES))
-        if unknown:
-            raise ValueError(f"unknown event type(s) {', '.join(unknown)} (known: {', '.join(EVENT_TYPES)})")
-        return types
+        return known_event_types(types)
 
 
 @dataclass

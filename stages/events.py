@@ -31,6 +31,15 @@ from vpipe.stages.video_sink import _resolve
 EVENT_TYPES = ("start", "end", "enter")
 
 
+def known_event_types(types: list[str]) -> list[str]:
+    """`types` if every one is an event type, else a ValueError listing the known ones (for the
+    `types` parameter of the sinks that take events)."""
+    unknown = sorted(set(types) - set(EVENT_TYPES))
+    if unknown:
+        raise ValueError(f"unknown event type(s) {', '.join(unknown)} (known: {', '.join(EVENT_TYPES)})")
+    return types
+
+
 class EventsParams(Params):
     zones: dict[str, list[tuple[float, float]]] = Field(default_factory=dict, description="zone name -> polygon [[x, y], ...] in frame pixels (at least 3 points).")
     classes: list[str] | None = Field(None, description="only tracks of these classes make events; None: every class.")

@@ -29,7 +29,7 @@ from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
 from vpipe.pipeline.secrets import redact, scrub
 from vpipe.stages.base import Params, Sink
-from vpipe.stages.events import EVENT_TYPES
+from vpipe.stages.events import EVENT_TYPES, known_event_types
 
 
 class MqttParams(Params):
@@ -47,10 +47,7 @@ class MqttParams(Params):
     @field_validator("types")
     @classmethod
     def _types(cls, types: list[str]) -> list[str]:
-        unknown = sorted(set(types) - set(EVENT_TYPES))
-        if unknown:
-            raise ValueError(f"unknown event type(s) {', '.join(unknown)} (known: {', '.join(EVENT_TYPES)})")
-        return types
+        return known_event_types(types)
 
 
 @register("mqtt")
