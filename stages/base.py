@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -256,3 +257,22 @@ class Source:
 
     def close(self) -> None:
         pass
+
+
+def resolve_path(base_dir: Path, value: str) -> Path:
+    """A path from a config: `~` expanded, relative to the config file's folder, normalized."""
+    path = Path(value).expanduser()
+    return Path(os.path.normpath(path if path.is_absolute() else base_dir / path))
+
+
+def output_folder(ctx: Context, value: str, field_name: str) -> Path:
+    """A folder an element writes into, resolved and checked now (so `validate` catches it);
+    the error names the parameter."""
+    from vpipe.pipeline.outputs import check_writable
+
+    folder = resolve_path(ctx.base_dir, value)
+    try:
+        check_writable(folder, folder=True)
+    except VpipeError as exc:
+        raise VpipeError(f"{field_name}: {exc}") from None
+    return folder

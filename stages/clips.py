@@ -22,11 +22,10 @@ from pydantic import Field, field_validator
 
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.outputs import check_writable
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Params, Sink, StreamInfo
+from vpipe.stages.base import Params, Sink, StreamInfo, output_folder
 from vpipe.stages.events import known_event_types
-from vpipe.stages.video_sink import VideoParams, VideoWriter, _resolve
+from vpipe.stages.video_sink import VideoParams, VideoWriter
 
 
 class ClipsParams(Params):
@@ -78,11 +77,7 @@ class ClipsSink(Sink):
 
     def __init__(self, ctx, params: ClipsParams):
         super().__init__(ctx, params)
-        self.folder = _resolve(ctx.base_dir, params.path)
-        try:
-            check_writable(self.folder, folder=True)
-        except VpipeError as exc:
-            raise VpipeError(f"params.path: {exc}") from None
+        self.folder = output_folder(ctx, params.path, "params.path")
         self.budget = int(params.memory_mb * 1e6) // max(1, len(ctx.streams))
         self.cameras: dict[str, _Camera] = {}
 

@@ -23,10 +23,9 @@ from pydantic import Field, field_validator
 
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
+from vpipe.pipeline.outputs import make_parent, partial, publish
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Element, Params
-from vpipe.stages.video_sink import _resolve
+from vpipe.stages.base import Element, Params, output_folder
 
 EVENT_TYPES = ("start", "end", "enter")
 
@@ -79,12 +78,7 @@ class Events(Element):
     def __init__(self, ctx, params: EventsParams):
         super().__init__(ctx, params)
         self.zones = {name: np.array(points, np.float32) for name, points in params.zones.items()}
-        self.folder = _resolve(ctx.base_dir, params.snapshots) if params.snapshots else None
-        if self.folder:
-            try:
-                check_writable(self.folder, folder=True)
-            except VpipeError as exc:
-                raise VpipeError(f"params.snapshots: {exc}") from None
+        self.folder = output_folder(ctx, params.snapshots, "params.snapshots") if params.snapshots else None
         # An instance attribute: only with snapshots does this stage write pictures.
         self.writes_pixels = self.folder is not None
         self.cameras: dict[str, _Camera] = {}

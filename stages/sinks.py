@@ -12,8 +12,7 @@ from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Params, Sink
-from vpipe.stages.video_sink import _resolve
+from vpipe.stages.base import Params, Sink, output_folder, resolve_path
 
 
 class JsonlParams(Params):
@@ -29,7 +28,7 @@ class JsonlSink(Sink):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self.path = _resolve(ctx.base_dir, params.path)
+        self.path = resolve_path(ctx.base_dir, params.path)
         try:
             check_writable(self.path)
         except VpipeError as exc:
@@ -84,11 +83,7 @@ class ImagesSink(Sink):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self.folder = _resolve(ctx.base_dir, params.path)
-        try:
-            check_writable(self.folder, folder=True)
-        except VpipeError as exc:
-            raise VpipeError(f"params.path: {exc}") from None
+        self.folder = output_folder(ctx, params.path, "params.path")
 
     def outputs(self) -> list[Path]:
         return [self.folder]

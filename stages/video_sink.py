@@ -8,7 +8,6 @@ encoder and writes the index, so an interrupted run still leaves a playable file
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
@@ -21,7 +20,7 @@ from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Params, Sink, StreamInfo
+from vpipe.stages.base import Params, Sink, StreamInfo, resolve_path
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".m4v", ".ts"}
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
@@ -69,7 +68,7 @@ class VideoSink(Sink):
         if len(ctx.streams) > 1 and "{source}" not in params.path:
             raise VpipeError(f"params.path: {len(ctx.streams)} sources reach this sink "
                              f"({', '.join(ctx.streams)}): put {{source}} in the path for one file each")
-        self.path = _resolve(ctx.base_dir, params.path)
+        self.path = resolve_path(ctx.base_dir, params.path)
         if self.path.suffix.lower() not in VIDEO_SUFFIXES:
             raise VpipeError(f"params.path: {self.path.name} is not a video file "
                              f"({', '.join(sorted(VIDEO_SUFFIXES))})")
@@ -224,6 +223,3 @@ class _AudioCopy:
         self.source.close()
 
 
-def _resolve(base_dir: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    return Path(os.path.normpath(path if path.is_absolute() else base_dir / path))

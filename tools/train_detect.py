@@ -337,9 +337,10 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
         return 0.5 * (1 + math.cos(math.pi * min(1.0, done))) * 0.95 + 0.05
 
     def set_rate(step: int) -> float:
+        rate = lr * schedule(step)
         for group in opt.param_groups:
-            group["lr"] = lr * schedule(step)
-        return lr * schedule(step)
+            group["lr"] = rate
+        return rate
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     names = out.with_suffix(".names.txt")
