@@ -35,7 +35,6 @@ from pydantic import Field
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import Element, Params
-from vpipe.stages.track import COAST
 
 
 class LookaheadParams(Params):
@@ -133,14 +132,12 @@ class Lookahead(Element):
             for i, tid in enumerate(int(t) for t in dets.track_ids):
                 if tid < 0:
                     continue
-                coasted = i < len(dets.sources) and dets.sources[i].endswith(COAST)
                 new = tid not in buffer.seen
                 buffer.seen[tid] = frame.index
-                if coasted:
+                if dets.coasted[i]:
                     continue  # a prediction, not something the detector saw
-                name = dets.class_names[i] if i < len(dets.class_names) else ""
-                now = Sighting(frame.index, dets.boxes[i].astype(np.float32), int(dets.class_ids[i]), name,
-                               float(dets.scores[i]))
+                now = Sighting(frame.index, dets.boxes[i].astype(np.float32), int(dets.class_ids[i]),
+                               dets.class_names[i], float(dets.scores[i]))
                 key = (frame.clip, tid)
                 if new:
                     buffer.births[key] = Birth(frame.index)
@@ -188,9 +185,8 @@ class Lookahead(Element):
             np.array([s.score for _, s, _ in kept], np.float32),
             np.array([s.class_id for _, s, _ in kept], np.int64),
             tuple(s.class_name for _, s, _ in kept),
-            tuple(source for _ in kept),
-            np.array([tid for tid, _, _ in kept], np.int64),
-        )
+            track_ids=np.array([tid for tid, _, _ in kept], np.int64),
+        ).with_data(source=source)
 
 
 def _clip(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
