@@ -35,6 +35,7 @@ from pydantic import Field
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import Element, Params
+from vpipe.stages.track import clip_box
 
 
 class LookaheadParams(Params):
@@ -177,7 +178,7 @@ class Lookahead(Element):
     def _add(frame: Frame, boxes: list[tuple[int, Sighting, np.ndarray]], source: str) -> None:
         """Append boxes (clipped to the image; those wholly outside are left out) to a frame."""
         height, width = frame.image.shape[:2]
-        kept = [(tid, s, c) for tid, s, box in boxes if (c := _clip(box, width, height)) is not None]
+        kept = [(tid, s, c) for tid, s, box in boxes if (c := clip_box(box, width, height)) is not None]
         if not kept:
             return
         frame.detections = frame.detections + Detections(
@@ -188,11 +189,3 @@ class Lookahead(Element):
             track_ids=np.array([tid for tid, _, _ in kept], np.int64),
         ).with_data(source=source)
 
-
-def _clip(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
-    x1, y1, x2, y2 = (float(v) for v in box)
-    x1, x2 = max(0.0, x1), min(float(width), x2)
-    y1, y2 = max(0.0, y1), min(float(height), y2)
-    if x2 - x1 < 1 or y2 - y1 < 1:
-        return None
-    return np.array([x1, y1, x2, y2], np.float32)

@@ -222,7 +222,7 @@ class Tracker(Element):
             # coasts until max_age, or until its prediction has left the frame.
             if not track.confirmed(self.params.min_hits) or age > self.params.max_age:
                 continue
-            box = _clip(_grow(track.coast_box(), self.params.coast_grow * age), width, height)
+            box = clip_box(_grow(track.coast_box(), self.params.coast_grow * age), width, height)
             if box is None:
                 continue
             kept.append(track)
@@ -284,7 +284,7 @@ def _grow(box: np.ndarray, fraction: float) -> np.ndarray:
     return np.array([x1 - dw, y1 - dh, x2 + dw, y2 + dh], np.float32)
 
 
-def _clip(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
+def clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
     """The box clipped to the image, or None when nothing of it is left inside."""
     x1, y1, x2, y2 = (float(v) for v in box)
     x1, x2 = max(0.0, x1), min(float(width), x2)
