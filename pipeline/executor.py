@@ -45,13 +45,10 @@ class Executor:
 
     def run_source(self, node: Node, max_frames: int | None, emit: Emit) -> None:
         """Capture until the source ends, `max_frames`, or a stop; then close the source."""
-        try:
+        with self._failing(node):
             for frame in self._captures(node, max_frames):
                 emit(frame)
-        except Exception as exc:
-            self.fail(node, exc)
-        finally:
-            self.close(node)
+        self.close(node)
 
     def _captures(self, node: Node, max_frames: int | None) -> Iterator[Frame]:
         captures = iter(node.element.capture())
@@ -73,10 +70,8 @@ class Executor:
     # -- elements -----------------------------------------------------------------------------
 
     def open(self, node: Node) -> None:
-        try:
+        with self._failing(node):
             node.element.open()
-        except Exception as exc:
-            self.fail(node, exc)
 
     def process(self, node: Node, frame: Frame) -> Frame | None:
         """Run the element on one frame under its error policy; None means nothing to pass on."""
@@ -128,18 +123,14 @@ class Executor:
         """At the end of the element's input: pass on what it held back (look-ahead buffers),
         then close it."""
         if node.name not in self._failed and node.role != "sink":
-            try:
+            with self._failing(node):
                 for frame in node.element.flush():
                     emit(frame)
-            except Exception as exc:
-                self.fail(node, exc)
         self.close(node)
 
     def close(self, node: Node) -> None:
-        try:
+        with self._failing(node):
             node.close()
-        except Exception as exc:
-            self.fail(node, exc)
 
     # -- calls in progress, for the watchdog --------------------------------------------------
 
@@ -157,6 +148,14 @@ class Executor:
         return [index for start, index in list(self._calls[node.name].values()) if now - start > node.timeout]
 
     # -- failing and stopping -----------------------------------------------------------------
+
+    @contextmanager
+    def _failing(self, node: Node) -> Iterator[None]:
+        """What the element raises here fails it (open, capture, flush, close: no frame to blame)."""
+        try:
+            yield
+        except Exception as exc:
+            self.fail(node, exc)
 
     def fail(self, node: Node, exc: BaseException) -> None:
         """The element is out for the rest of the run; the first such error ends the run."""
