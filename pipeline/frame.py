@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass, field, replace
-from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
@@ -26,8 +25,10 @@ class Detections:
     keep each entry with its own box. `data` holds per-box arrays by name; `source` and
     `coasted` are always there.
 
-    Immutable: stages add boxes with `+`, which makes a new value, so branches of a fan-out
-    never see each other's boxes and every frame can start from the one shared EMPTY."""
+    Immutable: stages add boxes with `+` and tag them with `with_data`, which make new values, so
+    branches of a fan-out never see each other's boxes and every frame can start from the one
+    shared EMPTY. (`data` is a plain dict, so detections pickle, e.g. to another process: never
+    change it in place.)"""
 
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
@@ -47,7 +48,7 @@ class Detections:
         data = {key: np.full(n, value) for key, value in DATA_DEFAULTS.items()}
         data.update((key, np.asarray(value)) for key, value in self.data.items())
         object.__setattr__(self, "class_names", names)
-        object.__setattr__(self, "data", MappingProxyType(data))
+        object.__setattr__(self, "data", data)  # a copy: the caller's dict stays theirs
         columns = {"scores": self.scores, "class_ids": self.class_ids, "class_names": names,
                    "track_ids": self.track_ids, **{f"data[{k!r}]": v for k, v in data.items()}}
         for name, column in columns.items():

@@ -2,6 +2,8 @@
 the boxes, and adding, indexing and filtering keep every label, track and data entry with its
 own box."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -80,10 +82,13 @@ def test_fields_after_the_names_are_named_so_an_old_positional_call_fails_loudly
         Detections(np.zeros((1, 4), np.float32), np.zeros(1, np.float32), np.zeros(1, np.int64), ("a",), ("det",))
 
 
-def test_data_cannot_be_changed_in_place():
-    found = dets(1).with_data(source="det")
-    with pytest.raises(TypeError):
-        found.data["source"] = np.array(["other"])
+def test_detections_pickle_with_their_data_and_own_a_copy_of_it():
+    given = {"plate_text": np.array(["AB123"])}
+    found = dets(1, data=given).with_data(source="det", coasted=True)
+    given["plate_text"] = np.array(["changed"])
+    back = pickle.loads(pickle.dumps(found))  # e.g. frames sent to another process
+    assert back.data["plate_text"].tolist() == ["AB123"] and back.source.tolist() == ["det"]
+    assert back.coasted.tolist() == [True] and back.boxes.tolist() == found.boxes.tolist()
 
 
 def test_empty_is_the_neutral_element():
