@@ -2,40 +2,82 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import KW_ONLY, dataclass, field, replace
+from typing import Any, Mapping
 
 import numpy as np
 
 
+#: per-box `data` every Detections carries, with the value of a box that does not say.
+DATA_DEFAULTS: dict[str, Any] = {
+    "source": "",  # the stage that found the box (several detectors can feed one anonymizer)
+    "coasted": False,  # predicted by a tracker while the detector had lost the object
+}
+
+#: in the jsonl audit, a coasted box's "stage" is "<tracker>:coast" (the format predates `coasted`).
+COAST = ":coast"
+
+
 @dataclass(frozen=True)
 class Detections:
-    """Boxes found in one frame, in frame pixels (x1, y1, x2, y2), like torchvision's output.
+    """Boxes found in one frame, in frame pixels (x1, y1, x2, y2), like supervision's Detections:
+    every per-box field has one entry per box (checked here), and `+`, indexing and filtering
+    keep each entry with its own box. `data` holds per-box arrays by name; `source` and
+    `coasted` are always there.
 
-    Immutable: stages add boxes with `+`, which makes a new value, so branches of a fan-out
-    never see each other's boxes and every frame can start from the one shared EMPTY."""
+    Immutable: stages add boxes with `+` and tag them with `with_data`, which make new values, so
+    branches of a fan-out never see each other's boxes and every frame can start from the one
+    shared EMPTY. (`data` is a plain dict, so detections pickle, e.g. to another process: never
+    change it in place.)"""
 
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    #: one per box, "" where unnamed; left out, every box is unnamed.
     class_names: tuple[str, ...] = ()
-    #: which stage found each box (several detectors can feed one anonymizer).
-    sources: tuple[str, ...] = ()
-    #: optional per-box tracker id (-1 where untracked).
+    _: KW_ONLY
+    #: per-box tracker id (-1 where untracked), or None before any tracker.
     track_ids: np.ndarray | None = None
+    data: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Per-box fields must line up with the boxes; names and sources may be left out (empty).
         n = len(self.boxes)
         if self.boxes.shape[1:] != (4,):
             raise ValueError(f"Detections: boxes must be N x 4, got {self.boxes.shape}")
-        for field_name in ("scores", "class_ids", "track_ids", "class_names", "sources"):
-            value = getattr(self, field_name)
-            if value is not None and len(value) != n and not (field_name in ("class_names", "sources") and not len(value)):
-                raise ValueError(f"Detections: {len(value)} {field_name} for {n} boxes")
+        names = tuple(self.class_names) or ("",) * n
+        data = {key: np.full(n, value) for key, value in DATA_DEFAULTS.items()}
+        data.update((key, np.asarray(value)) for key, value in self.data.items())
+        object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "data", data)  # a copy: the caller's dict stays theirs
+        columns = {"scores": self.scores, "class_ids": self.class_ids, "class_names": names,
+                   "track_ids": self.track_ids, **{f"data[{k!r}]": v for k, v in data.items()}}
+        for name, column in columns.items():
+            if column is not None and len(column) != n:
+                raise ValueError(f"Detections: {len(column)} {name} for {n} boxes")
+
+    @property
+    def source(self) -> np.ndarray:
+        return self.data["source"]
+
+    @property
+    def coasted(self) -> np.ndarray:
+        return self.data["coasted"]
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    def with_data(self, **values: Any) -> "Detections":
+        """The same boxes with these `data` values, one value for every box."""
+        return replace(self, data={**self.data, **{k: np.full(len(self), v) for k, v in values.items()}})
+
+    def __getitem__(self, index: Any) -> "Detections":
+        """The boxes a mask, indexes or a slice pick, each with all its fields."""
+        if isinstance(index, (int, np.integer)):
+            index = [index]
+        return Detections(self.boxes[index], self.scores[index], self.class_ids[index],
+                          tuple(np.array(self.class_names, object)[index]),
+                          track_ids=None if self.track_ids is None else self.track_ids[index],
+                          data={key: column[index] for key, column in self.data.items()})
 
     def __add__(self, other: "Detections") -> "Detections":
         if not len(other):
@@ -45,14 +87,14 @@ class Detections:
         tracks = None
         if self.track_ids is not None or other.track_ids is not None:
             tracks = np.concatenate([_tracks(self), _tracks(other)])
+        keys = dict.fromkeys([*self.data, *other.data])
         return Detections(
-            boxes=np.concatenate([self.boxes, other.boxes]),
-            scores=np.concatenate([self.scores, other.scores]),
-            class_ids=np.concatenate([self.class_ids, other.class_ids]),
-            # Unnamed boxes get "" so each label stays with its own box.
-            class_names=_per_box(self, "class_names") + _per_box(other, "class_names"),
-            sources=_per_box(self, "sources") + _per_box(other, "sources"),
+            np.concatenate([self.boxes, other.boxes]),
+            np.concatenate([self.scores, other.scores]),
+            np.concatenate([self.class_ids, other.class_ids]),
+            self.class_names + other.class_names,
             track_ids=tracks,
+            data={key: np.concatenate([_column(self, other, key), _column(other, self, key)]) for key in keys},
         )
 
     def to_json(self) -> list[dict[str, Any]]:
@@ -62,8 +104,8 @@ class Detections:
                 "box": [round(float(v), 1) for v in self.boxes[i]],
                 "score": round(float(self.scores[i]), 4),
                 "class_id": int(self.class_ids[i]),
-                "class": self.class_names[i] if i < len(self.class_names) else "",
-                "stage": self.sources[i] if i < len(self.sources) else "",
+                "class": self.class_names[i],
+                "stage": str(self.source[i]) + (COAST if self.coasted[i] else ""),
             }
             if self.track_ids is not None:
                 item["track"] = int(self.track_ids[i])
@@ -87,9 +129,9 @@ class Mask:
 EMPTY = Detections()
 
 
-def _per_box(d: Detections, field_name: str) -> tuple[str, ...]:
-    values = getattr(d, field_name)
-    return tuple(values) if len(values) == len(d) else ("",) * len(d)
+def _column(d: Detections, other: Detections, key: str) -> np.ndarray:
+    """`d`'s data column `key`; blank (0, False, "") where only `other` has that key."""
+    return d.data[key] if key in d.data else np.zeros(len(d), other.data[key].dtype)
 
 
 def _tracks(d: Detections) -> np.ndarray:

@@ -51,6 +51,14 @@ class RunStats:
                 s.busy += seconds
                 s.service.append(seconds)
 
+    def error(self, name: str, message: str, skipped: bool = False) -> None:
+        """An element raised on a frame (and, with `skipped`, the frame was dropped)."""
+        s = self.stages[name]
+        with self._lock:
+            s.errors += 1
+            s.skipped += skipped
+            s.last_error = message
+
     def complete(self, sink: str, captured_at: float, index: int) -> None:
         now = time.perf_counter()
         with self._lock:

@@ -44,7 +44,7 @@ class Annotate(Element):
             color = PALETTE[int(d.class_ids[i]) % len(PALETTE)]
             cv2.rectangle(image, (x1, y1), (x2, y2), color, self.params.thickness)
             text = []
-            if self.params.labels and i < len(d.class_names):
+            if self.params.labels:
                 text.append(d.class_names[i])
             if self.params.scores:
                 text.append(f"{float(d.scores[i]):.2f}")

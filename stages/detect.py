@@ -95,6 +95,6 @@ class Detect(ModelElement):
             keep &= np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= self.params.min_size
         boxes, scores, class_ids = boxes[keep], scores[keep], class_ids[keep]
         names = tuple(meta.classes[i] if 0 <= i < len(meta.classes) else str(i) for i in class_ids)
-        found = Detections(boxes, scores, class_ids, names, sources=(self.name,) * len(boxes))
+        found = Detections(boxes, scores, class_ids, names).with_data(source=self.name)
         frame.detections = frame.detections + found
         return frame

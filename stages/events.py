@@ -125,7 +125,7 @@ class Events(Element):
         if dets.track_ids is None:
             return out
         for i, tid in enumerate(int(t) for t in dets.track_ids):
-            cls = dets.class_names[i] if i < len(dets.class_names) else ""
+            cls = dets.class_names[i]
             if tid < 0 or tid in out or (self.params.classes is not None and cls not in self.params.classes):
                 continue
             out[tid] = (cls, [round(float(v), 1) for v in dets.boxes[i]])

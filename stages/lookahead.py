@@ -35,7 +35,7 @@ from pydantic import Field
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import Element, Params
-from vpipe.stages.track import COAST
+from vpipe.stages.track import clip_box
 
 
 class LookaheadParams(Params):
@@ -133,14 +133,12 @@ class Lookahead(Element):
             for i, tid in enumerate(int(t) for t in dets.track_ids):
                 if tid < 0:
                     continue
-                coasted = i < len(dets.sources) and dets.sources[i].endswith(COAST)
                 new = tid not in buffer.seen
                 buffer.seen[tid] = frame.index
-                if coasted:
+                if dets.coasted[i]:
                     continue  # a prediction, not something the detector saw
-                name = dets.class_names[i] if i < len(dets.class_names) else ""
-                now = Sighting(frame.index, dets.boxes[i].astype(np.float32), int(dets.class_ids[i]), name,
-                               float(dets.scores[i]))
+                now = Sighting(frame.index, dets.boxes[i].astype(np.float32), int(dets.class_ids[i]),
+                               dets.class_names[i], float(dets.scores[i]))
                 key = (frame.clip, tid)
                 if new:
                     buffer.births[key] = Birth(frame.index)
@@ -180,7 +178,7 @@ class Lookahead(Element):
     def _add(frame: Frame, boxes: list[tuple[int, Sighting, np.ndarray]], source: str) -> None:
         """Append boxes (clipped to the image; those wholly outside are left out) to a frame."""
         height, width = frame.image.shape[:2]
-        kept = [(tid, s, c) for tid, s, box in boxes if (c := _clip(box, width, height)) is not None]
+        kept = [(tid, s, c) for tid, s, box in boxes if (c := clip_box(box, width, height)) is not None]
         if not kept:
             return
         frame.detections = frame.detections + Detections(
@@ -188,15 +186,6 @@ class Lookahead(Element):
             np.array([s.score for _, s, _ in kept], np.float32),
             np.array([s.class_id for _, s, _ in kept], np.int64),
             tuple(s.class_name for _, s, _ in kept),
-            tuple(source for _ in kept),
-            np.array([tid for tid, _, _ in kept], np.int64),
-        )
+            track_ids=np.array([tid for tid, _, _ in kept], np.int64),
+        ).with_data(source=source)
 
-
-def _clip(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
-    x1, y1, x2, y2 = (float(v) for v in box)
-    x1, x2 = max(0.0, x1), min(float(width), x2)
-    y1, y2 = max(0.0, y1), min(float(height), y2)
-    if x2 - x1 < 1 or y2 - y1 < 1:
-        return None
-    return np.array([x1, y1, x2, y2], np.float32)

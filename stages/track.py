@@ -16,7 +16,7 @@ add boxes, never remove them: a missed box is a leak, an extra box is only a blu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -24,10 +24,6 @@ from pydantic import Field, model_validator
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import Element, Params
-
-#: suffix of the `sources` entry of a coasted (predicted, not detected) box: "<stage name>:coast".
-COAST = ":coast"
-
 
 class TrackParams(Params):
     max_age: int = Field(10, ge=0, le=10_000, description="frames a confirmed track keeps covering its predicted box after its last detection (K).")
@@ -155,7 +151,6 @@ class Tracker(Element):
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.states: dict[str, SourceState] = {}
-        self.coast_source = self.name + COAST
 
     def __call__(self, frame: Frame) -> Frame:
         p = self.params
@@ -172,7 +167,6 @@ class Tracker(Element):
         dets = frame.detections
         n = len(dets)
         keys = _class_keys(dets)
-        names = _fill(dets.class_names, n)
         ids = np.full(n, -1, np.int64)
         high = [i for i in range(n) if dets.scores[i] >= p.high_threshold]
         low = [i for i in range(n) if p.low_threshold <= dets.scores[i] < p.high_threshold]
@@ -194,7 +188,7 @@ class Tracker(Element):
 
         for d in high:
             if d not in matched_dets:
-                track = Track(state.next_id, BoxFilter(dets.boxes[d]), int(dets.class_ids[d]), names[d],
+                track = Track(state.next_id, BoxFilter(dets.boxes[d]), int(dets.class_ids[d]), dets.class_names[d],
                               keys[d], float(dets.scores[d]), frame.index)
                 state.next_id += 1
                 state.tracks.append(track)
@@ -202,16 +196,15 @@ class Tracker(Element):
         height, width = frame.image.shape[:2]
         coast = self._coast(state, set(unmatched), frame.index, width, height)
 
-        out = Detections(dets.boxes, dets.scores, dets.class_ids, names, _fill(dets.sources, n), ids)
+        out = replace(dets, track_ids=ids)
         if coast:
             out = out + Detections(
                 np.array([b for _, b in coast], np.float32).reshape(-1, 4),
                 np.array([t.score for t, _ in coast], np.float32),
                 np.array([t.class_id for t, _ in coast], np.int64),
                 tuple(t.class_name for t, _ in coast),
-                tuple(self.coast_source for _ in coast),
-                np.array([t.id for t, _ in coast], np.int64),
-            )
+                track_ids=np.array([t.id for t, _ in coast], np.int64),
+            ).with_data(source=self.name, coasted=True)
         frame.detections = out
         return frame
 
@@ -229,7 +222,7 @@ class Tracker(Element):
             # coasts until max_age, or until its prediction has left the frame.
             if not track.confirmed(self.params.min_hits) or age > self.params.max_age:
                 continue
-            box = _clip(_grow(track.coast_box(), self.params.coast_grow * age), width, height)
+            box = clip_box(_grow(track.coast_box(), self.params.coast_grow * age), width, height)
             if box is None:
                 continue
             kept.append(track)
@@ -280,15 +273,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _class_keys(dets: Detections) -> list[str]:
-    """Class names where the detector gave them, else the class id as text."""
-    if len(dets.class_names) == len(dets):
-        return list(dets.class_names)
-    return [str(int(c)) for c in dets.class_ids]
-
-
-def _fill(values: tuple[str, ...], n: int) -> tuple[str, ...]:
-    """Per-box names padded to one per box, so boxes appended after them stay aligned."""
-    return tuple(values[:n]) + ("",) * (n - len(values))
+    """Each box's class name where the detector gave one, else its class id as text."""
+    return [name or str(int(c)) for name, c in zip(dets.class_names, dets.class_ids)]
 
 
 def _grow(box: np.ndarray, fraction: float) -> np.ndarray:
@@ -298,7 +284,7 @@ def _grow(box: np.ndarray, fraction: float) -> np.ndarray:
     return np.array([x1 - dw, y1 - dh, x2 + dw, y2 + dh], np.float32)
 
 
-def _clip(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
+def clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
     """The box clipped to the image, or None when nothing of it is left inside."""
     x1, y1, x2, y2 = (float(v) for v in box)
     x1, x2 = max(0.0, x1), min(float(width), x2)

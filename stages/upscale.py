@@ -7,12 +7,14 @@ the low-resolution frame. Put it before `detect` for small, distant plates, or b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 from pydantic import Field
 
 from vpipe.engines import Engine
-from vpipe.pipeline.frame import Detections, Frame, Mask
+from vpipe.pipeline.frame import Frame, Mask
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import ModelElement, Params
 
@@ -91,7 +93,7 @@ class Upscale(ModelElement):
         d = frame.detections
         if len(d):
             s = self.upscaler.scale
-            frame.detections = Detections(d.boxes * s, d.scores, d.class_ids, d.class_names, d.sources, d.track_ids)
+            frame.detections = replace(d, boxes=d.boxes * s)
         h, w = frame.image.shape[:2]
         for name, mask in frame.masks.items():
             frame.masks[name] = Mask(cv2.resize(mask.labels, (w, h), interpolation=cv2.INTER_NEAREST), mask.classes)

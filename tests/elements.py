@@ -92,7 +92,7 @@ class FixedBox(Element):
         if self.params.frames is not None and frame.index not in self.params.frames:
             return frame
         found = Detections(np.array([self.params.box], np.float32), np.array([0.9], np.float32),
-                           np.array([1]), (self.params.label,), (self.name,))
+                           np.array([1]), (self.params.label,)).with_data(source=self.name)
         frame.detections = frame.detections + found
         return frame
 

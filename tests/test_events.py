@@ -14,8 +14,7 @@ def frame(index: int, boxes: dict[int, list[float]], clip: int = 0, source: str 
     f = Frame(np.zeros((100, 200, 3), np.uint8), source, index, index / 25, 0.0, 1000.0 + index, clip=clip)
     if boxes:
         f.detections = Detections(np.array(list(boxes.values()), np.float32), np.ones(len(boxes), np.float32),
-                                  np.zeros(len(boxes), np.int64), ("car",) * len(boxes), ("d",) * len(boxes),
-                                  np.array(list(boxes), np.int64))
+                                  np.zeros(len(boxes), np.int64), ("car",) * len(boxes), track_ids=np.array(list(boxes), np.int64))
     return f
 
 

@@ -228,3 +228,64 @@ sinks: [{{type: jsonl, params: {{path: {tmp_path}/a.jsonl}}}}]
     finally:
         graph.close()  # the CLI's own safety net: must not close what the run closed
     assert calls == {name: 1 for name in graph.nodes}
+
+
+def gap_marker_on(graph, index: int) -> dict:
+    """Make the source report a gap before frame `index`, as a live stream does after a reconnect."""
+    source = graph.sources[0].element
+    capture, marker = source.capture, {"capture": {"reconnects": 1, "gap_s": 2.5}}
+
+    def marked():
+        for k, captured in enumerate(capture()):
+            if k == index:
+                captured.audit = marker
+            yield captured
+
+    source.capture = marked
+    return marker
+
+
+def test_sequential_counts_errors_and_keeps_audit_markers_like_the_threads(tmp_path):
+    text = f"""
+sources: [{{uri: {SAMPLE}}}]
+stages:
+  - {{name: skip, type: test_flaky, on_error: skip_frame, params: {{frames: [3, 7]}}}}
+  - {{name: mark, type: test_flaky, on_error: mark, params: {{frames: [5]}}}}
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/OUT.jsonl}}}}]
+"""
+    seen = {}
+    for mode in ("threads", "sequential"):
+        graph = build_graph(load_config(write_config(tmp_path, text.replace("OUT", mode))))
+        marker = gap_marker_on(graph, 2)
+        try:
+            stats = run_sequential(graph, max_frames=10) if mode == "sequential" else Runner(graph, 10).run()
+        finally:
+            graph.close()
+        counts = {name: (s.frames, s.errors, s.skipped) for name, s in stats.stages.items()}
+        seen[mode] = counts, lines(tmp_path / f"{mode}.jsonl")
+    counts, records = seen["sequential"]
+    assert counts["skip"] == (8, 2, 2) and counts["mark"] == (8, 1, 0)
+    by_index = {r["index"]: r for r in records}
+    assert sorted(by_index) == [0, 1, 2, 4, 5, 6, 8, 9]
+    assert by_index[2]["audit"] == marker and by_index[5]["faults"] == ["mark"]
+    untimed = [[{k: v for k, v in r.items() if k != "time"} for r in seen[mode][1]] for mode in seen]
+    assert seen["threads"][0] == counts and untimed[0] == untimed[1]
+
+
+def test_sequential_reports_an_element_that_fails_to_open_as_a_stage_error(tmp_path):
+    graph = build_graph(load_config(write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages: [{{name: flaky, type: test_flaky}}]
+sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
+""")))
+
+    def broken():
+        raise RuntimeError("no device")
+
+    graph.nodes["flaky"].element.open = broken
+    try:
+        with pytest.raises(StageError, match="stage 'flaky': no device"):
+            run_sequential(graph, max_frames=5)
+    finally:
+        graph.close()
+    assert lines(tmp_path / "out.jsonl") == []  # nothing was captured once the run had failed

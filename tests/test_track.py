@@ -11,23 +11,22 @@ import pytest
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.stages.base import Context
 from vpipe.stages.lookahead import Lookahead, LookaheadParams
-from vpipe.stages.track import COAST, Tracker, TrackParams
+from vpipe.stages.track import Tracker, TrackParams
 
 H, W = 240, 480
 IMAGE = np.zeros((H, W, 3), np.uint8)
 
 
 def frame(index: int, boxes=(), scores=None, names=None, source: str = "cam", ids=None,
-          sources=None) -> Frame:
+          coasted: bool = False) -> Frame:
     n = len(boxes)
     dets = Detections(
         np.array(boxes, np.float32).reshape(-1, 4),
         np.array(scores if scores is not None else [0.9] * n, np.float32),
         np.zeros(n, np.int64),
         tuple(names or ["plate"] * n),
-        tuple(sources or ["det"] * n),
-        None if ids is None else np.array(ids, np.int64),
-    )
+        track_ids=None if ids is None else np.array(ids, np.int64),
+    ).with_data(source="track" if coasted else "det", coasted=coasted)
     return Frame(IMAGE, source, index, index / 25, 0.0, 0.0, seq=index, detections=dets)
 
 
@@ -64,11 +63,12 @@ def test_coasting_covers_misses_up_to_max_age(missed):
         ids.add(int(out.track_ids[0]))
     for i in range(10, 10 + missed):
         out = track(frame(i)).detections
-        assert len(out) == 1 and out.sources[0] == "track" + COAST
+        assert len(out) == 1 and out.coasted.tolist() == [True] and out.source.tolist() == ["track"]
+        assert out.to_json()[0]["stage"] == "track:coast"  # the audit's format is unchanged
         assert int(out.track_ids[0]) in ids
         assert coverage(moving(i), out.boxes) > 0.9  # the prediction follows the motion
     out = track(frame(10 + missed, [moving(10 + missed)])).detections
-    assert out.track_ids.tolist() == list(ids)  # found again: same id, no coasting box
+    assert out.track_ids.tolist() == list(ids) and not out.coasted.any()  # found again: same id, no coasting box
     assert len(ids) == 1
 
 
@@ -124,6 +124,14 @@ def test_per_class_matching_keeps_classes_apart():
     assert len(mixed(frame(3, [moving(3)], names=["face"])).detections) == 1
 
 
+def test_an_unnamed_box_keeps_its_track_when_a_named_box_joins_it():
+    # Its class key is its class id whether or not other boxes of the frame have names.
+    track = tracker(per_class=True)
+    first = track(frame(0, [moving(0)], names=[""])).detections.track_ids[0]
+    out = track(frame(1, [moving(1), [300, 20, 340, 60]], names=["", "face"])).detections
+    assert out.track_ids[0] == first and len(out) == 2  # no second track, no coasting copy
+
+
 def test_state_is_kept_per_source():
     track = tracker()
     a0 = track(frame(0, [moving(0)], source="a")).detections
@@ -131,7 +139,7 @@ def test_state_is_kept_per_source():
     assert a0.track_ids[0] == b0.track_ids[0] == 1  # ids are per source
     track(frame(1, [moving(1)], source="b"))
     assert len(track(frame(1, source="a")).detections) == 1  # a coasts
-    assert track(frame(2, [moving(2)], source="b")).detections.sources == ("det",)  # b unaffected
+    assert track(frame(2, [moving(2)], source="b")).detections.source.tolist() == ["det"]  # b unaffected
 
 
 # -- look-ahead -------------------------------------------------------------------------------
@@ -152,7 +160,7 @@ def test_new_track_is_back_filled_n_frames():
         covered = f.index >= 10 - n
         assert (7 in f.detections.track_ids.tolist() if len(f.detections) else False) == covered
         if 10 - n <= f.index < 10:
-            assert f.detections.sources == ("look:backfill",)
+            assert f.detections.source.tolist() == ["look:backfill"]
             assert coverage(box, f.detections.boxes) == 1.0
 
 
@@ -176,12 +184,12 @@ def test_gap_is_interpolated_from_both_sides():
     frames = []
     for i in range(15):
         if 5 <= i <= 8:
-            frames.append(frame(i, [moving(i, vx=0)], ids=[2], sources=["track" + COAST]))
+            frames.append(frame(i, [moving(i, vx=0)], ids=[2], coasted=True))
         else:
             frames.append(frame(i, [moving(i, vx=10)], ids=[2]))
     out = run_lookahead(lookahead(frames=6), frames)
     for i in range(5, 9):
-        assert "look:interpolate" in out[i].detections.sources
+        assert "look:interpolate" in out[i].detections.source
         assert coverage(moving(i, vx=10), out[i].detections.boxes) > 0.95
 
 

@@ -87,7 +87,7 @@ class Replay(Element):
             n = len(found)
             frame.detections = frame.detections + Detections(
                 np.stack([b for b, _ in found]), np.array([s for _, s in found], np.float32),
-                np.zeros(n, np.int64), (self.params.label,) * n, (self.name,) * n)
+                np.zeros(n, np.int64), (self.params.label,) * n).with_data(source=self.name)
         return frame
 
 
