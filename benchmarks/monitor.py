@@ -123,8 +123,8 @@ def preroll(cameras: int, seconds: float) -> dict:
     frames per camera, no event, then the bytes held and the process's resident memory growth."""
     import av
 
+    from vpipe.pipeline.element import Context, StreamInfo
     from vpipe.pipeline.frame import Frame
-    from vpipe.stages.base import Context, StreamInfo
     from vpipe.stages.clips import ClipsParams, ClipsSink
 
     def rss_mb() -> float:

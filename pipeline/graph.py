@@ -16,12 +16,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from vpipe.pipeline.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
+from vpipe.pipeline.element import Context, Element, Source, StreamInfo
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.lineage import check_lineage
 from vpipe.pipeline.outputs import audit_beside, clash, occupied
 from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
 from vpipe.pipeline.secrets import scrub
-from vpipe.stages.base import Context, Element, Source, StreamInfo
 
 
 @dataclass

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from vpipe.pipeline.element import Element, Params
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Element, Params
 
 
 class Blur:

@@ -11,9 +11,10 @@ import av
 import cv2
 from pydantic import Field
 
+from vpipe.pipeline.element import Captured, Source, StreamInfo
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.registry import register_source
-from vpipe.stages.base import CaptureParams, Captured, Source, StreamInfo
+from vpipe.stages.base import CaptureParams
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 

@@ -32,9 +32,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from vpipe.pipeline.element import Element, Params
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Element, Params
 from vpipe.stages.track import COAST
 
 

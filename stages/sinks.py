@@ -8,11 +8,12 @@ from pathlib import Path
 import cv2
 from pydantic import Field
 
+from vpipe.pipeline.element import Params, Sink
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Params, Sink, output_folder, resolve_path
+from vpipe.stages.base import output_folder, resolve_path
 
 
 class JsonlParams(Params):

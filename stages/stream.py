@@ -21,9 +21,10 @@ from typing import Iterator, Literal
 import av
 from pydantic import Field
 
+from vpipe.pipeline.element import Captured, Params, Source, StreamInfo
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.registry import register_source
-from vpipe.stages.base import CaptureParams, Captured, Params, Source, StreamInfo
+from vpipe.stages.base import CaptureParams
 from vpipe.stages.capture import decode_bgr, open_video
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field, model_validator
 
+from vpipe.pipeline.element import Element, Params
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Element, Params
 
 #: suffix of the `sources` entry of a coasted (predicted, not detected) box: "<stage name>:coast".
 COAST = ":coast"

@@ -12,9 +12,10 @@ import numpy as np
 from pydantic import Field
 
 from vpipe.engines import Engine
+from vpipe.pipeline.element import Params
 from vpipe.pipeline.frame import Detections, Frame, Mask
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import ModelElement, Params
+from vpipe.stages.base import ModelElement
 
 
 class Upscaler:

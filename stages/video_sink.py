@@ -16,11 +16,12 @@ import av
 import cv2
 from pydantic import Field, field_validator
 
+from vpipe.pipeline.element import Params, Sink, StreamInfo
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Params, Sink, StreamInfo, resolve_path
+from vpipe.stages.base import resolve_path
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".m4v", ".ts"}
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vpipe.pipeline.element import Context
 from vpipe.pipeline.frame import Detections, Frame
-from vpipe.stages.base import Context
 from vpipe.stages.lookahead import Lookahead, LookaheadParams
 from vpipe.stages.track import COAST, Tracker, TrackParams
 

@@ -302,8 +302,8 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    from vpipe.pipeline.element import Context
     from vpipe.pipeline.frame import Frame
-    from vpipe.stages.base import Context
     from vpipe.stages.detect import Detect, DetectParams
 
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints as it loads

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
+from vpipe.pipeline.element import Element, Params
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import ELEMENTS, register
-from vpipe.stages.base import Element, Params
 
 
 class ReplayParams(Params):
