@@ -37,7 +37,7 @@ class SourceSpec(Strict):
 
     name: str = Field("source", pattern=NAME_PATTERN)
     uri: str
-    kind: Literal["auto", "file", "images", "webcam", "rtsp"] = "auto"
+    kind: str = Field("auto", description="the source element (`vpipe elements`); auto: the one that takes this form of uri (file, folder, device, url)")
     queue: QueueSpec | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 

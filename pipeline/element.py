@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.registry import ELEMENTS
 from vpipe.pipeline.secrets import scrub
 
 
@@ -97,6 +98,8 @@ class Element:
     writes_pixels: ClassVar[bool] = False
     #: what it adds to frames for the stages after it: "detections", "tracks" or "masks".
     provides: ClassVar[tuple[str, ...]] = ()
+    #: what it needs from the stages before it (as `provides`): without it, it would do nothing.
+    requires: ClassVar[tuple[str, ...]] = ()
     type_name: ClassVar[str] = ""
     #: parameters that name what it writes (`vpipe bench` points them into a scratch folder).
     output_params: ClassVar[tuple[str, ...]] = ()
@@ -130,7 +133,12 @@ class Element:
 
     def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
         """Why it would do nothing on what the stages before it provide (kind -> class names,
-        as `provides`); None if it works. Checked at build time: a silent no-op is a leak."""
+        as `provides`); None if it works. Checked at build time: a silent no-op is a leak.
+        By default: every kind it `requires` is there."""
+        for kind in self.requires:
+            if kind not in upstream:
+                makers = ", ".join(sorted(n for n, cls in ELEMENTS.items() if kind in cls.provides))
+                return f"it needs {kind} from a stage upstream ({makers or 'none is known'}), and there is none"
         return None
 
     def run_batch(self, frames: list[Frame]) -> list[Frame]:
@@ -148,6 +156,14 @@ class Element:
 class Sink(Element):
     role = "sink"
     output_params = ("path",)
+    #: suffixes of the one file it writes: `-o FILE` goes to the sink that declares FILE's suffix.
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    #: writes the per-frame audit: `--audit` names its file, and with `-o` it follows the output.
+    audit: ClassVar[bool] = False
+    #: `-o` may swap it for the sink of the output's form (a video sink becomes an images sink
+    #: for `-o folder/`), so one config serves files and folders alike; the swapped-in sink is
+    #: the one that declares the suffix or, for a folder, the first such sink that writes one.
+    swappable: ClassVar[bool] = False
 
 
 @dataclass
@@ -169,6 +185,8 @@ class Source:
 
     kind: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = Params
+    #: the form of uri `kind: auto` gives it: "file", "folder", "device" or "url" (graph.uri_form).
+    takes: ClassVar[str] = ""
 
     def __init__(self, name: str, uri: str, params: Params, base_dir: Path):
         self.name = name
@@ -211,6 +229,12 @@ class Source:
             return None
         why = "; ".join(w.split(": ", 1)[-1] for w in self.warnings())
         return self.scrub(f"{self.uri}: no frame could be read" + (f" ({why})" if why else ""))
+
+    @classmethod
+    def with_reconnect_attempts(cls, raw: dict, attempts: int | None) -> dict:
+        """`raw` params with `--reconnect-attempts` applied (None: retry forever); sources that
+        never reconnect (files, folders) leave them as they are."""
+        return raw
 
     def stop(self) -> None:
         """Ask a blocking read to return soon (called from another thread on SIGINT)."""

@@ -73,6 +73,7 @@ class Events(Element):
     """Track start/end and zone-enter events on `Frame.events`, with optional snapshots."""
 
     Params = EventsParams
+    requires = ("tracks",)  # events come from track ids
     output_params = ("snapshots",)
     writes_folder = True
 
@@ -87,11 +88,6 @@ class Events(Element):
 
     def outputs(self) -> list[Path]:
         return [self.folder] if self.folder else []
-
-    def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
-        if "tracks" not in upstream:
-            return "events come from track ids: put a `track` stage before it"
-        return None
 
     def __call__(self, frame: Frame) -> Frame:
         camera = self.cameras.setdefault(frame.source_id, _Camera(clip=frame.clip))

@@ -26,6 +26,8 @@ class JsonlSink(Sink):
     Each line is flushed as written, so an interrupted run keeps every finished frame."""
 
     Params = JsonlParams
+    suffixes = (".jsonl",)
+    audit = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
@@ -81,6 +83,7 @@ class ImagesSink(Sink):
     Params = ImagesParams
     writes_pixels = True
     writes_folder = True
+    swappable = True  # `-o out.mp4` makes it a video sink
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
