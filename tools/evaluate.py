@@ -22,7 +22,8 @@ import typer
 
 from vpipe.pipeline.errors import VpipeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure models on labelled data.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+                  help="Measure models on labelled data.")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
