@@ -126,7 +126,9 @@ def _verify(original: Path, anonymized: Path, audit: Path | None = None, config:
     # The original stands in for the config's source: probing a camera there would be pointless.
     graph = _build(config, input=str(original), device=device) if config else None
     try:
-        detect = [n.element for n in graph.nodes.values() if type(n.element).__name__ == "Detect"] if graph else []
+        # The model stages that find boxes (detect), by what they declare rather than by name.
+        detect = [n.element for n in graph.nodes.values() if n.role != "source"
+                  and "detections" in n.element.provides and n.element.engine_tasks] if graph else []
         result = verify(original, anonymized, audit, Detectors(detect, tiles) if detect else None)
     finally:
         if graph:

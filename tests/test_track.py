@@ -214,8 +214,8 @@ def test_lookahead_zero_frames_passes_through():
 
 
 def test_leak_benchmark_small_clip(tmp_path):
-    from vpipe.tools.leak import run_leak
-    from vpipe.tools.make_leak_clip import make
+    from support.leak import run_leak
+    from support.leak_clip import make
 
     started = time.perf_counter()
     clip = tmp_path / "leak.mp4"
