@@ -313,6 +313,24 @@ def elements() -> None:
                 typer.echo(f"    {field}: {_type_name(info.annotation)} ({default}){about}")
 
 
+@app.command()
+def schema(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write (default: standard output)")] = None,
+) -> None:
+    """The JSON Schema of a config file, for editor completion: every element's params by type."""
+    from vpipe.pipeline.schema import config_schema
+
+    text = json.dumps(config_schema(), indent=1) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        raise VpipeError(f"--output: cannot write {output}: {exc.strerror}") from None
+    typer.echo(f"{output}: the config schema ({len(text)} bytes)", err=True)
+
+
 def _type_name(annotation) -> str:
     import typing
 
