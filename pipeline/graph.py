@@ -19,7 +19,7 @@ from vpipe.pipeline.config import Config, NodeSpec, QueueSpec, SourceSpec, valid
 from vpipe.pipeline.element import Context, Element, Sink, Source, StreamInfo
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.lineage import check_lineage
-from vpipe.pipeline.outputs import audit_beside, clash, occupied
+from vpipe.pipeline.outputs import audit_beside, check_outputs
 from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
 from vpipe.pipeline.secrets import scrub
 
@@ -169,40 +169,8 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
         if node.role != "sink" and not node.outputs:
             raise config.error(node.loc, f"{node.name!r} feeds nothing: link it to a stage or a sink")
     check_lineage(config, nodes, order)
-    _check_outputs(config, nodes, overrides, audit_sink)
+    check_outputs(config, nodes, overrides, audit_sink)
     return Graph(config, nodes, order)
-
-
-def _check_outputs(config: Config, nodes: dict[str, Node], overrides: Overrides, audit: str | None) -> None:
-    """No output over an input, none written by two sinks, none replaced unless allowed."""
-    inputs = [n.element.info.path for n in nodes.values() if n.role == "source" and n.element.info.path]
-    written: dict[Path, str] = {}
-    for node in nodes.values():
-        if node.role == "source":
-            continue
-        if node.loc == ("sinks", 0) and overrides.output is not None:
-            where = "--output"
-        elif node.name == audit and overrides.audit is not None:
-            where = "--output (its audit)"
-        else:
-            where = None
-        folder = node.element.writes_folder
-        for path in node.element.outputs():
-            message = None
-            source = clash(path, inputs, folder)
-            if source is not None:
-                message = (f"{path} would write over the input {source}" if path.resolve() == source.resolve()
-                           else f"{path} is inside the input folder {source}") + ": choose another output"
-            elif path.resolve() in written:
-                message = f"{path} is written by {written[path.resolve()]!r} already"
-            elif not overrides.overwrite and occupied(path, folder):
-                message = f"{path} exists: --overwrite replaces it"
-            if message and where:
-                raise ConfigError(f"{where}: {message}")
-            if message:
-                key = node.element.output_params[0] if node.element.output_params else "path"
-                raise config.error(node.loc + ("params", key), message)
-            written[path.resolve()] = node.name
 
 
 def _names(config: Config, specs) -> list[str]:
