@@ -126,9 +126,7 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     model_workers = 1 if overrides.sequential else sum(
         s.workers for _, s, role in specs if role != "source" and s.engine)
 
-    if overrides.output and overrides.audit is None and not sink_for_output(overrides.output).audit:
-        audit = audit_beside(overrides.output, folder=sink_for_output(overrides.output).writes_folder)
-        overrides = replace(overrides, audit=audit)
+    overrides = _audit_follows_output(overrides)
     audit_sink = next((n for (_, sp, r), n in zip(specs, names)
                        if r == "sink" and getattr(ELEMENTS.get(sp.type), "audit", False)), None)
     nodes: dict[str, Node] = {}
@@ -148,18 +146,11 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
             output = overrides.audit
         element = _build_element(config, loc, name, node_spec, role, device, streams, model_workers,
                                  output=output, output_dir=overrides.output_dir)
-        if node_spec.workers > 1 and not element.thread_safe:
-            raise config.error(loc + ("workers",), f"a {node_spec.type!r} element runs on one worker only")
-        if node_spec.batch > 1:
-            refusal = element.batch_error(node_spec.batch)
-            if refusal:
-                raise config.error(loc + ("batch",), refusal)
+        _check_node(config, loc, node_spec, element)
         node = Node(name, loc, element, inputs, queue=queue, on_error=node_spec.on_error, role=role,
                     workers=node_spec.workers, batch=node_spec.batch, timeout=node_spec.timeout,
                     upstream_sources=frozenset(upstream[name]), raw_output=node_spec.raw_output)
         node.fan_in = _fan_in(config, loc, inputs, upstream)
-        if element.fail_closed and node_spec.on_error == "mark":
-            raise config.error(loc + ("on_error",), "an anonymizer fails closed: use stop or skip_frame")
         nodes[name] = node
 
     for name in order:
@@ -171,6 +162,28 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     check_lineage(config, nodes, order)
     check_outputs(config, nodes, overrides, audit_sink)
     return Graph(config, nodes, order)
+
+
+def _audit_follows_output(overrides: Overrides) -> Overrides:
+    """With -o and no --audit, the audit goes beside the output (OUT.jsonl beside OUT.mp4),
+    unless the output is the audit itself."""
+    if not overrides.output or overrides.audit is not None:
+        return overrides
+    sink = sink_for_output(overrides.output)
+    if sink.audit:
+        return overrides
+    return replace(overrides, audit=audit_beside(overrides.output, folder=sink.writes_folder))
+
+
+def _check_node(config: Config, loc, s: NodeSpec, element: Element) -> None:
+    """What the config asks of an element that it does not do: workers, batches, `mark`."""
+    if s.workers > 1 and not element.thread_safe:
+        raise config.error(loc + ("workers",), f"a {s.type!r} element runs on one worker only")
+    refusal = element.batch_error(s.batch) if s.batch > 1 else None
+    if refusal:
+        raise config.error(loc + ("batch",), refusal)
+    if element.fail_closed and s.on_error == "mark":
+        raise config.error(loc + ("on_error",), "an anonymizer fails closed: use stop or skip_frame")
 
 
 def _names(config: Config, specs) -> list[str]:
