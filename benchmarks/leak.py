@@ -4,9 +4,9 @@ misses, without a tracker, with one, and with the tracker and look-ahead.
     python benchmarks/leak.py [--json PATH] [--frames 300] [--seeds 0 .. 19] [--sweep-seeds 0 .. 19]
                               [--no-sweep] [--jobs N]
 
-Makes the synthetic clip (tools/make_leak_clip.py), replays its ground truth through a detector
+Makes the synthetic clip (tests/support/leak_clip.py), replays its ground truth through a detector
 stand-in that misses 10 % of detections plus runs of 1-5 frames and plates less than 30 % in
-view (tools/leak.py), runs each graph with the real runner, and scores the anonymizer's audit:
+view (tests/support/leak.py), runs each graph with the real runner, and scores the anonymizer's audit:
 a plate leaks on a frame when under 80 % of its visible area was covered.
 """
 
@@ -21,11 +21,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from vpipe.tools import leak  # noqa: F401  (registers the `replay` stage)
-from vpipe.tools.leak import run_leak
-from vpipe.tools.make_leak_clip import make
 from vpipe.stages.lookahead import LookaheadParams
 from vpipe.stages.track import TrackParams
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the leak kit: tests/support
+from support import leak  # noqa: E402,F401  (registers the `replay` stage)
+from support.leak import run_leak  # noqa: E402
+from support.leak_clip import make  # noqa: E402
 
 K = TrackParams().max_age
 N = LookaheadParams().frames

@@ -2,7 +2,7 @@
 
     python benchmarks/live_latency.py [--frames 150] [--streams 1 4] [--batch 4] [--json PATH]
 
-Starts tools/rtsp_server.py (GStreamer, under the system python) looping samples/roadview.mp4
+Starts tests/support/rtsp_server.py (GStreamer, under the system python) looping samples/roadview.mp4
 (640x360, 25 FPS) on loopback, points N camera sources at it, and runs `vpipe bench` on
 CenterFace -> track -> anonymize -> null sink. Live edges drop the oldest frame when the graph
 is slower than the cameras, so latency stays bounded and the drops are reported beside it.
@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen(["/usr/bin/python3", str(ROOT / "tools" / "rtsp_server.py"), "--port", str(port),
+    server = subprocess.Popen(["/usr/bin/python3", str(ROOT / "tests" / "support" / "rtsp_server.py"), "--port", str(port),
                                "--file", str(ROOT / "samples" / "roadview.mp4")],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

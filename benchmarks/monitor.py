@@ -2,7 +2,7 @@
 
     python benchmarks/monitor.py [--cameras 4] [--seconds 60] [--json PATH]
 
-Starts tools/rtsp_server.py (GStreamer, under the system python) looping samples/roadview.mp4
+Starts tests/support/rtsp_server.py (GStreamer, under the system python) looping samples/roadview.mp4
 (640x360, 25 FPS) and Debian's mosquitto, both on loopback, and runs `vpipe run` on N camera
 sources: CenterFace -> track -> anonymize -> events -> mqtt, three times:
 
@@ -123,8 +123,8 @@ def preroll(cameras: int, seconds: float) -> dict:
     frames per camera, no event, then the bytes held and the process's resident memory growth."""
     import av
 
+    from vpipe.pipeline.element import Context, StreamInfo
     from vpipe.pipeline.frame import Frame
-    from vpipe.stages.base import Context, StreamInfo
     from vpipe.stages.clips import ClipsParams, ClipsSink
 
     def rss_mb() -> float:
@@ -157,7 +157,7 @@ def main() -> int:
         return 0
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     rtsp, broker = free_port(), free_port()
-    server = subprocess.Popen(["/usr/bin/python3", str(ROOT / "tools" / "rtsp_server.py"), "--port", str(rtsp),
+    server = subprocess.Popen(["/usr/bin/python3", str(ROOT / "tests" / "support" / "rtsp_server.py"), "--port", str(rtsp),
                                "--file", str(ROOT / "samples" / "roadview.mp4")],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     mqtt_broker = subprocess.Popen([mosquitto, "-p", str(broker)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -14,9 +14,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
-from vpipe.stages.base import Element, Params
+from vpipe.pipeline import Element, Frame, Params, register
 
 
 class GammaParams(Params):

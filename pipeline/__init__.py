@@ -1,3 +1,14 @@
-"""vpipe: an edge video-stream pipeline described in YAML, run stage by stage on worker threads."""
+"""vpipe: an edge video-stream pipeline described in YAML, run stage by stage on worker threads.
+
+The plugin API, for elements written outside vpipe (docs/elements.md): subclass Element, Sink or
+Source, give it a Params model, and register it by name.
+"""
 
 __version__ = "0.1.0"
+
+from vpipe.pipeline.element import Captured, Context, Element, Params, Sink, Source, StreamInfo  # noqa: E402
+from vpipe.pipeline.frame import Detections, Frame, Mask  # noqa: E402
+from vpipe.pipeline.registry import register, register_source  # noqa: E402
+
+__all__ = ["Captured", "Context", "Detections", "Element", "Frame", "Mask", "Params", "Sink", "Source",
+           "StreamInfo", "register", "register_source"]

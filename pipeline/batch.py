@@ -17,8 +17,8 @@ from pathlib import Path
 from vpipe.pipeline.config import load_config
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.graph import Overrides, build_graph
+from vpipe.pipeline.media import VIDEO_SUFFIXES
 from vpipe.pipeline.runner import Runner
-from vpipe.stages.video_sink import VIDEO_SUFFIXES
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The `vpipe` command: run, validate, bench, info (and export/build from tools/)."""
+"""The `vpipe` command: run, validate, bench, info (export, build, eval: pipeline/commands.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Annotated, Optional
 import typer
 
 from vpipe.pipeline import __version__
+from vpipe.pipeline.commands import LazyGroup
 from vpipe.pipeline.errors import ConfigError, VpipeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+app = typer.Typer(cls=LazyGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Edge video pipelines from a YAML graph: capture, detect, anonymize, sink.")
 
 ConfigArg = Annotated[Path, typer.Argument(help="pipeline config (YAML)", show_default=False)]
@@ -106,12 +107,10 @@ def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = 
 
 def _verify_run(graph, config: Path, device: str | None) -> int:
     """Verify what a finished run wrote: its first source against its first picture output."""
-    from vpipe.stages.sinks import JsonlSink
-
     source = graph.sources[0].element
     original = getattr(source, "path", None) or getattr(source, "folder", None)
     pictures = [n.element for n in graph.nodes.values() if getattr(n.element, "writes_pixels", False)]
-    audits = [n.element for n in graph.nodes.values() if isinstance(n.element, JsonlSink)]
+    audits = [n.element for n in graph.nodes.values() if getattr(n.element, "audit", False)]
     if original is None or not pictures or not audits:
         raise ConfigError("--verify needs a file or folder source, a video or images sink and a jsonl audit")
     return _verify(Path(original), pictures[0].outputs()[0], audits[0].outputs()[0], config, device)
@@ -127,7 +126,9 @@ def _verify(original: Path, anonymized: Path, audit: Path | None = None, config:
     # The original stands in for the config's source: probing a camera there would be pointless.
     graph = _build(config, input=str(original), device=device) if config else None
     try:
-        detect = [n.element for n in graph.nodes.values() if type(n.element).__name__ == "Detect"] if graph else []
+        # The model stages that find boxes (detect), by what they declare rather than by name.
+        detect = [n.element for n in graph.nodes.values() if n.role != "source"
+                  and "detections" in n.element.provides and n.element.engine_tasks] if graph else []
         result = verify(original, anonymized, audit, Detectors(detect, tiles) if detect else None)
     finally:
         if graph:
@@ -312,6 +313,24 @@ def elements() -> None:
                 typer.echo(f"    {field}: {_type_name(info.annotation)} ({default}){about}")
 
 
+@app.command()
+def schema(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write (default: standard output)")] = None,
+) -> None:
+    """The JSON Schema of a config file, for editor completion: every element's params by type."""
+    from vpipe.pipeline.schema import config_schema
+
+    text = json.dumps(config_schema(), indent=1) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        raise VpipeError(f"--output: cannot write {output}: {exc.strerror}") from None
+    typer.echo(f"{output}: the config schema ({len(text)} bytes)", err=True)
+
+
 def _type_name(annotation) -> str:
     import typing
 
@@ -319,26 +338,6 @@ def _type_name(annotation) -> str:
         return " | ".join(repr(a) for a in typing.get_args(annotation))
     text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else None
     return (text or str(annotation)).replace("typing.", "")
-
-
-def _mount_tools() -> None:
-    """`vpipe export` and `vpipe build` live in tools/ (they import torch lazily)."""
-    try:
-        from vpipe.tools import cli as tools_cli
-    except ImportError:
-        return
-    for name in ("export", "build", "eval"):
-        command = getattr(tools_cli, name, None)
-        if callable(command):
-            app.command(name)(command)
-    for name, sub in getattr(tools_cli, "SUBCOMMANDS", {}).items():
-        app.add_typer(sub, name=name)
-    from vpipe.tools.evaluate import app as eval_app
-
-    app.add_typer(eval_app, name="eval")
-
-
-_mount_tools()
 
 
 def main() -> None:

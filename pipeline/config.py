@@ -25,19 +25,16 @@ class Strict(BaseModel):
 
 
 class QueueSpec(Strict):
-    #: frames waiting at most; default 8, and on a live edge that drops the oldest, just enough
-    #: to keep the consumer busy (batch x workers + 1): a longer queue only adds latency.
-    size: int | None = Field(None, ge=1, le=10_000)
-    #: `auto`: drop_oldest on the edge out of a live source, block everywhere else.
-    overflow: Literal["auto", "block", "drop_oldest"] = "auto"
+    size: int | None = Field(None, ge=1, le=10_000, description="frames waiting at most; default 8, and on a live edge that drops the oldest, just enough to keep the consumer busy (batch x workers + 1): a longer queue only adds latency.")
+    overflow: Literal["auto", "block", "drop_oldest"] = Field("auto", description="`auto`: drop_oldest on the edge out of a live source, block everywhere else.")
 
 
 class SourceSpec(Strict):
     """A capture element: video file, image folder, webcam index or RTSP/HTTP URL."""
 
     name: str = Field("source", pattern=NAME_PATTERN)
-    uri: str
-    kind: Literal["auto", "file", "images", "webcam", "rtsp"] = "auto"
+    uri: str = Field(description="a video file, a folder of images, a webcam index or a stream URL; ${VAR} comes from the environment (camera passwords stay out of configs).")
+    kind: str = Field("auto", description="the source element (`vpipe elements`); auto: the one that takes this form of uri (file, folder, device, url)")
     queue: QueueSpec | None = None
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -45,36 +42,24 @@ class SourceSpec(Strict):
 class NodeSpec(Strict):
     """A stage or a sink: its registered `type`, parameters, engine and links."""
 
-    type: str
+    type: str = Field(description="the element (`vpipe elements` lists them).")
     name: str | None = Field(None, pattern=NAME_PATTERN)
-    #: upstream element names; default: the element listed just before (sources for the first stage).
-    inputs: list[str] | None = None
-    engine: str | None = None
+    inputs: list[str] | None = Field(None, description="upstream element names; default: the element listed just before (sources for the first stage).")
+    engine: str | None = Field(None, description="the model file (ONNX, or a TensorRT plan), relative to this config.")
     device: str | None = None
-    #: worker threads calling this stage at once (data parallel; output keeps input order).
-    workers: int = Field(1, ge=1, le=64)
-    #: frames run through the engine at once, taken from whatever is waiting on the input (several
-    #: cameras feeding one model, as DeepStream's stream muxer batches them); never waits to fill one.
-    batch: int = Field(1, ge=1, le=64)
-    #: intra-op threads for this stage's engine; default: the cores shared evenly by model stages.
-    threads: int | None = Field(None, ge=1, le=256)
-    #: what one bad frame does: stop the run, drop the frame, or mark it and let it continue
-    #: (a downstream anonymizer then covers the whole frame: fail-closed).
-    on_error: Literal["stop", "skip_frame", "mark"] = "stop"
-    #: seconds one frame may take here; past it the element is taken as hung and the run stops
-    #: (frames behind it are never written: a stuck detector cannot leak).
-    timeout: float | None = Field(None, gt=0)
+    workers: int = Field(1, ge=1, le=64, description="worker threads calling this stage at once (data parallel; output keeps input order).")
+    batch: int = Field(1, ge=1, le=64, description="frames run through the engine at once, taken from whatever is waiting on the input (several cameras feeding one model, as DeepStream's stream muxer batches them); never waits to fill one.")
+    threads: int | None = Field(None, ge=1, le=256, description="intra-op threads for this stage's engine; default: the cores shared evenly by model stages.")
+    on_error: Literal["stop", "skip_frame", "mark"] = Field("stop", description="what one bad frame does: stop the run, drop the frame, or mark it and let it continue (a downstream anonymizer then covers the whole frame: fail-closed).")
+    timeout: float | None = Field(None, gt=0, description="seconds one frame may take here; past it the element is taken as hung and the run stops (frames behind it are never written: a stuck detector cannot leak).")
     queue: QueueSpec | None = None
-    #: sinks that write pictures: write frames no anonymize stage covered, on purpose (decode-only,
-    #: upscale, benchmarks); without it such a sink is refused.
-    raw_output: bool = False
+    raw_output: bool = Field(False, description="sinks that write pictures: write frames no anonymize stage covered, on purpose (decode-only, upscale, benchmarks); without it such a sink is refused.")
     params: dict[str, Any] = Field(default_factory=dict)
 
 
 class PipelineSpec(Strict):
     version: Literal[1] = 1
-    #: default device for model stages: cpu, cuda, cuda:N or tensorrt.
-    device: str = "cpu"
+    device: str = Field("cpu", description="default device for model stages: cpu, cuda, cuda:N or tensorrt.")
     queue: QueueSpec = Field(default_factory=QueueSpec)
     sources: list[SourceSpec] = Field(min_length=1)
     stages: list[NodeSpec] = Field(default_factory=list)

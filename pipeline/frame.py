@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any, Mapping
 
+import cv2
 import numpy as np
 
 
@@ -187,3 +188,15 @@ class Frame:
         merged.events += [e for e in other.events if e not in merged.events]
         # Pixels come from the first input: branches that meet again only add metadata.
         return merged
+
+    def resize(self, image: np.ndarray) -> None:
+        """Replace the pixels with `image`, the same view at another size, and fit what was found
+        in them (boxes, masks) to it: the frame knows what it carries, so an element that resizes
+        (upscale) need not, and a new kind of metadata is rescaled in one place."""
+        (old_h, old_w), (h, w) = self.image.shape[:2], image.shape[:2]
+        self.image = image
+        if len(self.detections):
+            scale = np.array([w / old_w, h / old_h] * 2, np.float32)
+            self.detections = replace(self.detections, boxes=self.detections.boxes * scale)
+        self.masks = {name: replace(mask, labels=cv2.resize(mask.labels, (w, h), interpolation=cv2.INTER_NEAREST))
+                      for name, mask in self.masks.items()}

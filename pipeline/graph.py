@@ -16,12 +16,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from vpipe.pipeline.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
+from vpipe.pipeline.element import Context, Element, Sink, Source, StreamInfo
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.lineage import check_lineage
-from vpipe.pipeline.outputs import audit_beside, clash, occupied
+from vpipe.pipeline.outputs import audit_beside, check_outputs
 from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
 from vpipe.pipeline.secrets import scrub
-from vpipe.stages.base import Context, Element, Source, StreamInfo
 
 
 @dataclass
@@ -92,7 +92,8 @@ class Overrides:
     input: str | None = None
     output: str | None = None
     device: str | None = None
-    #: replaces the first jsonl sink's path (batch mode writes one audit per file); by default
+    #: replaces the path of the first sink that writes the audit (batch mode writes one audit
+    #: per file; see Sink.audit); by default
     #: with `output`, the audit follows it: OUT.jsonl beside OUT.mp4 or beside an image folder.
     audit: str | None = None
     #: False: an output that exists already is refused (`vpipe run` without --overwrite).
@@ -125,10 +126,9 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     model_workers = 1 if overrides.sequential else sum(
         s.workers for _, s, role in specs if role != "source" and s.engine)
 
-    if overrides.output and overrides.audit is None and sink_kind_for(overrides.output) != "jsonl":
-        audit = audit_beside(overrides.output, folder=sink_kind_for(overrides.output) == "images")
-        overrides = replace(overrides, audit=audit)
-    first_jsonl = next((n for (_, sp, r), n in zip(specs, names) if r == "sink" and sp.type == "jsonl"), None)
+    overrides = _audit_follows_output(overrides)
+    audit_sink = next((n for (_, sp, r), n in zip(specs, names)
+                       if r == "sink" and getattr(ELEMENTS.get(sp.type), "audit", False)), None)
     nodes: dict[str, Node] = {}
     for (loc, node_spec, role), name in zip(specs, names):
         inputs = links[name]
@@ -142,22 +142,15 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
         output = None
         if role == "sink" and loc[1] == 0:
             output = overrides.output
-        elif role == "sink" and overrides.audit and node_spec.type == "jsonl" and name == first_jsonl:
+        elif role == "sink" and overrides.audit and name == audit_sink:
             output = overrides.audit
         element = _build_element(config, loc, name, node_spec, role, device, streams, model_workers,
                                  output=output, output_dir=overrides.output_dir)
-        if node_spec.workers > 1 and not element.thread_safe:
-            raise config.error(loc + ("workers",), f"a {node_spec.type!r} element runs on one worker only")
-        if node_spec.batch > 1:
-            refusal = element.batch_error(node_spec.batch)
-            if refusal:
-                raise config.error(loc + ("batch",), refusal)
+        _check_node(config, loc, node_spec, element)
         node = Node(name, loc, element, inputs, queue=queue, on_error=node_spec.on_error, role=role,
                     workers=node_spec.workers, batch=node_spec.batch, timeout=node_spec.timeout,
                     upstream_sources=frozenset(upstream[name]), raw_output=node_spec.raw_output)
         node.fan_in = _fan_in(config, loc, inputs, upstream)
-        if element.fail_closed and node_spec.on_error == "mark":
-            raise config.error(loc + ("on_error",), "an anonymizer fails closed: use stop or skip_frame")
         nodes[name] = node
 
     for name in order:
@@ -167,40 +160,30 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
         if node.role != "sink" and not node.outputs:
             raise config.error(node.loc, f"{node.name!r} feeds nothing: link it to a stage or a sink")
     check_lineage(config, nodes, order)
-    _check_outputs(config, nodes, overrides, first_jsonl)
+    check_outputs(config, nodes, overrides, audit_sink)
     return Graph(config, nodes, order)
 
 
-def _check_outputs(config: Config, nodes: dict[str, Node], overrides: Overrides, audit: str | None) -> None:
-    """No output over an input, none written by two sinks, none replaced unless allowed."""
-    inputs = [n.element.info.path for n in nodes.values() if n.role == "source" and n.element.info.path]
-    written: dict[Path, str] = {}
-    for node in nodes.values():
-        if node.role == "source":
-            continue
-        if node.loc == ("sinks", 0) and overrides.output is not None:
-            where = "--output"
-        elif node.name == audit and overrides.audit is not None:
-            where = "--output (its audit)"
-        else:
-            where = None
-        folder = node.element.writes_folder
-        for path in node.element.outputs():
-            message = None
-            source = clash(path, inputs, folder)
-            if source is not None:
-                message = (f"{path} would write over the input {source}" if path.resolve() == source.resolve()
-                           else f"{path} is inside the input folder {source}") + ": choose another output"
-            elif path.resolve() in written:
-                message = f"{path} is written by {written[path.resolve()]!r} already"
-            elif not overrides.overwrite and occupied(path, folder):
-                message = f"{path} exists: --overwrite replaces it"
-            if message and where:
-                raise ConfigError(f"{where}: {message}")
-            if message:
-                key = node.element.output_params[0] if node.element.output_params else "path"
-                raise config.error(node.loc + ("params", key), message)
-            written[path.resolve()] = node.name
+def _audit_follows_output(overrides: Overrides) -> Overrides:
+    """With -o and no --audit, the audit goes beside the output (OUT.jsonl beside OUT.mp4),
+    unless the output is the audit itself."""
+    if not overrides.output or overrides.audit is not None:
+        return overrides
+    sink = sink_for_output(overrides.output)
+    if sink.audit:
+        return overrides
+    return replace(overrides, audit=audit_beside(overrides.output, folder=sink.writes_folder))
+
+
+def _check_node(config: Config, loc, s: NodeSpec, element: Element) -> None:
+    """What the config asks of an element that it does not do: workers, batches, `mark`."""
+    if s.workers > 1 and not element.thread_safe:
+        raise config.error(loc + ("workers",), f"a {s.type!r} element runs on one worker only")
+    refusal = element.batch_error(s.batch) if s.batch > 1 else None
+    if refusal:
+        raise config.error(loc + ("batch",), refusal)
+    if element.fail_closed and s.on_error == "mark":
+        raise config.error(loc + ("on_error",), "an anonymizer fails closed: use stop or skip_frame")
 
 
 def _names(config: Config, specs) -> list[str]:
@@ -304,6 +287,8 @@ def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Over
     from_cli = first and overrides.input is not None
     # With --input the configured uri is only looked at for its kind: an unset variable is fine.
     uri, shown = _expand_env(config, loc, s.uri, strict=not from_cli)
+    if s.kind != "auto" and s.kind not in SOURCES:
+        raise config.error(loc + ("kind",), f"unknown source kind {s.kind!r} (known: auto, {', '.join(sorted(SOURCES))})")
     configured = s.kind if s.kind != "auto" else detect_kind(uri, config.base_dir)
     kind, raw = configured, s.params
     if from_cli:
@@ -312,11 +297,8 @@ def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Over
         kind = detect_kind(uri, None)
         raw = s.params if kind == configured else {}
     cls = SOURCES[kind]
-    if kind == "rtsp" and overrides.reconnect_attempts is not None:
-        reconnect = raw.get("reconnect")
-        reconnect = dict(reconnect) if isinstance(reconnect, dict) else {}
-        reconnect["max_attempts"] = overrides.reconnect_attempts or None
-        raw = {**raw, "reconnect": reconnect}
+    if overrides.reconnect_attempts is not None:
+        raw = cls.with_reconnect_attempts(raw, overrides.reconnect_attempts or None)
     params = _params(config, loc, cls, raw)
     base_dir = Path.cwd() if from_cli else config.base_dir
     try:
@@ -348,25 +330,38 @@ def _expand_env(config: Config, loc, uri: str, strict: bool = True) -> tuple[str
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, uri), shown
 
 
-def detect_kind(uri: str, base_dir: Path | None) -> str:
-    """Guess a source's kind from its URI: URL -> rtsp, digits -> webcam, folder -> images."""
+def uri_form(uri: str, base_dir: Path | None) -> str:
+    """What a source's uri names: a "url", a capture "device" (an index or /dev/video*), a
+    "folder" or a "file"."""
     if "://" in uri:
-        return "rtsp"
+        return "url"
     if uri.isdigit() or uri.startswith("/dev/video"):
-        return "webcam"
+        return "device"
     path = Path(uri).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
-    return "images" if path.is_dir() else "file"
+    return "folder" if path.is_dir() else "file"
 
 
-def sink_kind_for(output: str) -> str:
-    from vpipe.stages.video_sink import VIDEO_SUFFIXES
+def detect_kind(uri: str, base_dir: Path | None) -> str:
+    """The source kind for `kind: auto`: the first one that declares it takes this form of uri."""
+    form = uri_form(uri, base_dir)
+    kind = next((kind for kind, cls in SOURCES.items() if cls.takes == form), None)
+    if kind is None:
+        raise ConfigError(f"no source kind takes a {form} uri (kind: auto)")
+    return kind
 
+
+def sink_for_output(output: str) -> type[Sink]:
+    """The sink that writes what `-o` names: the one that declares its suffix, else (a folder)
+    the first swappable sink that writes a folder."""
+    sinks = [cls for cls in ELEMENTS.values() if cls.role == "sink"]
     suffix = Path(output).suffix.lower()
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    return "jsonl" if suffix == ".jsonl" else "images"
+    found = next((cls for cls in sinks if suffix in cls.suffixes), None)
+    found = found or next((cls for cls in sinks if cls.swappable and cls.writes_folder), None)
+    if found is None:
+        raise ConfigError(f"--output: no sink writes {output} (none declares {suffix or 'a folder'})")
+    return found
 
 
 def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, device: str,
@@ -385,9 +380,9 @@ def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, devic
     if output is not None:
         # --output replaces the first sink's path (relative to the shell); a folder makes a
         # video sink write images instead, so one config serves files and image folders alike.
-        kind = sink_kind_for(output)
-        if s.type in ("video", "images") and kind != s.type:
-            cls, raw = ELEMENTS[kind], {}
+        wanted = sink_for_output(output)
+        if cls.swappable and wanted is not cls:
+            cls, raw = wanted, {}
         raw["path"] = output
         base_dir = Path.cwd()
     params = _params(config, loc, cls, raw)

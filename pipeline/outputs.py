@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.errors import ConfigError, VpipeError
 
 
 def partial(path: Path) -> Path:
@@ -73,3 +73,37 @@ def audit_beside(output: str, folder: bool) -> str:
     `FOLDER.jsonl` beside an image folder (not inside it, among the images)."""
     path = Path(output)
     return str(path.with_name(path.name + ".jsonl") if folder else path.with_suffix(".jsonl"))
+
+
+def check_outputs(config, nodes: dict, overrides, audit: str | None) -> None:
+    """What a built graph's sinks write (`nodes`: graph.Node by name): no output over an input,
+    none written by two sinks, none replaced unless `overrides` allow it. `audit` is the node that
+    writes the audit."""
+    inputs = [n.element.info.path for n in nodes.values() if n.role == "source" and n.element.info.path]
+    written: dict[Path, str] = {}
+    for node in nodes.values():
+        if node.role == "source":
+            continue
+        if node.loc == ("sinks", 0) and overrides.output is not None:
+            where = "--output"
+        elif node.name == audit and overrides.audit is not None:
+            where = "--output (its audit)"
+        else:
+            where = None
+        folder = node.element.writes_folder
+        for path in node.element.outputs():
+            message = None
+            source = clash(path, inputs, folder)
+            if source is not None:
+                message = (f"{path} would write over the input {source}" if path.resolve() == source.resolve()
+                           else f"{path} is inside the input folder {source}") + ": choose another output"
+            elif path.resolve() in written:
+                message = f"{path} is written by {written[path.resolve()]!r} already"
+            elif not overrides.overwrite and occupied(path, folder):
+                message = f"{path} exists: --overwrite replaces it"
+            if message and where:
+                raise ConfigError(f"{where}: {message}")
+            if message:
+                key = node.element.output_params[0] if node.element.output_params else "path"
+                raise config.error(node.loc + ("params", key), message)
+            written[path.resolve()] = node.name

@@ -45,16 +45,22 @@ def register_source(kind: str) -> Callable[[T], T]:
 
 
 GROUP = "vpipe.elements"
+#: the built-ins' entry point: a plugin like any other, named by string so that the framework
+#: never imports its elements (they import it).
+BUILTINS = "vpipe.stages"
 
 
 def load_elements() -> None:
     """Import every module of the `vpipe.elements` entry points (each registers its elements)."""
+    from importlib import import_module
     from importlib.metadata import entry_points
 
-    import vpipe.stages  # noqa: F401  (the built-ins, also where vpipe runs uninstalled)
     from vpipe.pipeline.errors import ConfigError
 
-    for point in entry_points(group=GROUP):
+    points = entry_points(group=GROUP)
+    if BUILTINS not in {point.value for point in points}:
+        import_module(BUILTINS)  # vpipe run from a checkout that was never installed
+    for point in points:
         try:
             point.load()
         except RuntimeError as exc:  # register(): a name taken already

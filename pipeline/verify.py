@@ -21,9 +21,9 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from vpipe.pipeline.boxes import box_iou, ellipse_mask as _ellipse
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
-from vpipe.stages.anonymize import _ellipse
 
 #: check 1: a region is obscured when its Laplacian variance (fine detail) is below this share of
 #: the original's. On the bundled clip's roadview output, 285 covered regions kept at most 5 %
@@ -243,8 +243,6 @@ class Detectors:
 
 def _dedupe(found: list) -> list:
     """One box per object found in several views: the best-scoring one of each overlapping set."""
-    from vpipe.stages.track import box_iou
-
     found.sort(key=lambda f: -f[1])
     kept: list = []
     for item in found:

@@ -1,3 +1,8 @@
-"""Built-in elements. Importing this package registers them all by name."""
+"""Built-in elements. Importing this package registers them all by name: every module in it is
+imported, so a new element is one new file here."""
 
-from vpipe.stages import annotate, anonymize, capture, clips, detect, events, lookahead, mqtt_sink, rtsp_sink, segment, sinks, stream, track, upscale, video_sink, web  # noqa: F401
+from importlib import import_module
+from pkgutil import iter_modules
+
+for _module in iter_modules(__path__):
+    import_module(f"{__name__}.{_module.name}")

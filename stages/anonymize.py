@@ -12,9 +12,10 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from vpipe.pipeline.boxes import ellipse_mask
+from vpipe.pipeline.element import Element, Params
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Element, Params
 
 
 class Blur:
@@ -122,7 +123,7 @@ class Anonymize(Element):
             region = image[y1:y2, x1:x2]
             covered_region = self.effect(region)
             if self.params.shape == "ellipse":
-                mask = _ellipse((x1, y1, x2, y2), w, h)
+                mask = ellipse_mask((x1, y1, x2, y2), w, h)
                 region[mask] = covered_region[mask]
             else:
                 region[:] = covered_region
@@ -144,19 +145,6 @@ class Anonymize(Element):
         # The audit lists the exact rectangles covered, so leaks can be measured from it.
         frame.audit[self.name] = audit
         return frame
-
-
-def _ellipse(box: tuple[int, int, int, int], width: int, height: int) -> np.ndarray:
-    """Boolean mask of the ellipse inscribed in `box`. A side on the frame's edge is mirrored beyond
-    it: the object goes on outside the frame, so the ellipse's widest part must lie on the edge
-    (an inscribed ellipse would leave the edge's corners, half the visible object, uncovered)."""
-    x1, y1, x2, y2 = box
-    rw, rh = x2 - x1, y2 - y1
-    left, right = (-rw if x1 == 0 else 0), (2 * rw if x2 == width else rw)
-    top, bottom = (-rh if y1 == 0 else 0), (2 * rh if y2 == height else rh)
-    mask = np.zeros((rh, rw), np.uint8)
-    cv2.ellipse(mask, (((left + right) / 2, (top + bottom) / 2), (right - left, bottom - top), 0), 255, -1)
-    return mask > 0
 
 
 def _padded(box: np.ndarray, padding: float, width: int, height: int) -> tuple[int, int, int, int]:

@@ -11,11 +11,12 @@ import av
 import cv2
 from pydantic import Field
 
+from vpipe.pipeline.element import Captured, Source, StreamInfo
 from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.media import IMAGE_SUFFIXES
 from vpipe.pipeline.registry import register_source
-from vpipe.stages.base import CaptureParams, Captured, Source, StreamInfo
+from vpipe.stages.base import CaptureParams
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 class VideoParams(CaptureParams):
@@ -90,6 +91,7 @@ class VideoFileSource(Source):
     """A video file decoded by PyAV (FFmpeg): any container and codec FFmpeg reads."""
 
     Params = VideoParams
+    takes = "file"
 
     def __init__(self, name, uri, params, base_dir):
         super().__init__(name, uri, params, base_dir)
@@ -168,6 +170,7 @@ class ImageFolderSource(Source):
     """Image files of a folder in name order; sinks keep their names."""
 
     Params = ImagesParams
+    takes = "folder"
 
     def __init__(self, name, uri, params, base_dir):
         super().__init__(name, uri, params, base_dir)
@@ -213,6 +216,7 @@ class WebcamSource(Source):
     """A local camera by index or /dev/videoN, through OpenCV (V4L2 on Linux)."""
 
     Params = WebcamParams
+    takes = "device"
 
     def __init__(self, name, uri, params, base_dir):
         super().__init__(name, uri, params, base_dir)

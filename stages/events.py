@@ -21,11 +21,12 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
+from vpipe.pipeline.element import Element, Params
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.outputs import make_parent, partial, publish
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Element, Params, output_folder
+from vpipe.stages.base import output_folder
 
 EVENT_TYPES = ("start", "end", "enter")
 
@@ -72,6 +73,7 @@ class Events(Element):
     """Track start/end and zone-enter events on `Frame.events`, with optional snapshots."""
 
     Params = EventsParams
+    requires = ("tracks",)  # events come from track ids
     output_params = ("snapshots",)
     writes_folder = True
 
@@ -86,11 +88,6 @@ class Events(Element):
 
     def outputs(self) -> list[Path]:
         return [self.folder] if self.folder else []
-
-    def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
-        if "tracks" not in upstream:
-            return "events come from track ids: put a `track` stage before it"
-        return None
 
     def __call__(self, frame: Frame) -> Frame:
         camera = self.cameras.setdefault(frame.source_id, _Camera(clip=frame.clip))

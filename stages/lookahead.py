@@ -32,9 +32,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from vpipe.pipeline.element import Element, Params
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Element, Params
 from vpipe.stages.track import clip_box
 
 
@@ -94,17 +94,13 @@ class Lookahead(Element):
     """Delays each source by N frames and covers new and re-found tracks in the frames held."""
 
     Params = LookaheadParams
+    requires = ("tracks",)  # it follows track ids
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.buffers: dict[str, SourceBuffer] = {}
         self.fill_source = f"{self.name}:backfill"
         self.gap_source = f"{self.name}:interpolate"
-
-    def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
-        if "tracks" not in upstream:
-            return "it follows tracks, and there is no track stage upstream"
-        return None
 
     def __call__(self, frame: Frame) -> Frame | None:
         buffer = self.buffers.setdefault(frame.source_id, SourceBuffer(clip=frame.clip))

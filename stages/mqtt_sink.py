@@ -24,11 +24,11 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 
+from vpipe.pipeline.element import Params, Sink
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
 from vpipe.pipeline.secrets import redact, scrub
-from vpipe.stages.base import Params, Sink
 from vpipe.stages.events import EVENT_TYPES, known_event_types
 
 

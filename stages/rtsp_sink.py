@@ -16,10 +16,10 @@ import av
 import cv2
 from pydantic import Field
 
+from vpipe.pipeline.element import Params, Sink, StreamInfo
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Params, Sink, StreamInfo
 from vpipe.pipeline.secrets import redact
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import cv2
 from pydantic import Field
 
+from vpipe.pipeline.element import Params, Sink
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Params, Sink, output_folder, resolve_path
+from vpipe.stages.base import output_folder, resolve_path
 
 
 class JsonlParams(Params):
@@ -25,6 +26,8 @@ class JsonlSink(Sink):
     Each line is flushed as written, so an interrupted run keeps every finished frame."""
 
     Params = JsonlParams
+    suffixes = (".jsonl",)
+    audit = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
@@ -80,6 +83,7 @@ class ImagesSink(Sink):
     Params = ImagesParams
     writes_pixels = True
     writes_folder = True
+    swappable = True  # `-o out.mp4` makes it a video sink
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)

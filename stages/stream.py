@@ -21,9 +21,10 @@ from typing import Iterator, Literal
 import av
 from pydantic import Field
 
+from vpipe.pipeline.element import Captured, Params, Source, StreamInfo
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.registry import register_source
-from vpipe.stages.base import CaptureParams, Captured, Params, Source, StreamInfo
+from vpipe.stages.base import CaptureParams
 from vpipe.stages.capture import decode_bgr, open_video
 
 
@@ -56,6 +57,7 @@ class NetworkStreamSource(Source):
     """RTSP/RTMP/HTTP cameras through PyAV (FFmpeg), with timeouts and reconnection."""
 
     Params = StreamParams
+    takes = "url"
 
     def __init__(self, name, uri, params, base_dir):
         super().__init__(name, uri, params, base_dir)
@@ -64,6 +66,12 @@ class NetworkStreamSource(Source):
         #: small: a live consumer takes frames as they come; the runner's queues do the dropping.
         self._frames: queue.Queue = queue.Queue(maxsize=4)
         self._reader: threading.Thread | None = None
+
+    @classmethod
+    def with_reconnect_attempts(cls, raw: dict, attempts: int | None) -> dict:
+        reconnect = raw.get("reconnect")
+        reconnect = dict(reconnect) if isinstance(reconnect, dict) else {}
+        return {**raw, "reconnect": {**reconnect, "max_attempts": attempts}}
 
     # -- consumer side (the runner's source worker) ------------------------------------------
 

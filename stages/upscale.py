@@ -7,16 +7,15 @@ the low-resolution frame. Put it before `detect` for small, distant plates, or b
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import cv2
 import numpy as np
 from pydantic import Field
 
 from vpipe.engines import Engine
-from vpipe.pipeline.frame import Frame, Mask
+from vpipe.pipeline.element import Params
+from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import ModelElement, Params
+from vpipe.stages.base import ModelElement
 
 
 class Upscaler:
@@ -89,12 +88,5 @@ class Upscale(ModelElement):
         pass  # no warm-up: the first tile warms the session up at the real size
 
     def __call__(self, frame: Frame) -> Frame:
-        frame.image = self.upscaler(frame.image)
-        d = frame.detections
-        if len(d):
-            s = self.upscaler.scale
-            frame.detections = replace(d, boxes=d.boxes * s)
-        h, w = frame.image.shape[:2]
-        for name, mask in frame.masks.items():
-            frame.masks[name] = Mask(cv2.resize(mask.labels, (w, h), interpolation=cv2.INTER_NEAREST), mask.classes)
+        frame.resize(self.upscaler(frame.image))  # boxes and masks follow the pixels
         return frame

@@ -16,13 +16,14 @@ import av
 import cv2
 from pydantic import Field, field_validator
 
+from vpipe.pipeline.element import Params, Sink, StreamInfo
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.media import VIDEO_SUFFIXES
 from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Params, Sink, StreamInfo, resolve_path
+from vpipe.stages.base import resolve_path
 
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".m4v", ".ts"}
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
                 "veryslow", "placebo")
 #: output sides in pixels: H.264 levels stop at 8K, and a typo must not allocate gigabytes.
@@ -62,6 +63,8 @@ class VideoSink(Sink):
 
     Params = VideoParams
     writes_pixels = True
+    suffixes = VIDEO_SUFFIXES
+    swappable = True  # `-o folder/` makes it an images sink
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)

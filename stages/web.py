@@ -35,10 +35,10 @@ from urllib.parse import unquote
 import cv2
 from pydantic import Field, model_validator
 
+from vpipe.pipeline.element import Params, Sink
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import Params, Sink
 
 BOUNDARY = "vpipeframe"
 

@@ -7,10 +7,10 @@ import time
 
 import numpy as np
 
+from vpipe.pipeline.element import Element, Params
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import ELEMENTS, register
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams
-from vpipe.stages.base import Element, Params
 
 
 class FailParams(Params):

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from vpipe.pipeline.boxes import box_iou
+from vpipe.pipeline.element import Context
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams
-from vpipe.stages.base import Context
-from vpipe.stages.track import box_iou
 
 
 def textured(h=240, w=320) -> np.ndarray:

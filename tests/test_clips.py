@@ -7,10 +7,10 @@ import numpy as np
 
 from conftest import ROOT, SAMPLE, write_config
 from vpipe.pipeline.config import load_config
+from vpipe.pipeline.element import Context, StreamInfo
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.graph import build_graph
 from vpipe.pipeline.runner import Runner
-from vpipe.stages.base import Context, StreamInfo
 from vpipe.stages.clips import ClipsParams, ClipsSink
 
 

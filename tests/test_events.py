@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vpipe.pipeline.element import Context
 from vpipe.pipeline.frame import Detections, Frame
-from vpipe.stages.base import Context
 from vpipe.stages.events import Events, EventsParams
 
 

@@ -94,3 +94,16 @@ def test_detections_pickle_with_their_data_and_own_a_copy_of_it():
 def test_empty_is_the_neutral_element():
     one = dets(1, class_names=("face",))
     assert (EMPTY + one) is one and (one + EMPTY) is one and len(EMPTY) == 0
+
+
+def test_resizing_a_frame_fits_its_boxes_and_masks_to_the_new_pixels():
+    from vpipe.pipeline.frame import Frame, Mask
+
+    labels = np.zeros((10, 20), np.uint8)
+    labels[:, 10:] = 1
+    frame = Frame(np.zeros((10, 20, 3), np.uint8), "cam", 0, None, 0.0, 0.0,
+                  detections=dets(1, class_names=("face",)), masks={"seg": Mask(labels, ("bg", "person"))})
+    frame.resize(np.zeros((30, 40, 3), np.uint8))  # x2 across, x3 down
+    assert frame.detections.boxes.tolist() == [[0, 3, 4, 9]]
+    assert frame.detections.class_names == ("face",)
+    assert frame.masks["seg"].labels.shape == (30, 40) and frame.masks["seg"].of(["person"])[:, 20:].all()

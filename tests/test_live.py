@@ -1,6 +1,6 @@
 """Live cameras against a real RTSP server (GStreamer's, run by the system python on loopback).
 
-The server (tools/rtsp_server.py) loops samples/roadview.mp4 (25 FPS) at /cam and accepts a
+The server (tests/support/rtsp_server.py) loops samples/roadview.mp4 (25 FPS) at /cam and accepts a
 publish at /in. `vpipe run` runs as a subprocess, bounded by --max-frames or SIGINT, with
 timeouts everywhere. Set VPIPE_LIVE_REPORT=FILE to write the measured reconnect figures.
 """
@@ -25,7 +25,7 @@ import pytest
 from conftest import ROOT, SAMPLE, write_config
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-SERVER = ROOT / "tools" / "rtsp_server.py"
+SERVER = ROOT / "tests" / "support" / "rtsp_server.py"
 FPS = 25.0
 #: short timeouts and backoff so the tests stay quick; production defaults are longer.
 FAST = "{open_timeout: 3, read_timeout: 2, reconnect: {initial_delay: 0.2, max_delay: 1.0}}"
@@ -55,7 +55,7 @@ def free_port() -> int:
 
 
 class Server:
-    """One tools/rtsp_server.py process on a fixed loopback port; kill and start again at will."""
+    """One tests/support/rtsp_server.py process on a fixed loopback port; kill and start again at will."""
 
     def __init__(self, port: int | None = None, *extra: str):
         self.port = port or free_port()

@@ -18,7 +18,7 @@ import yaml
 
 from conftest import ROOT, SAMPLE
 from vpipe.tools import imagenet_weights as W
-from vpipe.tools.leak import covered_share
+from support.leak import covered_share
 from vpipe.tools.make_sample import plate_box
 
 

@@ -62,7 +62,7 @@ sinks: [{{type: images, raw_output: true, params: {{path: {tmp_path}/out}}}}]
 def test_a_name_taken_already_is_refused_in_one_line(tmp_path):
     env = _plugin(tmp_path, "dup_stages", source=(
         "from vpipe.pipeline.registry import register\n"
-        "from vpipe.stages.base import Element\n"
+        "from vpipe.pipeline.element import Element\n"
         "@register('detect')\nclass Mine(Element):\n    pass\n"))
     config = tmp_path / "graph.yaml"
     config.write_text(f"sources: [{{uri: {SAMPLE}}}]\nsinks: [{{type: jsonl, params: {{path: {tmp_path}/a.jsonl}}}}]\n")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vpipe.pipeline.element import Context
 from vpipe.pipeline.frame import Detections, Frame
-from vpipe.stages.base import Context
 from vpipe.stages.lookahead import Lookahead, LookaheadParams
 from vpipe.stages.track import Tracker, TrackParams
 
@@ -222,8 +222,8 @@ def test_lookahead_zero_frames_passes_through():
 
 
 def test_leak_benchmark_small_clip(tmp_path):
-    from vpipe.tools.leak import run_leak
-    from vpipe.tools.make_leak_clip import make
+    from support.leak import run_leak
+    from support.leak_clip import make
 
     started = time.perf_counter()
     clip = tmp_path / "leak.mp4"

@@ -1,7 +1,9 @@
-"""`vpipe export` and `vpipe build`: plain functions with typer annotations, mounted by the vpipe app.
+"""`vpipe export` and `vpipe build`: plain functions with typer annotations, mounted by the vpipe app
+through the `vpipe.commands` entry points (pyproject.toml, pipeline/commands.py).
 
-Imported at vpipe start-up on machines without torch or TensorRT, so everything heavy is imported
-inside the functions. Errors are `ExportError` (a VpipeError): the CLI prints them on one line.
+Imported when `vpipe --help` lists them, also on machines without torch or TensorRT, so everything
+heavy is imported inside the functions. Errors are `ExportError` (a VpipeError): the CLI prints
+them on one line.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ import typer
 
 from vpipe.pipeline.errors import VpipeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure models on labelled data.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+                  help="Measure models on labelled data.")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -302,8 +303,8 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    from vpipe.pipeline.element import Context
     from vpipe.pipeline.frame import Frame
-    from vpipe.stages.base import Context
     from vpipe.stages.detect import Detect, DetectParams
 
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints as it loads

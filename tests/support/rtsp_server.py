@@ -3,7 +3,7 @@
 Runs under the SYSTEM python (`/usr/bin/python3`), which has GStreamer's bindings (python3-gi,
 gir1.2-gst-rtsp-server-1.0); the project's venv does not. It imports nothing from vpipe.
 
-    /usr/bin/python3 tools/rtsp_server.py --port 8554 --file samples/roadview.mp4
+    /usr/bin/python3 tests/support/rtsp_server.py --port 8554 --file samples/roadview.mp4
     -> rtsp://127.0.0.1:8554/cam  (looping the file at its own frame rate, no re-encoding)
     -> rtsp://127.0.0.1:8554/in   (accepts RECORD: a client publishes H.264; counted, discarded)
 

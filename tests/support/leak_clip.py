@@ -1,6 +1,6 @@
 """Make a synthetic clip with known licence-plate boxes on every frame, for the leak benchmark.
 
-    python -m vpipe.tools.make_leak_clip --out bench/leak.mp4 [--frames 300] [--seed 0]
+    python tests/support/leak_clip.py --out bench/leak.mp4 [--frames 300] [--seed 0]
 
 Writes the clip (H.264 with PyAV) and beside it `<name>.json`, the ground truth: for each frame,
 the visible part of every plate as {track_id, box: [x1, y1, x2, y2], visible} in frame pixels

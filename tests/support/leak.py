@@ -1,7 +1,7 @@
 """The leak benchmark's two halves: a detector stand-in that misses on purpose, and the score.
 
 `replay` (a stage, registered when this module is imported) reports the ground-truth plates of
-tools/make_leak_clip.py with a little jitter (3 % of the box size) and with the failures real
+tests/support/leak_clip.py with a little jitter (3 % of the box size) and with the failures real
 detectors have:
 
 * a missed detection on `miss_rate` of the (plate, frame) pairs, at random;
@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
+from vpipe.pipeline.element import Element, Params
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import ELEMENTS, register
-from vpipe.stages.base import Element, Params
 
 
 class ReplayParams(Params):
-    #: ground truth JSON from tools/make_leak_clip.py (relative to the config's folder).
+    #: ground truth JSON from tests/support/leak_clip.py (relative to the config's folder).
     truth: str
     seed: int = 0
     #: standard deviation of the noise on each box coordinate, as a fraction of the box's width

@@ -1,0 +1,121 @@
+"""Imports go one way: pipeline (the framework) <- engines <- stages (the elements) <- tools.
+
+The checker reads the source (every import, at module level or inside a function), so it also
+sees what a test run would never import; importlib by string (the entry points) is not an import.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: a package may import only packages of a lower layer.
+LAYERS = {"pipeline": 0, "engines": 1, "stages": 2, "tools": 3}
+RUNTIME = ("pipeline", "engines", "stages")
+#: never in the runtime: torch is the [export] extra's, for tools/ only.
+TOOLS_ONLY = ("torch", "torchvision")
+
+
+def imports_of(root: Path, package: str) -> list[tuple[str, str]]:
+    """(module path, imported module) for every import statement in `root/package`."""
+    found = []
+    for path in sorted((root / package).rglob("*.py")):
+        where = str(path.relative_to(root))
+        for node in ast.walk(ast.parse(path.read_text(), where)):
+            if isinstance(node, ast.Import):
+                found += [(where, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.append((where, node.module))
+    return found
+
+
+def problems(root: Path, layers: dict[str, int], runtime=RUNTIME) -> list[str]:
+    """One line per import that goes the wrong way, per cycle between packages, per torch import
+    in the runtime."""
+    lines, edges = [], {package: set() for package in layers}
+    for package in layers:
+        for where, module in imports_of(root, package):
+            parts = module.split(".")
+            target = parts[1] if parts[0] == "vpipe" and len(parts) > 1 else None
+            if target in layers and target != package:
+                edges[package].add(target)
+                if layers[target] > layers[package]:
+                    lines.append(f"{where} imports {module}: {package} may not import {target}")
+            if package in runtime and parts[0] in TOOLS_ONLY:
+                lines.append(f"{where} imports {module}: the runtime never imports {parts[0]}")
+    return lines + [f"import cycle: {' -> '.join(cycle)}" for cycle in _cycles(edges)]
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    cycles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        if state.get(node) == "visiting":
+            cycles.append(path[path.index(node):] + [node])
+            return
+        if state.get(node) == "done":
+            return
+        state[node] = "visiting"
+        for nxt in sorted(edges[node]):
+            visit(nxt, path + [node])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        visit(node, [])
+    return cycles
+
+
+def test_imports_go_one_way():
+    assert problems(ROOT, LAYERS) == []
+
+
+def test_every_installed_package_has_a_layer():
+    package_dir = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    assert sorted(package_dir.values()) == sorted(LAYERS)
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_the_checker_finds_wrong_way_imports_cycles_and_torch(tmp_path):
+    root = _tree(tmp_path, {
+        "pipeline/graph.py": "def build():\n    from vpipe.stages.video import VideoSink\n",
+        "stages/video.py": "import torch\nfrom vpipe.pipeline.graph import build\n",
+        "tools/export.py": "import torch\nfrom vpipe.stages import video\n",
+    })
+    found = problems(root, {"pipeline": 0, "stages": 1, "tools": 2})
+    assert found == [
+        "pipeline/graph.py imports vpipe.stages.video: pipeline may not import stages",
+        "stages/video.py imports torch: the runtime never imports torch",
+        "import cycle: pipeline -> stages -> pipeline",
+    ]
+
+
+def test_a_clean_tree_passes(tmp_path):
+    root = _tree(tmp_path, {"pipeline/graph.py": "import numpy\n",
+                            "stages/video.py": "from vpipe.pipeline import graph\n"})
+    assert problems(root, {"pipeline": 0, "stages": 1}) == []
+
+
+def test_running_a_pipeline_imports_no_tool():
+    """`vpipe validate` (the CLI, the graph, every built-in element) never imports vpipe.tools;
+    the commands from tools are still listed by `vpipe --help`."""
+    code = ("import sys\nfrom vpipe.pipeline.cli import app\nimport typer.main\n"
+            "group = typer.main.get_command(app)\n"
+            "from vpipe.pipeline.config import load_config\nfrom vpipe.pipeline.graph import build_graph\n"
+            f"build_graph(load_config({str(ROOT / 'configs' / 'roadview.yaml')!r})).close()\n"
+            "print(sorted(m for m in sys.modules if m.startswith('vpipe.tools') or m.split('.')[0] in ('torch', 'torchvision')))\n"
+            "print(sorted(group.list_commands(None)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded, commands = done.stdout.splitlines()
+    assert loaded == "[]"
+    assert all(name in commands for name in ("'run'", "'export'", "'build'", "'eval'"))
