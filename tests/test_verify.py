@@ -19,7 +19,9 @@ from conftest import ROOT, SAMPLE
 from test_config_errors import run_cli
 
 ROADVIEW = ROOT / "configs" / "roadview.yaml"
-FRAMES = "30"
+CLIP = 200  # the bundled clip's frames: the clean output is verified whole
+FRAMES = "30"  # the faulty output: face track 1 spans them all
+TILED = 30  # the tiled pass (slow) on the clean output's first frames, where it saw a collar as a plate
 SKIPPED = [9, 12, 20]  # the face anonymizer is off on these frames (face track 1 spans 0..29)
 UNBLURRED = 16  # its audit lists the face's box, the pixels stay sharp
 
@@ -52,26 +54,41 @@ def cli(*args: str) -> int:
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory) -> dict:
-    """A clean and a faulty roadview output of the bundled clip's first frames, each verified with
-    the whole-frame pass only (--tiles 1: fast, and see docs/verify.md for what tiles add)."""
+    """The whole bundled clip's clean roadview output and a faulty one of its first frames, each
+    verified with the whole-frame pass (--tiles 1); the clean one's first frames also with the
+    tiled pass (the default, 6 times slower: docs/verify.md)."""
     tmp = tmp_path_factory.mktemp("verify")
     found = {}
-    for name, config in {"clean": ROADVIEW, "faulty": faulty_config(tmp)}.items():
+    for name, config, frames in (("clean", ROADVIEW, str(CLIP)), ("faulty", faulty_config(tmp), FRAMES)):
         out = tmp / f"{name}.mp4"
-        assert cli("run", str(config), "-i", str(SAMPLE), "-o", str(out), "-q", "--max-frames", FRAMES) == 0
+        assert cli("run", str(config), "-i", str(SAMPLE), "-o", str(out), "-q", "--max-frames", frames) == 0
         code = cli("verify", str(SAMPLE), str(out), "--config", str(ROADVIEW), "--tiles", "1")
         found[name] = {"out": out, "code": code, "html": out.with_name(f"{name}.verify.html"),
                        "report": json.loads(out.with_name(f"{name}.verify.json").read_text())}
+    # The first lines of the audit check the first frames only.
+    head = tmp / "clean_head.jsonl"
+    head.write_text("".join((tmp / "clean.jsonl").read_text().splitlines(keepends=True)[:TILED]))
+    code = cli("verify", str(SAMPLE), str(found["clean"]["out"]), "--audit", str(head), "--json", str(tmp / "tiled.json"),
+               "--html", str(tmp / "tiled.html"))
+    found["tiled"] = {"code": code, "report": json.loads((tmp / "tiled.json").read_text())}
     return found
 
 
 def test_a_clean_output_verifies_with_no_candidate(outputs):
     clean = outputs["clean"]
     report = clean["report"]
-    assert report["frames_checked"] == int(FRAMES)
-    assert report["regions_verified"] >= int(FRAMES)  # a face on every frame, plates on some
+    assert report["frames_checked"] == CLIP
+    assert report["regions_verified"] >= CLIP  # a face on every frame, plates on some
     assert report["candidates"] == [], report["candidates"]
     assert clean["code"] == 0
+
+
+def test_the_tiled_pass_finds_nothing_on_the_clean_output(outputs):
+    tiled = outputs["tiled"]
+    assert tiled["report"]["frames_checked"] == TILED
+    assert "tiles upscaled x2" in tiled["report"]["detectors"][0]
+    assert tiled["report"]["candidates"] == [], tiled["report"]["candidates"]
+    assert tiled["code"] == 0
 
 
 def test_frames_with_the_anonymizer_off_are_caught(outputs):
