@@ -213,7 +213,9 @@ class Detectors:
     def names(self) -> list[str]:
         tiles = f", and {{:.2f}} on {self.tiles}x{self.tiles} tiles upscaled x{self.tiles}" if self.tiles > 1 else ""
         return [f"{e.name} ({e.ctx.engine_path.name}; threshold {t * SENSITIVITY:.2f}{tiles.format(t)})"
-                for e, t in zip(self.elements, self.thresholds)]
+                for e, t in zip(self.elements, self.thresholds)] + [
+            f"then confirmed: a plate scoring {PLATE_ALONE:.2f} or more, or holding {MIN_CHARACTERS} or more "
+            "characters in a row; any other class at its stage's own threshold"]
 
     def __call__(self, image: np.ndarray) -> list[tuple[list[float], float, str, str, float]]:
         """(box, score, class, pass, the run's threshold) of each object found, `pass` being

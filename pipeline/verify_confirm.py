@@ -14,8 +14,8 @@ import numpy as np
 HEIGHT = 48
 #: a plate candidate this sure stands alone; below it, it needs this many characters in a row.
 #: On the Open Images valid and test photos (not trained on), 93 % of the detections of annotated
-#: plates score 0.6 or more; of the detections of nothing annotated, 73 % score less, and of those
-#: only 4 % hold 3 characters in a row (docs/verify.md).
+#: plates score 0.6 or more; of the detections of nothing annotated, 72 % score less, and of those
+#: 6 % hold 3 characters in a row (docs/verify.md).
 PLATE_ALONE = 0.6
 MIN_CHARACTERS = 3
 
