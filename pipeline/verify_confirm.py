@@ -1,8 +1,9 @@
-"""A second, independent look at a plate candidate of `vpipe verify`: plate-like text.
+"""Which of check 2's residual detections are candidate leaks: a second, independent look.
 
-A readable plate is a row of characters: several blobs of about the same height, side by side on
-one line, each taller than wide. Tail lights, grilles, road texture, a collar or a blurred plate
-hold no such row. Only OpenCV and numpy: no weights to download, nothing learned.
+For plates, plate-like text. A readable plate is a row of characters: several blobs of about the
+same height, side by side on one line, each taller than wide. Tail lights, road texture, a collar
+or a blurred plate hold no such row. Only OpenCV and numpy: no weights to download, nothing
+learned, so it does not share the detector's mistakes.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ def confirmed(image: np.ndarray, box, name: str, score: float, run_threshold: fl
     """Why a residual detection on the output is a candidate leak, or None when it is not one.
 
     A plate is confirmed by its score or by plate-like text. Other classes (faces) have no second
-    detector here (opencv-python ships no Haar cascades since OpenCV 5, and nothing may be
-    downloaded), so they stand only at the run's own threshold: below it, on the bundled clip,
-    the detector found helmet highlights and shadows, never a face."""
+    detector here (opencv-python 5 ships no Haar cascades, and verify downloads nothing), so
+    they stand only at the run's own threshold: below it, on the bundled clip, the detector
+    found helmet highlights and shadows, never a face."""
     if name == "licence_plate":
         if score >= PLATE_ALONE:
             return f"scores {score:.2f}"
