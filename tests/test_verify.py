@@ -20,10 +20,11 @@ from test_config_errors import run_cli
 
 ROADVIEW = ROOT / "configs" / "roadview.yaml"
 CLIP = 200  # the bundled clip's frames: the clean output is verified whole
-FRAMES = "30"  # the faulty output: face track 1 spans them all
+FRAMES = "50"  # the faulty output: a face is covered on all of them, a plate from frame 14 on
 TILED = 30  # the tiled pass (slow) on the clean output's first frames, where it saw a collar as a plate
 SKIPPED = [9, 12, 20]  # the face anonymizer is off on these frames (face track 1 spans 0..29)
 UNBLURRED = 16  # its audit lists the face's box, the pixels stay sharp
+PLATE_SKIPPED = [40, 45]  # the plate anonymizer is off: the plate is about 105x26 px there, readable
 
 
 def faulty_config(tmp_path: Path) -> Path:
@@ -34,6 +35,10 @@ def faulty_config(tmp_path: Path) -> Path:
     assert face_blur in text
     text = text.replace(face_blur, "  - name: blur\n    type: test_faulty_anonymize\n    params:\n"
                                    f"      skip: {SKIPPED}\n      unblur: [{UNBLURRED}]\n")
+    plate_blur = "  - name: plate_blur\n    type: anonymize\n    params:\n"
+    assert plate_blur in text
+    text = text.replace(plate_blur, "  - name: plate_blur\n    type: test_faulty_anonymize\n    params:\n"
+                                    f"      skip: {PLATE_SKIPPED}\n")
     path = tmp_path / "faulty.yaml"
     path.write_text(text)
     return path
@@ -100,6 +105,13 @@ def test_frames_with_the_anonymizer_off_are_caught(outputs):
     kinds = {c["kind"] for c in report["candidates"] if c["frame"] in SKIPPED}
     # Both the track check and the detectors see the sharp face.
     assert {"temporal_gap", "residual:face"} <= kinds
+
+
+def test_a_readable_plate_left_uncovered_is_caught_by_the_detectors_and_the_track(outputs):
+    report = outputs["faulty"]["report"]
+    for frame in PLATE_SKIPPED:
+        kinds = {c["kind"] for c in report["candidates"] if c["frame"] == frame}
+        assert {"temporal_gap", "residual:licence_plate"} <= kinds, (frame, kinds)
 
 
 def test_a_listed_region_left_sharp_fails_check_1(outputs):
