@@ -24,6 +24,7 @@ import numpy as np
 from vpipe.pipeline.boxes import box_iou, ellipse_mask as _ellipse
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.verify_confirm import MIN_CHARACTERS, PLATE_ALONE, confirmed
 
 #: check 1: a region is obscured when its Laplacian variance (fine detail) is below this share of
 #: the original's. On the bundled clip's roadview output, 285 covered regions kept at most 5 %
@@ -83,7 +84,8 @@ class Result:
                 "frames_checked": self.frames, "regions_verified": self.regions, "regions_flat": self.flat,
                 "whole_frames": self.whole_frames, "detectors": self.detectors,
                 "thresholds": {"detail_ratio": DETAIL_RATIO, "flat": FLAT, "min_cover": MIN_COVER,
-                               "sensitivity": SENSITIVITY},
+                               "sensitivity": SENSITIVITY, "plate_alone": PLATE_ALONE,
+                               "min_characters": MIN_CHARACTERS},
                 "candidates_by_kind": self.counts(), "candidates": [c.to_json() for c in self.candidates]}
 
 
@@ -205,27 +207,31 @@ class Detectors:
     def __init__(self, elements: list, tiles: int = 2):
         self.elements, self.tiles = elements, tiles
         self.thresholds = [e.params.threshold for e in elements]
+        self.run_threshold = {e.name: t for e, t in zip(elements, self.thresholds)}  # by stage name
 
     @property
     def names(self) -> list[str]:
         tiles = f", and {{:.2f}} on {self.tiles}x{self.tiles} tiles upscaled x{self.tiles}" if self.tiles > 1 else ""
         return [f"{e.name} ({e.ctx.engine_path.name}; threshold {t * SENSITIVITY:.2f}{tiles.format(t)})"
-                for e, t in zip(self.elements, self.thresholds)]
+                for e, t in zip(self.elements, self.thresholds)] + [
+            f"then confirmed: a plate scoring {PLATE_ALONE:.2f} or more, or holding {MIN_CHARACTERS} or more "
+            "characters in a row; any other class at its stage's own threshold"]
 
-    def __call__(self, image: np.ndarray) -> list[tuple[list[float], float, str, str]]:
-        """(box, score, class, pass) of each object found, `pass` being "frame" or "tiles"."""
+    def __call__(self, image: np.ndarray) -> list[tuple[list[float], float, str, str, float]]:
+        """(box, score, class, pass, the run's threshold) of each object found, `pass` being
+        "frame" or "tiles"."""
         found = []
         for x, y, s, view in self._views(image):
             frame = Frame(view, "verify", 0, 0.0, 0.0, 0.0)
-            for element, threshold in zip(self.elements, self.thresholds):
+            for element, t in zip(self.elements, self.thresholds):
                 element.params = element.params.model_copy(
-                    update={"threshold": threshold * (SENSITIVITY if s == 1.0 else 1.0), "min_size": 0.0})
+                    update={"threshold": t * (SENSITIVITY if s == 1.0 else 1.0), "min_size": 0.0})
                 frame = element(frame)
             d = frame.detections
             for i in range(len(d)):
-                b = d.boxes[i]
+                b, source = d.boxes[i], str(d.source[i])
                 found.append(([x + b[0] / s, y + b[1] / s, x + b[2] / s, y + b[3] / s], float(d.scores[i]),
-                              d.class_names[i], "frame" if s == 1.0 else "tiles"))
+                              d.class_names[i], "frame" if s == 1.0 else "tiles", self.run_threshold.get(source, 0.0)))
         return _dedupe(found)
 
     def _views(self, image: np.ndarray):
@@ -242,11 +248,13 @@ class Detectors:
 
 
 def _dedupe(found: list) -> list:
-    """One box per object found in several views: the best-scoring one of each overlapping set."""
+    """One box per object found in several views: the best-scoring one of each overlapping set of
+    one class (a plate is confirmed differently from a face that overlaps it)."""
     found.sort(key=lambda f: -f[1])
     kept: list = []
     for item in found:
-        if not kept or not (box_iou(np.array([item[0]]), np.array([k[0] for k in kept])) > 0.3).any():
+        same = [k[0] for k in kept if k[2] == item[2]]
+        if not same or not (box_iou(np.array([item[0]]), np.array(same)) > 0.3).any():
             kept.append(item)
     return kept
 
@@ -278,11 +286,15 @@ def verify(original: Path, anonymized: Path, audit: Path | None = None, detector
         # 2. residual detections
         if detectors:
             covered = _covered_detections(record, rects)
-            for box, score, name, where in detectors(after):
+            for box, score, name, where, threshold in detectors(after):
                 # A covered object found again (its blurred silhouette) is check 1's business.
-                if covered_share(box, rects) < MIN_COVER and not _matches(box, covered.get(name)):
+                if covered_share(box, rects) >= MIN_COVER or _matches(box, covered.get(name)):
+                    continue
+                why = confirmed(after, box, name, score, threshold)
+                if why:
                     found.append(Candidate(f"residual:{name}", position, record["index"], [int(v) for v in box],
-                                           f"{name} found on the output ({score:.2f}, {where} pass), not covered", score=score))
+                                           f"{name} found on the output ({score:.2f}, {where} pass; {why}), "
+                                           "not covered", score=score))
         for c in found:
             c.name, c.time, c.thumbnail = record.get("name"), record.get("pts"), thumbnail(after, c.box)
         result.candidates += found

@@ -19,9 +19,12 @@ from conftest import ROOT, SAMPLE
 from test_config_errors import run_cli
 
 ROADVIEW = ROOT / "configs" / "roadview.yaml"
-FRAMES = "30"
+CLIP = 200  # the bundled clip's frames: the clean output is verified whole
+FRAMES = "50"  # the faulty output: a face is covered on all of them, a plate from frame 14 on
+TILED = 30  # the tiled pass (slow) on the clean output's first frames, where it saw a collar as a plate
 SKIPPED = [9, 12, 20]  # the face anonymizer is off on these frames (face track 1 spans 0..29)
 UNBLURRED = 16  # its audit lists the face's box, the pixels stay sharp
+PLATE_SKIPPED = [40, 45]  # the plate anonymizer is off: the plate is about 105x26 px there, readable
 
 
 def faulty_config(tmp_path: Path) -> Path:
@@ -32,6 +35,10 @@ def faulty_config(tmp_path: Path) -> Path:
     assert face_blur in text
     text = text.replace(face_blur, "  - name: blur\n    type: test_faulty_anonymize\n    params:\n"
                                    f"      skip: {SKIPPED}\n      unblur: [{UNBLURRED}]\n")
+    plate_blur = "  - name: plate_blur\n    type: anonymize\n    params:\n"
+    assert plate_blur in text
+    text = text.replace(plate_blur, "  - name: plate_blur\n    type: test_faulty_anonymize\n    params:\n"
+                                    f"      skip: {PLATE_SKIPPED}\n")
     path = tmp_path / "faulty.yaml"
     path.write_text(text)
     return path
@@ -52,26 +59,41 @@ def cli(*args: str) -> int:
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory) -> dict:
-    """A clean and a faulty roadview output of the bundled clip's first frames, each verified with
-    the whole-frame pass only (--tiles 1: fast, and see docs/verify.md for what tiles add)."""
+    """The whole bundled clip's clean roadview output and a faulty one of its first frames, each
+    verified with the whole-frame pass (--tiles 1); the clean one's first frames also with the
+    tiled pass (the default, 6 times slower: docs/verify.md)."""
     tmp = tmp_path_factory.mktemp("verify")
     found = {}
-    for name, config in {"clean": ROADVIEW, "faulty": faulty_config(tmp)}.items():
+    for name, config, frames in (("clean", ROADVIEW, str(CLIP)), ("faulty", faulty_config(tmp), FRAMES)):
         out = tmp / f"{name}.mp4"
-        assert cli("run", str(config), "-i", str(SAMPLE), "-o", str(out), "-q", "--max-frames", FRAMES) == 0
+        assert cli("run", str(config), "-i", str(SAMPLE), "-o", str(out), "-q", "--max-frames", frames) == 0
         code = cli("verify", str(SAMPLE), str(out), "--config", str(ROADVIEW), "--tiles", "1")
         found[name] = {"out": out, "code": code, "html": out.with_name(f"{name}.verify.html"),
                        "report": json.loads(out.with_name(f"{name}.verify.json").read_text())}
+    # The first lines of the audit check the first frames only.
+    head = tmp / "clean_head.jsonl"
+    head.write_text("".join((tmp / "clean.jsonl").read_text().splitlines(keepends=True)[:TILED]))
+    code = cli("verify", str(SAMPLE), str(found["clean"]["out"]), "--audit", str(head), "--json", str(tmp / "tiled.json"),
+               "--html", str(tmp / "tiled.html"))
+    found["tiled"] = {"code": code, "report": json.loads((tmp / "tiled.json").read_text())}
     return found
 
 
 def test_a_clean_output_verifies_with_no_candidate(outputs):
     clean = outputs["clean"]
     report = clean["report"]
-    assert report["frames_checked"] == int(FRAMES)
-    assert report["regions_verified"] >= int(FRAMES)  # a face on every frame, plates on some
+    assert report["frames_checked"] == CLIP
+    assert report["regions_verified"] >= CLIP  # a face on every frame, plates on some
     assert report["candidates"] == [], report["candidates"]
     assert clean["code"] == 0
+
+
+def test_the_tiled_pass_finds_nothing_on_the_clean_output(outputs):
+    tiled = outputs["tiled"]
+    assert tiled["report"]["frames_checked"] == TILED
+    assert "tiles upscaled x2" in tiled["report"]["detectors"][0]
+    assert tiled["report"]["candidates"] == [], tiled["report"]["candidates"]
+    assert tiled["code"] == 0
 
 
 def test_frames_with_the_anonymizer_off_are_caught(outputs):
@@ -83,6 +105,13 @@ def test_frames_with_the_anonymizer_off_are_caught(outputs):
     kinds = {c["kind"] for c in report["candidates"] if c["frame"] in SKIPPED}
     # Both the track check and the detectors see the sharp face.
     assert {"temporal_gap", "residual:face"} <= kinds
+
+
+def test_a_readable_plate_left_uncovered_is_caught_by_the_detectors_and_the_track(outputs):
+    report = outputs["faulty"]["report"]
+    for frame in PLATE_SKIPPED:
+        kinds = {c["kind"] for c in report["candidates"] if c["frame"] == frame}
+        assert {"temporal_gap", "residual:licence_plate"} <= kinds, (frame, kinds)
 
 
 def test_a_listed_region_left_sharp_fails_check_1(outputs):
