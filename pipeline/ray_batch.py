@@ -1,0 +1,264 @@
+"""Batch mode on Ray: the same config over a folder, one Ray task per video file.
+
+`vpipe run CONFIG -i DIR -o DIR --ray [ADDRESS]`: without ADDRESS a local Ray runtime on this
+machine, with `auto` or `ray://HOST:PORT` an existing cluster. Ray schedules, places and
+retries; a task is `batch.process_file`, the very code of a local batch, so a file gives the
+same pixels and audit either way. The driver alone writes the manifest (one writer, no locks)
+and draws the progress; the workers report to it through a small actor. Ray is imported here
+only, inside functions: the rest of vpipe runs without it.
+
+- Resources: each task asks for `cpus` CPUs (and a GPU when the device is cuda or tensorrt);
+  its engines share exactly those cores (ORT intra-op threads), not the node's.
+- Models travel once through the object store and are cached per node by checksum; a task
+  reads the cached file, never the driver's disk.
+- A worker that dies mid-file (OOM kill, lost node) is retried by Ray up to `retries` times;
+  every attempt gets a `running` line in the manifest. The dead attempt's `.partial` files are
+  written over by the next one and renamed only when it completes.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vpipe.pipeline.batch import FileResult, Job, plan, process_file, report, skip, worker_id
+from vpipe.pipeline.config import Config, load_config
+from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.manifest import Manifest, sha256
+
+#: seconds between a task's frame counts to the driver (progress only).
+REPORT_EVERY = 1.0
+
+
+@dataclass
+class RayRun:
+    results: list[FileResult]
+    seconds: float
+    #: worker (host:pid) -> its Prometheus endpoint (host:port), with --metrics-port.
+    metrics: dict[str, str] = field(default_factory=dict)
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise VpipeError("--ray needs Ray: pip install 'vpipe[ray]'") from None
+    return ray
+
+
+class Tracker:
+    """The cluster's live state, in one actor: attempts, workers and frame counts per file."""
+
+    def __init__(self):
+        self.attempts: dict[str, int] = {}
+        self.workers: dict[str, str] = {}
+        self.frames: dict[str, int] = {}
+        self.metrics: dict[str, str] = {}
+
+    def started(self, name: str, worker: str, metrics: str = "") -> int:
+        self.attempts[name] = self.attempts.get(name, 0) + 1
+        self.workers[name], self.frames[name] = worker, 0
+        if metrics:
+            self.metrics[worker] = metrics
+        return self.attempts[name]
+
+    def progress(self, name: str, frames: int) -> None:
+        self.frames[name] = frames
+
+    def snapshot(self) -> tuple[dict, dict, dict, dict]:
+        return self.attempts, self.workers, self.frames, self.metrics
+
+
+def run_file(config: Config, job: Job, device: str | None, cpus: int, models: dict, tracker,
+             metrics: tuple[int, str] | None = None) -> FileResult:
+    """A Ray task: one file, with the models from the object store and this task's CPUs."""
+    ray = import_ray()
+    endpoint = serve_worker_metrics(*metrics) if metrics else ""
+    attempt = ray.get(tracker.started.remote(job.name, worker_id(), endpoint))
+    last = [0.0]
+
+    def on_frames(frames: int) -> None:
+        if time.monotonic() - last[0] >= REPORT_EVERY:
+            last[0] = time.monotonic()
+            tracker.progress.remote(job.name, frames)
+
+    result = process_file(local_models(config, models), job, device, cores=cpus, on_frames=on_frames,
+                          on_runner=watch_metrics if metrics else None)
+    result.attempts = attempt
+    tracker.progress.remote(job.name, result.frames)
+    return result
+
+
+def ship_models(ray, config: Config) -> dict[int, tuple[str, str, object]]:
+    """Each stage's engine file into the object store: {stage index: (file name, sha256, ref)}."""
+    models = {}
+    for i, spec in enumerate(config.spec.stages):
+        path = config.resolve(spec.engine) if spec.engine else None
+        if path and path.is_file():
+            models[i] = (path.name, sha256(path), ray.put(path.read_bytes()))
+    return models
+
+
+def local_models(config: Config, models: dict) -> Config:
+    """The config with its engines read from this node's cache, fetched once per node."""
+    if not models:
+        return config
+    ray = import_ray()
+    config = copy.deepcopy(config)
+    cache = Path(tempfile.gettempdir()) / "vpipe-models"
+    for i, (name, digest, ref) in models.items():
+        path = cache / digest / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = path.with_name(f"{name}.{os.getpid()}.tmp")
+            fresh.write_bytes(ray.get(ref))
+            fresh.replace(path)  # atomic: tasks on one node may fetch it at once
+        config.spec.stages[i].engine = str(path)
+    return config
+
+
+# -- metrics: one endpoint per worker process, showing the file it runs now ---------------------
+
+_current = {"collector": None, "endpoint": ""}
+
+
+class _CurrentFile:
+    def collect(self):
+        collector = _current["collector"]
+        return collector.collect() if collector else iter(())
+
+
+def serve_worker_metrics(port: int, host: str, tries: int = 64) -> str:
+    """Serve this worker's metrics on the first free port from `port` (once per process)."""
+    if _current["endpoint"]:
+        return _current["endpoint"]
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry()
+    registry.register(_CurrentFile())
+    shown = import_ray().util.get_node_ip_address() if host in ("0.0.0.0", "::") else host
+    for candidate in range(port, port + tries):
+        try:
+            start_http_server(candidate, addr=host, registry=registry)
+        except OSError:
+            continue
+        _current["endpoint"] = f"{shown}:{candidate}"
+        break
+    return _current["endpoint"]
+
+
+def watch_metrics(runner) -> None:
+    from vpipe.pipeline.metrics import RunnerCollector
+
+    _current["collector"] = RunnerCollector(runner)
+
+
+# -- the driver ---------------------------------------------------------------------------------
+
+def import_prometheus() -> None:
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise VpipeError("--metrics-port needs prometheus_client: pip install 'vpipe[metrics]'") from None
+
+
+def connect(ray, address: str | None) -> bool:
+    """Join `address` or start a local runtime; True when this call started (and owns) it."""
+    if ray.is_initialized():
+        return False
+    try:
+        if address in (None, "", "local"):
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except Exception as exc:  # Ray's connection errors are of many types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise VpipeError(f"--ray {address or ''}: cannot start or reach Ray: {first}".replace("  ", " ")) from None
+    return True
+
+
+def run_ray_batch(config_path: Path, in_dir: Path, out_dir: Path, address: str | None = None,
+                  device: str | None = None, cpus: int = 1, retries: int = 3, quiet: bool = False,
+                  metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
+                  log=lambda line: print(line, file=sys.stderr)) -> RayRun:
+    """Process the folder on Ray (each worker serving metrics from `metrics_port` on)."""
+    config = load_config(config_path)
+    manifest = Manifest(out_dir)
+    known = manifest.states()
+    started = time.perf_counter()
+    results, pending = [], []
+    for job in plan(in_dir, out_dir):
+        if job.target.exists():
+            results.append(skip(job, manifest, known))
+        else:
+            pending.append(job)
+    if not pending:
+        return RayRun(results, time.perf_counter() - started)
+    if metrics_port:
+        import_prometheus()  # fails here, not in every task
+    ray = import_ray()
+    owned = connect(ray, address)
+    try:
+        gpus = 1 if (device or config.spec.device or "cpu").startswith(("cuda", "tensorrt")) else 0
+        task = ray.remote(run_file).options(num_cpus=cpus, num_gpus=gpus, max_retries=retries,
+                                            retry_exceptions=False)
+        tracker = ray.remote(Tracker).options(num_cpus=0).remote()
+        shared = dict(config=ray.put(config), models=ship_models(ray, config))
+        metrics = (metrics_port, metrics_host) if metrics_port else None
+        submit = lambda job: task.remote(shared["config"], job, device, cpus, shared["models"], tracker, metrics)
+        done, endpoints = drive(ray, submit, pending, tracker, manifest, cpus, quiet, log)
+    finally:
+        if owned:
+            ray.shutdown()
+    return RayRun(results + done, time.perf_counter() - started, endpoints)
+
+
+def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: int, quiet: bool,
+          log) -> tuple[list[FileResult], dict[str, str]]:
+    """Keep the cluster busy with a bounded window of tasks; record each attempt and result."""
+    from vpipe.pipeline.batch_progress import BatchProgress
+
+    window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1) // cpus))
+    queue, in_flight, results, seen = deque(pending), {}, [], set()
+    snapshot = ({}, {}, {}, {})
+    with BatchProgress(len(pending), enabled=not quiet) as progress:
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < window:
+                    job = queue.popleft()
+                    in_flight[submit(job)] = job
+                ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0.5, fetch_local=False)
+                snapshot = ray.get(tracker.snapshot.remote())
+                attempts, workers, frames, _ = snapshot
+                for name, attempt in attempts.items():
+                    if (name, attempt) not in seen:
+                        seen.add((name, attempt))
+                        manifest.write(name, "running", attempt=attempt, worker=workers[name])
+                for ref in ready:
+                    result = collect(ray, ref, in_flight.pop(ref), attempts)
+                    manifest.write_result(result)
+                    results.append(result)
+                    progress.log(result, log)
+                progress.update(results, frames)
+        except KeyboardInterrupt:
+            for ref, job in in_flight.items():
+                ray.cancel(ref)
+                manifest.write(job.name, "interrupted")
+                results.append(FileResult(job.source, job.target, "interrupted", name=job.name))
+    return results, snapshot[3]
+
+
+def collect(ray, ref, job: Job, attempts: dict[str, int]) -> FileResult:
+    """A task's result; a task whose every attempt lost its worker is a failed file."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return FileResult(job.source, job.target, "failed", name=job.name, attempts=attempts.get(job.name, 1),
+                          error=f"{job.source}: lost its worker on every attempt: {first}")
