@@ -150,3 +150,21 @@ def test_a_bad_file_is_reported_and_the_batch_goes_on(cluster, clips, tmp_path):
     console.print(summary_table(run.results, run.seconds))
     total = [row for row in console.export_text().splitlines() if "total" in row][0].replace("│", " ").split()
     assert total[1:6] == ["4", "0", "1", "0", "120"]  # done, skipped, failed, retried, frames
+
+
+def test_each_worker_serves_its_metrics(cluster, clips, tmp_path):
+    pytest.importorskip("prometheus_client")
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:  # a free port to start from; each worker takes the next free one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = run_ray_batch(config(tmp_path), clips, tmp_path / "out", quiet=True, metrics_port=port,
+                        log=lambda line: None)
+    workers = {r.worker for r in run.results}
+    assert set(run.metrics) == workers and len(set(run.metrics.values())) == len(workers)
+    for endpoint in run.metrics.values():
+        text = urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=10).read().decode()
+        # the worker's last file, still served: 30 frames through the detector
+        assert 'vpipe_frames_total{element="faces",role="stage"} 30.0' in text
