@@ -31,9 +31,10 @@ class BatchProgress:
         """A file's line, printed above the bar while it runs."""
         report(result, self.bar.console.print if self.enabled else log)
 
-    def update(self, results: list[FileResult], frames: dict[str, int]) -> None:
-        """`frames`: frames written so far per file, across the cluster (finished files included)."""
-        total = sum(frames.values())
+    def update(self, results: list[FileResult], running: dict[str, int]) -> None:
+        """`running`: frames written so far by each file in progress, across the cluster."""
+        done = {r.name for r in results}
+        total = sum(r.frames for r in results) + sum(n for name, n in running.items() if name not in done)
         fps = total / max(time.perf_counter() - self.started, 1e-9)
         self.bar.update(self.task, completed=len(results), description=f"{total} frames, {fps:.1f} FPS")
 

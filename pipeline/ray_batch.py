@@ -53,26 +53,37 @@ def import_ray():
 
 
 class Tracker:
-    """The cluster's live state, in one actor: attempts, workers and frame counts per file."""
+    """The cluster's live state, in one actor: the files running now (their attempts and frame
+    counts), the attempts started since the driver last looked, each worker's metrics endpoint.
+    Finished files are forgotten, so its size follows the tasks in flight, not the archive."""
 
     def __init__(self):
         self.attempts: dict[str, int] = {}
-        self.workers: dict[str, str] = {}
         self.frames: dict[str, int] = {}
+        self.starts: list[tuple[str, int, str]] = []
         self.metrics: dict[str, str] = {}
 
     def started(self, name: str, worker: str, metrics: str = "") -> int:
         self.attempts[name] = self.attempts.get(name, 0) + 1
-        self.workers[name], self.frames[name] = worker, 0
+        self.frames[name] = 0
+        self.starts.append((name, self.attempts[name], worker))
         if metrics:
             self.metrics[worker] = metrics
         return self.attempts[name]
 
     def progress(self, name: str, frames: int) -> None:
-        self.frames[name] = frames
+        if name in self.attempts:  # a late report of a file already forgotten is dropped
+            self.frames[name] = frames
 
-    def snapshot(self) -> tuple[dict, dict, dict, dict]:
-        return self.attempts, self.workers, self.frames, self.metrics
+    def forget(self, names: list[str]) -> None:
+        for name in names:
+            self.attempts.pop(name, None)
+            self.frames.pop(name, None)
+
+    def snapshot(self) -> tuple[list[tuple[str, int, str]], dict[str, int], dict[str, str]]:
+        """(attempts started since the last call, frames of the files running, metrics endpoints)."""
+        starts, self.starts = self.starts, []
+        return starts, self.frames, self.metrics
 
 
 def run_file(config: Config, job: Job, device: str | None, cpus: int, models: dict, tracker,
@@ -91,7 +102,6 @@ def run_file(config: Config, job: Job, device: str | None, cpus: int, models: di
     result = process_file(local_models(config, models), job, device, cores=cpus, on_frames=on_frames,
                           on_runner=watch_metrics if metrics else None)
     result.attempts = attempt
-    tracker.progress.remote(job.name, result.frames)
     return result
 
 
@@ -225,8 +235,9 @@ def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: in
     from vpipe.pipeline.batch_progress import BatchProgress
 
     window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1) // cpus))
-    queue, in_flight, results, seen = deque(pending), {}, [], set()
-    snapshot = ({}, {}, {}, {})
+    queue, in_flight, results = deque(pending), {}, []
+    attempts: dict[str, int] = {}
+    endpoints: dict[str, str] = {}
     with BatchProgress(len(pending), enabled=not quiet) as progress:
         try:
             while queue or in_flight:
@@ -234,31 +245,32 @@ def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: in
                     job = queue.popleft()
                     in_flight[submit(job)] = job
                 ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0.5, fetch_local=False)
-                snapshot = ray.get(tracker.snapshot.remote())
-                attempts, workers, frames, _ = snapshot
-                for name, attempt in attempts.items():
-                    if (name, attempt) not in seen:
-                        seen.add((name, attempt))
-                        manifest.write(name, "running", attempt=attempt, worker=workers[name])
+                starts, running, endpoints = ray.get(tracker.snapshot.remote())
+                for name, attempt, worker in starts:
+                    attempts[name] = attempt
+                    manifest.write(name, "running", attempt=attempt, worker=worker)
                 for ref in ready:
-                    result = collect(ray, ref, in_flight.pop(ref), attempts)
+                    job = in_flight.pop(ref)
+                    result = collect(ray, ref, job, attempts.pop(job.name, 1))
                     manifest.write_result(result)
                     results.append(result)
                     progress.log(result, log)
-                progress.update(results, frames)
+                if ready:
+                    tracker.forget.remote([r.name for r in results[-len(ready):]])
+                progress.update(results, running)
         except KeyboardInterrupt:
             for ref, job in in_flight.items():
                 ray.cancel(ref)
                 manifest.write(job.name, "interrupted")
                 results.append(FileResult(job.source, job.target, "interrupted", name=job.name))
-    return results, snapshot[3]
+    return results, endpoints
 
 
-def collect(ray, ref, job: Job, attempts: dict[str, int]) -> FileResult:
+def collect(ray, ref, job: Job, attempts: int) -> FileResult:
     """A task's result; a task whose every attempt lost its worker is a failed file."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return FileResult(job.source, job.target, "failed", name=job.name, attempts=attempts.get(job.name, 1),
+        return FileResult(job.source, job.target, "failed", name=job.name, attempts=attempts,
                           error=f"{job.source}: lost its worker on every attempt: {first}")
