@@ -34,6 +34,8 @@ from vpipe.pipeline.manifest import Manifest, sha256
 
 #: seconds between a task's frame counts to the driver (progress only).
 REPORT_EVERY = 1.0
+#: seconds the driver waits for the start report of a file whose result came first.
+START_WAIT = 5.0
 
 
 @dataclass
@@ -86,12 +88,17 @@ class Tracker:
         return starts, self.frames, self.metrics
 
 
-def run_file(config: Config, job: Job, device: str | None, cpus: int, models: dict, tracker,
-             metrics: tuple[int, str] | None = None) -> FileResult:
-    """A Ray task: one file, with the models from the object store and this task's CPUs."""
-    ray = import_ray()
+def run_file(config: Config, job: Job, device: str | None, cpus: int, tracker, metrics: tuple[int, str] | None,
+             models: list[tuple[int, str, str]], *blobs: bytes) -> FileResult:
+    """A Ray task: one file, with this task's CPUs and the models from the object store.
+
+    It never calls `ray.get`: a task blocked in `ray.get` gives its CPU back to the scheduler,
+    which starts another task beside it on the same core. So the models come as arguments,
+    fetched before the task starts, and the start is confirmed through the call's future, which
+    the scheduler does not see (a start sent without waiting can die with a worker killed early,
+    and the manifest would miss that attempt)."""
     endpoint = serve_worker_metrics(*metrics) if metrics else ""
-    attempt = ray.get(tracker.started.remote(job.name, worker_id(), endpoint))
+    tracker.started.remote(job.name, worker_id(), endpoint).future().result(timeout=60)
     last = [0.0]
 
     def on_frames(frames: int) -> None:
@@ -99,36 +106,34 @@ def run_file(config: Config, job: Job, device: str | None, cpus: int, models: di
             last[0] = time.monotonic()
             tracker.progress.remote(job.name, frames)
 
-    result = process_file(local_models(config, models), job, device, cores=cpus, on_frames=on_frames,
-                          on_runner=watch_metrics if metrics else None)
-    result.attempts = attempt
-    return result
+    return process_file(local_models(config, models, blobs), job, device, cores=cpus, on_frames=on_frames,
+                        on_runner=watch_metrics if metrics else None)
 
 
-def ship_models(ray, config: Config) -> dict[int, tuple[str, str, object]]:
-    """Each stage's engine file into the object store: {stage index: (file name, sha256, ref)}."""
-    models = {}
+def ship_models(ray, config: Config) -> tuple[list[tuple[int, str, str]], list]:
+    """Each stage's engine file into the object store: [(stage index, file name, sha256)], [refs]."""
+    models, refs = [], []
     for i, spec in enumerate(config.spec.stages):
         path = config.resolve(spec.engine) if spec.engine else None
         if path and path.is_file():
-            models[i] = (path.name, sha256(path), ray.put(path.read_bytes()))
-    return models
+            models.append((i, path.name, sha256(path)))
+            refs.append(ray.put(path.read_bytes()))
+    return models, refs
 
 
-def local_models(config: Config, models: dict) -> Config:
-    """The config with its engines read from this node's cache, fetched once per node."""
+def local_models(config: Config, models: list[tuple[int, str, str]], blobs: tuple[bytes, ...]) -> Config:
+    """The config with its engines read from this node's cache, written there once per node."""
     if not models:
         return config
-    ray = import_ray()
     config = copy.deepcopy(config)
     cache = Path(tempfile.gettempdir()) / "vpipe-models"
-    for i, (name, digest, ref) in models.items():
+    for (i, name, digest), blob in zip(models, blobs):
         path = cache / digest / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fresh = path.with_name(f"{name}.{os.getpid()}.tmp")
-            fresh.write_bytes(ray.get(ref))
-            fresh.replace(path)  # atomic: tasks on one node may fetch it at once
+            fresh.write_bytes(blob)
+            fresh.replace(path)  # atomic: tasks on one node may write it at once
         config.spec.stages[i].engine = str(path)
     return config
 
@@ -219,9 +224,9 @@ def run_ray_batch(config_path: Path, in_dir: Path, out_dir: Path, address: str |
         task = ray.remote(run_file).options(num_cpus=cpus, num_gpus=gpus, max_retries=retries,
                                             retry_exceptions=False)
         tracker = ray.remote(Tracker).options(num_cpus=0).remote()
-        shared = dict(config=ray.put(config), models=ship_models(ray, config))
+        shared, (models, blobs) = ray.put(config), ship_models(ray, config)
         metrics = (metrics_port, metrics_host) if metrics_port else None
-        submit = lambda job: task.remote(shared["config"], job, device, cpus, shared["models"], tracker, metrics)
+        submit = lambda job: task.remote(shared, job, device, cpus, tracker, metrics, models, *blobs)
         done, endpoints = drive(ray, submit, pending, tracker, manifest, cpus, quiet, log)
     finally:
         if owned:
@@ -237,6 +242,7 @@ def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: in
     window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1) // cpus))
     queue, in_flight, results = deque(pending), {}, []
     attempts: dict[str, int] = {}
+    early: dict[str, float] = {}
     endpoints: dict[str, str] = {}
     with BatchProgress(len(pending), enabled=not quiet) as progress:
         try:
@@ -250,14 +256,19 @@ def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: in
                     attempts[name] = attempt
                     manifest.write(name, "running", attempt=attempt, worker=worker)
                 for ref in ready:
-                    job = in_flight.pop(ref)
+                    job = in_flight[ref]
+                    if job.name not in attempts and time.monotonic() - early.setdefault(job.name, time.monotonic()) < START_WAIT:
+                        continue  # its result came before its start reached the tracker: next round
+                    del in_flight[ref]
+                    early.pop(job.name, None)
                     result = collect(ray, ref, job, attempts.pop(job.name, 1))
                     manifest.write_result(result)
                     results.append(result)
                     progress.log(result, log)
-                if ready:
-                    tracker.forget.remote([r.name for r in results[-len(ready):]])
+                    tracker.forget.remote([job.name])
                 progress.update(results, running)
+                if ready and all(in_flight.get(ref) for ref in ready):
+                    time.sleep(0.05)  # only early results: ray.wait would return at once
         except KeyboardInterrupt:
             for ref, job in in_flight.items():
                 ray.cancel(ref)
@@ -269,8 +280,10 @@ def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: in
 def collect(ray, ref, job: Job, attempts: int) -> FileResult:
     """A task's result; a task whose every attempt lost its worker is a failed file."""
     try:
-        return ray.get(ref)
+        result = ray.get(ref)
     except ray.exceptions.RayError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return FileResult(job.source, job.target, "failed", name=job.name, attempts=attempts,
                           error=f"{job.source}: lost its worker on every attempt: {first}")
+    result.attempts = attempts
+    return result
