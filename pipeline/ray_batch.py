@@ -27,15 +27,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vpipe.pipeline.batch import FileResult, Job, plan, process_file, report, skip, worker_id
+from vpipe.pipeline.batch import FileResult, Job, plan, process_file, skip, worker_id
 from vpipe.pipeline.config import Config, load_config
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.manifest import Manifest, sha256
 
 #: seconds between a task's frame counts to the driver (progress only).
 REPORT_EVERY = 1.0
-#: seconds the driver waits for the start report of a file whose result came first.
-START_WAIT = 5.0
 
 
 @dataclass
@@ -242,7 +240,6 @@ def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: in
     window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1) // cpus))
     queue, in_flight, results = deque(pending), {}, []
     attempts: dict[str, int] = {}
-    early: dict[str, float] = {}
     endpoints: dict[str, str] = {}
     with BatchProgress(len(pending), enabled=not quiet) as progress:
         try:
@@ -255,20 +252,14 @@ def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: in
                 for name, attempt, worker in starts:
                     attempts[name] = attempt
                     manifest.write(name, "running", attempt=attempt, worker=worker)
-                for ref in ready:
-                    job = in_flight[ref]
-                    if job.name not in attempts and time.monotonic() - early.setdefault(job.name, time.monotonic()) < START_WAIT:
-                        continue  # its result came before its start reached the tracker: next round
-                    del in_flight[ref]
-                    early.pop(job.name, None)
+                for ref in ready:  # each one's start is in `starts`: the task waited for it
+                    job = in_flight.pop(ref)
                     result = collect(ray, ref, job, attempts.pop(job.name, 1))
                     manifest.write_result(result)
                     results.append(result)
                     progress.log(result, log)
                     tracker.forget.remote([job.name])
                 progress.update(results, running)
-                if ready and all(in_flight.get(ref) for ref in ready):
-                    time.sleep(0.05)  # only early results: ray.wait would return at once
         except KeyboardInterrupt:
             for ref, job in in_flight.items():
                 ray.cancel(ref)
