@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -37,13 +38,14 @@ def on_ray(config: Path, clips: Path, out: Path, workers: int) -> dict:
     from vpipe.pipeline.ray_batch import run_ray_batch
 
     start = time.perf_counter()
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             _temp_dir=tempfile.mkdtemp(prefix="vray", dir="/tmp"))
+    temp = tempfile.mkdtemp(prefix="vray", dir="/tmp")  # short: Ray's socket paths have a limit
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False, _temp_dir=temp)
     init = time.perf_counter() - start
     try:
         run = run_ray_batch(config, clips, out, cpus=1, quiet=True, log=lambda line: None)
     finally:
         ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
     return figures(f"Ray, {workers} worker{'s' * (workers > 1)}", workers, run.results, run.seconds) | {"init_s": init}
 
 

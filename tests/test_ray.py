@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def cluster():
              runtime_env={"env_vars": {"PYTHONPATH": path}, "worker_process_setup_hook": "elements.in_ray_worker"})
     yield
     ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +135,6 @@ def test_a_rerun_after_losing_the_manifest_redoes_only_what_is_missing(cluster, 
 
 
 def test_a_bad_file_is_reported_and_the_batch_goes_on(cluster, clips, tmp_path):
-    import shutil
-
     folder = tmp_path / "in"
     shutil.copytree(clips, folder)
     (folder / "broken.mp4").write_bytes(b"not a video")
