@@ -1,6 +1,6 @@
 """Batch throughput: a local sequential batch against Ray with 1 and 2 workers, in one run.
 
-    python benchmarks/ray_scaling.py [--clips 8] [--frames 40] [--config configs/roadview.yaml] [--json out.json]
+    python benchmarks/ray_scaling.py [--clips 8] [--frames 40] [--repeat 1] [--config configs/roadview.yaml] [--json out.json]
 
 The same folder of clips (cut from samples/roadview.mp4) and the same config each time; every
 Ray task asks for 1 CPU, so its engines run on 1 ORT thread each, as the local run's do on this
@@ -59,18 +59,27 @@ def figures(mode: str, workers: int, results, seconds: float) -> dict:
             "seconds": seconds, "fps": frames / seconds, "busy": busy, "overlap": busy / seconds}
 
 
+def median_row(rows: list[dict]) -> dict:
+    """The run with the median wall time (one real run, not a mix of figures from several)."""
+    return sorted(rows, key=lambda row: row["seconds"])[len(rows) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--frames", type=int, default=40, help="frames per clip")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "roadview.yaml")
+    parser.add_argument("--repeat", type=int, default=1, help="run the three modes N times, in turn; report medians")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    runs = []
     with tempfile.TemporaryDirectory() as temp:
         temp = Path(temp)
         cut_clips(SAMPLE, temp / "clips", args.clips, args.frames)
-        rows = [local(args.config, temp / "clips", temp / "local")]
-        rows += [on_ray(args.config, temp / "clips", temp / f"ray{w}", w) for w in (1, 2)]
+        for k in range(args.repeat):  # in turn, so a change in the machine's load hits every mode
+            runs.append([local(args.config, temp / "clips", temp / f"local{k}")])
+            runs[-1] += [on_ray(args.config, temp / "clips", temp / f"ray{w}-{k}", w) for w in (1, 2)]
+    rows = [median_row([run[m] for run in runs]) for m in range(3)]
     base, one = rows[0], rows[1]
     print(f"{'mode':<20}{'files':>6}{'frames':>8}{'wall s':>9}{'overlap':>9}{'FPS':>8}{'vs local':>10}{'vs 1 worker':>13}")
     for row in rows:
@@ -84,7 +93,7 @@ def main() -> None:
           f"own runs (1 worker); ray.init: {rows[1]['init_s']:.1f} s and {rows[2]['init_s']:.1f} s "
           "(not in the wall times)")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "overhead_per_file_s": overhead,
+        args.json.write_text(json.dumps({"rows": rows, "runs": runs, "overhead_per_file_s": overhead,
                                          "outside_files_per_file_s": outside}, indent=2) + "\n")
 
 
