@@ -3,22 +3,36 @@
 Resumable: each output is written under a `.partial` name and renamed only once its run ended
 cleanly, so a file that exists is finished and a rerun skips it; an interrupted or failed file
 is redone next time. A file that fails (unreadable, or without a single frame) is reported and
-does not stop the batch; corrupt or truncated files are done, with their warnings.
+does not stop the batch; corrupt or truncated files are done, with their warnings. Each file's
+states go to the manifest (pipeline/manifest.py). `process_file` is the whole of one file's
+work, the same here and in a Ray task (pipeline/ray_batch.py).
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from vpipe.pipeline.config import load_config
+from vpipe.pipeline.config import Config, load_config
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.graph import Overrides, build_graph
+from vpipe.pipeline.manifest import Manifest, sha256
 from vpipe.pipeline.media import VIDEO_SUFFIXES
 from vpipe.pipeline.runner import Runner
+
+
+@dataclass
+class Job:
+    source: Path
+    #: the source's path relative to the input folder: its name in the manifest.
+    name: str
+    target: Path
 
 
 @dataclass
@@ -31,6 +45,14 @@ class FileResult:
     error: str = ""
     #: the source's warnings (corrupt packets skipped, truncated).
     warnings: list[str] = field(default_factory=list)
+    name: str = ""
+    frames_in: int = 0
+    #: the run that ended it: 2 or more after a worker was lost (Ray retries).
+    attempts: int = 1
+    #: host:pid of the process that ran it.
+    worker: str = ""
+    sha256: str = ""
+    audit_sha256: str = ""
 
 
 def find_videos(folder: Path) -> list[Path]:
@@ -45,51 +67,91 @@ def output_name(relative: Path, taken: Counter) -> Path:
     return relative.with_suffix(".mp4")
 
 
-def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None = None,
-              log=lambda line: print(line, file=sys.stderr)) -> list[FileResult]:
-    config = load_config(config_path)
+def plan(in_dir: Path, out_dir: Path) -> list[Job]:
     if out_dir.resolve().is_relative_to(in_dir.resolve()):
         raise ConfigError(f"--output: {out_dir} is inside the input folder {in_dir}: "
                           "its outputs would be read as inputs next time; choose another folder")
-    results = []
     videos = find_videos(in_dir)
     stems = Counter(v.relative_to(in_dir).with_suffix("") for v in videos)
-    for video in videos:
-        relative = video.relative_to(in_dir)
-        target = out_dir / output_name(relative, stems)
-        if target.exists():
-            results.append(FileResult(video, target, "skipped"))
-            log(f"{relative}: skipped (done already: {target})")
-            continue
-        partial = target.with_name(target.stem + ".partial.mp4")
-        audit = target.with_suffix(".jsonl")
-        start = time.perf_counter()
-        result = FileResult(video, target, "done")
+    return [Job(v, str(v.relative_to(in_dir)), out_dir / output_name(v.relative_to(in_dir), stems))
+            for v in videos]
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def skip(job: Job, manifest: Manifest, known: dict[str, dict]) -> FileResult:
+    """A file whose output exists; recorded (with its checksum) if the manifest lost it."""
+    result = FileResult(job.source, job.target, "skipped", name=job.name)
+    if known.get(job.name, {}).get("state") not in ("done", "skipped"):
+        manifest.write(job.name, "skipped", output=str(job.target.relative_to(manifest.path.parent)),
+                       sha256=sha256(job.target))
+    return result
+
+
+def process_file(config: Config, job: Job, device: str | None = None, cores: int | None = None,
+                 on_frames: Callable[[int], None] | None = None,
+                 on_runner: Callable[[Runner], None] | None = None) -> FileResult:
+    """Run the config on one file: into `NAME.partial.mp4`, renamed to its own name when complete.
+    `cores`: what its engines share (default: the machine's); `on_frames`: frames written so far,
+    every fraction of a second; `on_runner`: the runner before it starts (a metrics endpoint)."""
+    partial = job.target.with_name(job.target.stem + ".partial.mp4")
+    audit = job.target.with_suffix(".jsonl")
+    start = time.perf_counter()
+    result = FileResult(job.source, job.target, "done", name=job.name, worker=worker_id())
+    try:
+        graph = build_graph(config, Overrides(input=str(job.source), output=str(partial), device=device,
+                                              audit=str(audit), cores=cores))
+        runner = Runner(graph)
+        if on_runner:
+            on_runner(runner)
         try:
-            graph = build_graph(config, Overrides(input=str(video), output=str(partial), device=device,
-                                                  audit=str(audit)))
-            runner = Runner(graph)
-            try:
-                runner.run()
-            finally:
-                graph.close()
-            result.frames = runner.stats.frames_out
-            result.warnings = [w for node in graph.sources for w in node.element.warnings()]
-            if runner.interrupted:
-                result.status = "interrupted"
-            elif not partial.exists():  # a stream without frames: nothing was written
-                result.status, result.error = "failed", f"{video}: no frame decoded"
-            else:
-                partial.replace(target)
-        except VpipeError as exc:
-            result.status, result.error = "failed", str(exc)
-        result.seconds = time.perf_counter() - start
+            runner.run(tick=(lambda: on_frames(runner.stats.frames_out)) if on_frames else None)
+        finally:
+            graph.close()
+        result.frames = runner.stats.frames_out
+        result.frames_in = sum(runner.stats.stages[node.name].frames for node in graph.sources)
+        result.warnings = [w for node in graph.sources for w in node.element.warnings()]
+        if runner.interrupted:
+            result.status = "interrupted"
+        elif not partial.exists():  # a stream without frames: nothing was written
+            result.status, result.error = "failed", f"{job.source}: no frame decoded"
+        else:
+            partial.replace(job.target)
+            result.sha256 = sha256(job.target)
+            result.audit_sha256 = sha256(audit) if audit.exists() else ""
+    except VpipeError as exc:
+        result.status, result.error = "failed", str(exc)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def report(result: FileResult, log: Callable[[str], None]) -> None:
+    fps = result.frames / result.seconds if result.seconds else 0.0
+    retried = f", attempt {result.attempts}" if result.attempts > 1 else ""
+    log(f"{result.name}: {result.status}" + (f": {result.error}" if result.error else
+                                             f" ({result.frames} frames, {fps:.1f} FPS{retried}) -> {result.output}"))
+    for warning in result.warnings:
+        log(f"{result.name}: warning: {warning}")
+
+
+def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None = None,
+              log=lambda line: print(line, file=sys.stderr)) -> list[FileResult]:
+    config = load_config(config_path)
+    manifest = Manifest(out_dir)
+    known = manifest.states()
+    results = []
+    for job in plan(in_dir, out_dir):
+        if job.target.exists():
+            results.append(skip(job, manifest, known))
+            log(f"{job.name}: skipped (done already: {job.target})")
+            continue
+        manifest.write(job.name, "running", attempt=1, worker=worker_id())
+        result = process_file(config, job, device)
+        manifest.write_result(result)
         results.append(result)
-        fps = result.frames / result.seconds if result.seconds else 0.0
-        log(f"{relative}: {result.status}" + (f": {result.error}" if result.error else
-                                               f" ({result.frames} frames, {fps:.1f} FPS) -> {target}"))
-        for warning in result.warnings:
-            log(f"{relative}: warning: {warning}")
+        report(result, log)
         if result.status == "interrupted":
             break
     return results

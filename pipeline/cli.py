@@ -47,6 +47,11 @@ def run(
     status: Annotated[bool, typer.Option("--status", help="print a per-stream and per-stage table on exit")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace outputs that exist already")] = False,
     verify_after: Annotated[bool, typer.Option("--verify", help="then verify the output (exit 3 on candidate leaks)")] = False,
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", metavar="[ADDRESS]",
+        help="a folder on Ray, one task per file: alone, a local runtime; or ADDRESS (auto, ray://HOST:PORT)")] = None,
+    ray_cpus: Annotated[int, typer.Option(min=1, help="--ray: CPUs per file (its engines' threads)")] = 1,
+    ray_retries: Annotated[int, typer.Option(min=0, help="--ray: retries of a file whose worker died")] = 3,
 ) -> None:
     """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
     from vpipe.pipeline.config import load_config
@@ -58,7 +63,11 @@ def run(
         if find_videos(Path(input)):
             if not output:
                 raise ConfigError("--input is a folder of videos: give --output FOLDER for the mirrored tree")
-            results = run_batch(config, Path(input), Path(output), device)
+            if ray:
+                results = _ray_batch(config, Path(input), Path(output), ray, device, ray_cpus, ray_retries,
+                                     quiet, metrics_port, metrics_host)
+            else:
+                results = run_batch(config, Path(input), Path(output), device)
             failed = [r for r in results if r.status in ("failed", "interrupted")]
             typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
                        f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed, "
@@ -68,12 +77,27 @@ def run(
                 done = [r for r in results if r.status == "done"]
                 code = max((_verify(r.source, r.output, config=config, device=device) for r in done), default=0)
             raise typer.Exit(code)
+    if ray:
+        raise ConfigError("--ray runs a folder of videos: give -i FOLDER -o FOLDER")
     graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
                                                        reconnect_attempts=reconnect_attempts,
                                                        overwrite=overwrite))
     _run(graph, max_frames, quiet, metrics_port, metrics_host, status)
     if verify_after:
         raise typer.Exit(_verify_run(graph, config, device))
+
+
+def _ray_batch(config: Path, in_dir: Path, out_dir: Path, address: str, device: str | None, cpus: int,
+               retries: int, quiet: bool, metrics_port: int | None, metrics_host: str) -> list:
+    """The batch on Ray, then its table per worker."""
+    from rich.console import Console
+
+    from vpipe.pipeline.batch_progress import summary_table
+    from vpipe.pipeline.ray_batch import run_ray_batch
+
+    run = run_ray_batch(config, in_dir, out_dir, address, device, cpus, retries, quiet, metrics_port, metrics_host)
+    Console(stderr=True, width=130).print(summary_table(run.results, run.seconds, run.metrics))
+    return run.results
 
 
 def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = None,
@@ -340,13 +364,20 @@ def _type_name(annotation) -> str:
     return (text or str(annotation)).replace("typing.", "")
 
 
+def _bare_ray(args: list[str]) -> list[str]:
+    """`--ray` without ADDRESS (last, or before another option) is `--ray=local`: typer has no
+    option whose value may be left out."""
+    return ["--ray=local" if arg == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")) else arg
+            for i, arg in enumerate(args)]
+
+
 def main() -> None:
     """Entry point: every VpipeError is one line on stderr and a non-zero exit, no traceback."""
     from vpipe.pipeline.memory import tune_allocator
 
     tune_allocator()
     try:
-        code = app(standalone_mode=False)
+        code = app(args=_bare_ray(sys.argv[1:]), standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except VpipeError as exc:

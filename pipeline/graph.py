@@ -105,6 +105,8 @@ class Overrides:
     #: built for the one-frame-at-a-time baseline: one stage runs at a time, so each engine
     #: gets every core by default (the baseline's best, not a handicapped copy of the pipeline).
     sequential: bool = False
+    #: cores this run may use, shared by its engines (a Ray task's CPUs); default: the machine's.
+    cores: int | None = None
 
 
 def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
@@ -125,6 +127,7 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     # Engine threads default to an even share of the cores among all model-stage workers.
     model_workers = 1 if overrides.sequential else sum(
         s.workers for _, s, role in specs if role != "source" and s.engine)
+    engine_threads = max(1, (overrides.cores or os.cpu_count() or 1) // max(1, model_workers))
 
     overrides = _audit_follows_output(overrides)
     audit_sink = next((n for (_, sp, r), n in zip(specs, names)
@@ -144,7 +147,7 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
             output = overrides.output
         elif role == "sink" and overrides.audit and name == audit_sink:
             output = overrides.audit
-        element = _build_element(config, loc, name, node_spec, role, device, streams, model_workers,
+        element = _build_element(config, loc, name, node_spec, role, device, streams, engine_threads,
                                  output=output, output_dir=overrides.output_dir)
         _check_node(config, loc, node_spec, element)
         node = Node(name, loc, element, inputs, queue=queue, on_error=node_spec.on_error, role=role,
@@ -365,7 +368,7 @@ def sink_for_output(output: str) -> type[Sink]:
 
 
 def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, device: str,
-                   streams: dict[str, StreamInfo], model_workers: int, output: str | None,
+                   streams: dict[str, StreamInfo], engine_threads: int, output: str | None,
                    output_dir: Path | None = None) -> Element:
     cls = ELEMENTS.get(s.type)
     if cls is None or cls.role != role:
@@ -401,7 +404,7 @@ def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, devic
         engine_path=engine_path,
         device=s.device or device,
         # Model stages share the cores; give each worker an even part rather than all of them.
-        threads=s.threads or max(1, (os.cpu_count() or 1) // max(1, model_workers)),
+        threads=s.threads or engine_threads,
         streams=streams,
         where=f"{config.path}: {_fmt(loc)}",
     )

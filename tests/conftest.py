@@ -61,3 +61,24 @@ def pytest_collection_modifyitems(items) -> None:
         tier = TIERS.get(item.module.__name__.rpartition(".")[2])
         if tier:
             item.add_marker(tier)
+
+
+def cut_clips(source: Path, folder: Path, count: int, frames: int) -> list[Path]:
+    """`count` short H.264 clips of `frames` frames each, cut from `source` at staggered starts."""
+    import av
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with av.open(str(source)) as container:
+        images = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    clips = []
+    for k in range(count):
+        start = (k * 17) % (len(images) - frames)
+        clips.append(folder / f"clip{k:02d}.mp4")
+        with av.open(str(clips[-1]), "w") as out:
+            stream = out.add_stream("libx264", rate=25)
+            stream.height, stream.width = images[0].shape[:2]
+            stream.pix_fmt = "yuv420p"
+            for image in images[start:start + frames]:
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+            out.mux(stream.encode())
+    return clips

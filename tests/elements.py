@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -141,6 +144,29 @@ class FaultyAnonymize(Anonymize):
         return frame
 
 
-for name, cls in {"test_faulty_anonymize": FaultyAnonymize, "test_batch_flaky": BatchFlaky, "test_flaky": Flaky, "test_slow": Slow, "test_box": FixedBox, "test_hang": Hang}.items():
+class KillOnceParams(Params):
+    marker: str
+    frame: int = 10
+
+
+class KillOnce(Element):
+    """SIGKILLs its own process on frame `frame`, once: the marker file says it happened already
+    (a worker lost mid-file, for the Ray batch's retries)."""
+
+    Params = KillOnceParams
+
+    def __call__(self, frame: Frame) -> Frame:
+        marker = Path(self.params.marker)
+        if frame.index == self.params.frame and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return frame
+
+
+def in_ray_worker() -> None:
+    """Ray's worker setup hook (`elements.in_ray_worker`): importing this module registered them."""
+
+
+for name, cls in {"test_kill_once": KillOnce, "test_faulty_anonymize": FaultyAnonymize, "test_batch_flaky": BatchFlaky, "test_flaky": Flaky, "test_slow": Slow, "test_box": FixedBox, "test_hang": Hang}.items():
     if name not in ELEMENTS:
         register(name)(cls)

@@ -31,3 +31,13 @@ def test_help_shows_no_value_for_flags(monkeypatch, capsys):
     assert code in (0, None)
     assert "--help" in out and "--quiet" in out
     assert "<bool>" not in out
+
+
+def test_ray_alone_means_a_local_runtime_and_needs_a_folder(monkeypatch, capsys):
+    from vpipe.pipeline.cli import _bare_ray
+
+    assert _bare_ray(["run", "c.yaml", "-i", "in", "--ray"])[-1] == "--ray=local"
+    assert _bare_ray(["run", "c.yaml", "--ray", "-q"])[2:] == ["--ray=local", "-q"]
+    assert _bare_ray(["run", "c.yaml", "--ray", "auto"])[2:] == ["--ray", "auto"]
+    code, _, err = run_cli(monkeypatch, capsys, "run", DECODE, "--ray")
+    assert code == 2 and err.strip() == "vpipe: error: --ray runs a folder of videos: give -i FOLDER -o FOLDER"

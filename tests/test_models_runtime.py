@@ -154,3 +154,22 @@ def test_fp16_model_takes_and_gives_float32(tmp_path):
     assert out.dtype == np.float32 and np.allclose(out, 3.0)
     with pytest.raises(EngineError, match="half.onnx"):  # a bad feed is one line naming the file
         engine.run({"images": np.ones((1, 3, 5, 5), np.float32)})
+
+
+def test_engine_threads_share_the_cores_the_run_is_given(tmp_path):
+    """A Ray task's CPUs (`Overrides.cores`), not the machine's, set its engines' ORT threads."""
+    from pathlib import Path
+
+    from vpipe.pipeline.config import load_config
+    from vpipe.pipeline.graph import Overrides, build_graph
+
+    roadview = Path(__file__).parents[1] / "configs" / "roadview.yaml"  # two model stages
+    for cores, each in ((1, 1), (4, 2), (8, 4)):
+        graph = build_graph(load_config(roadview), Overrides(cores=cores, output_dir=tmp_path))
+        try:
+            engines = [n.element.engine for n in graph.nodes.values() if hasattr(n.element, "engine")]
+            assert len(engines) == 2
+            for engine in engines:
+                assert engine.session.get_session_options().intra_op_num_threads == each
+        finally:
+            graph.close()
