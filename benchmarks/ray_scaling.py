@@ -1,27 +1,47 @@
 """Batch throughput: a local sequential batch against Ray with 1 and 2 workers, in one run.
 
-    python benchmarks/ray_scaling.py [--clips 8] [--frames 40] [--repeat 1] [--config configs/roadview.yaml] [--json out.json]
+    python benchmarks/ray_scaling.py [--clips 8] [--frames 40] [--repeat 1] [--config configs/roadview.yaml] [--pin] [--json out.json]
 
 The same folder of clips (cut from samples/roadview.mp4) and the same config each time; every
 Ray task asks for 1 CPU, so its engines run on 1 ORT thread each, as the local run's do on this
 2-core machine (2 cores shared by the config's 2 model stages). Ray's start-up (`ray.init`) is
 timed apart; its per-file overhead is (Ray 1 worker's wall time - local wall time) / files.
+
+`--pin` holds each mode to as many cores as it has workers (the local run and Ray's 1 worker to
+core 0, 2 workers to cores 0-1; Ray's processes inherit the affinity): one vpipe process keeps
+more than one core busy (decode, detectors and x264 run as a pipeline of threads), so on a
+2-core machine an unpinned single worker already takes most of both, and only pinning shows
+what a second worker adds per core, as on a node with more cores than one worker uses.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import SAMPLE, cut_clips  # noqa: E402  (the tests' clip cutter)
+
+
+@contextmanager
+def cores(count: int | None):
+    """Hold this process (and the processes it starts) to the first `count` cores; None: all."""
+    every = os.sched_getaffinity(0)
+    if count:
+        os.sched_setaffinity(0, set(sorted(every)[:count]))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, every)
 
 
 def local(config: Path, clips: Path, out: Path) -> dict:
@@ -70,6 +90,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=40, help="frames per clip")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "roadview.yaml")
     parser.add_argument("--repeat", type=int, default=1, help="run the three modes N times, in turn; report medians")
+    parser.add_argument("--pin", action="store_true", help="hold each mode to as many cores as it has workers")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     runs = []
@@ -77,8 +98,11 @@ def main() -> None:
         temp = Path(temp)
         cut_clips(SAMPLE, temp / "clips", args.clips, args.frames)
         for k in range(args.repeat):  # in turn, so a change in the machine's load hits every mode
-            runs.append([local(args.config, temp / "clips", temp / f"local{k}")])
-            runs[-1] += [on_ray(args.config, temp / "clips", temp / f"ray{w}-{k}", w) for w in (1, 2)]
+            with cores(1 if args.pin else None):
+                runs.append([local(args.config, temp / "clips", temp / f"local{k}")])
+            for w in (1, 2):
+                with cores(w if args.pin else None):
+                    runs[-1].append(on_ray(args.config, temp / "clips", temp / f"ray{w}-{k}", w))
     rows = [median_row([run[m] for run in runs]) for m in range(3)]
     base, one = rows[0], rows[1]
     print(f"{'mode':<20}{'files':>6}{'frames':>8}{'wall s':>9}{'overlap':>9}{'FPS':>8}{'vs local':>10}{'vs 1 worker':>13}")
