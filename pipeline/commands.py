@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from vpipe.pipeline.errors import VpipeError
 
@@ -24,11 +23,11 @@ GROUP = "vpipe.commands"
 class LazyGroup(TyperGroup):
     """The `vpipe` group: its own commands, then those of the entry points, loaded when asked for."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:
         own = super().list_commands(ctx)
         return own + [name for name in _points() if name not in own]
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+    def get_command(self, ctx: typer.Context, name: str) -> TyperCommand | TyperGroup | None:
         command = super().get_command(ctx, name)
         point = _points().get(name)
         if command is None and point is not None:
@@ -41,20 +40,26 @@ def _points() -> dict[str, EntryPoint]:
     return {point.name: point for point in entry_points(group=GROUP)}
 
 
-def _load(name: str, point: EntryPoint) -> click.Command:
+def _load(name: str, point: EntryPoint) -> TyperCommand | TyperGroup:
     try:
         target = point.load()
     except ImportError as exc:  # its extra is not installed: say so when it is run
         return _unavailable(name, f"vpipe {name} cannot be imported ({point.value}): {exc}")
     if isinstance(target, typer.Typer):
         return typer.main.get_group(target)
-    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
-    holder.command(name)(target)
-    return typer.main.get_command(holder)
+    return _command(name, target)
 
 
-def _unavailable(name: str, why: str) -> click.Command:
+def _unavailable(name: str, why: str) -> TyperCommand | TyperGroup:
     def fail() -> None:
         raise VpipeError(why)
 
-    return click.Command(name, callback=fail, help=f"(unavailable: {why})")
+    return _command(name, fail, help=f"(unavailable: {why})")
+
+
+def _command(name: str, function, help: str | None = None) -> TyperCommand:
+    """One function as a command. Through typer, not click: newer typer vendors its own click,
+    and the runtime's dependencies do not include click itself."""
+    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    holder.command(name, help=help)(function)
+    return typer.main.get_command(holder)

@@ -7,6 +7,7 @@ sees what a test run would never import; importlib by string (the entry points) 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import tomllib
@@ -103,6 +104,79 @@ def test_a_clean_tree_passes(tmp_path):
     root = _tree(tmp_path, {"pipeline/graph.py": "import numpy\n",
                             "stages/video.py": "from vpipe.pipeline import graph\n"})
     assert problems(root, {"pipeline": 0, "stages": 1}) == []
+
+
+#: distribution name -> the module it installs, where the two differ.
+MODULE_OF = {"opencv-python": "cv2", "pyyaml": "yaml"}
+
+
+def declared_modules(pyproject: Path) -> set[str]:
+    """The modules the runtime's own dependencies (not the extras) install."""
+    names = set()
+    for requirement in tomllib.loads(pyproject.read_text())["project"]["dependencies"]:
+        dist = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
+        names.add(MODULE_OF.get(dist, dist.replace("-", "_")))
+    return names
+
+
+def eager_imports(path: Path) -> list[str]:
+    """Modules a file imports when it is imported: not inside a function, and not in a `try`
+    that handles ImportError (an optional module, said so in one line)."""
+    found = []
+
+    def visit(nodes) -> None:
+        for node in nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if isinstance(node, ast.Import):
+                found.extend(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.append(node.module)
+            elif isinstance(node, ast.Try) and any("ImportError" in ast.unparse(h.type or ast.Name("")) for h in node.handlers):
+                continue
+            else:
+                visit(ast.iter_child_nodes(node))
+
+    visit(ast.parse(path.read_text(), str(path)).body)
+    return found
+
+
+#: runtime modules that are themselves imported only inside a function, when asked for (a
+#: `.engine` file): they may import their optional library at the top.
+BACKENDS = {"engines/tensorrt.py"}
+
+
+def undeclared(root: Path, runtime=RUNTIME, backends=BACKENDS) -> list[str]:
+    """One line per eager import in the runtime of a module that its dependencies do not install
+    (an edge box installs those and nothing else; every built-in element is imported at start),
+    and per eager import of a back-end module."""
+    allowed = declared_modules(root / "pyproject.toml") | set(sys.stdlib_module_names) | {"vpipe", "__future__"}
+    backend_modules = {"vpipe." + name[:-3].replace("/", ".") for name in backends}
+    lines = []
+    for package in runtime:
+        for path in sorted((root / package).rglob("*.py")):
+            where = str(path.relative_to(root))
+            for module in eager_imports(path):
+                if module in backend_modules:
+                    lines.append(f"{where} imports {module} at the top; import it where it is needed")
+                elif module.split(".")[0] not in allowed and where not in backends:
+                    lines.append(f"{where} imports {module.split('.')[0]}, which is not among the runtime's dependencies")
+    return lines
+
+
+def test_the_runtime_imports_only_its_declared_dependencies():
+    assert undeclared(ROOT) == []
+
+
+def test_the_dependency_check_finds_an_undeclared_import(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["numpy>=1", "opencv-python>=4"]\n')
+    root = _tree(tmp_path, {"pipeline/a.py": "import numpy, cv2\nimport click.core\n",
+                            "stages/b.py": "def f():\n    import paho.mqtt\ntry:\n    import ray\nexcept ImportError:\n    ray = None\n",
+                            "stages/trt.py": "import tensorrt\n",
+                            "stages/c.py": "from vpipe.stages.trt import x\n"})
+    assert undeclared(root, ("pipeline", "stages"), {"stages/trt.py"}) == [
+        "pipeline/a.py imports click, which is not among the runtime's dependencies",
+        "stages/c.py imports vpipe.stages.trt at the top; import it where it is needed"]
 
 
 def test_running_a_pipeline_imports_no_tool():
