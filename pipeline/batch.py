@@ -136,13 +136,32 @@ def report(result: FileResult, log: Callable[[str], None]) -> None:
         log(f"{result.name}: warning: {warning}")
 
 
+def preflight(config: Config, jobs: list[Job], device: str | None = None) -> None:
+    """Build the graph once on the first file to do, so a mistake in the config is one error
+    before the batch, not the same failure once per file. A problem of that file itself (it
+    names the file) is left to its own run, where it fails alone and the batch goes on."""
+    pending = [job for job in jobs if not job.target.exists()]
+    if not pending:
+        return
+    job = pending[0]
+    partial = job.target.with_name(job.target.stem + ".partial.mp4")
+    try:
+        build_graph(config, Overrides(input=str(job.source), output=str(partial), device=device,
+                                      audit=str(job.target.with_suffix(".jsonl")))).close()
+    except ConfigError as exc:
+        if str(job.source) not in str(exc):
+            raise
+
+
 def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None = None,
               log=lambda line: print(line, file=sys.stderr)) -> list[FileResult]:
     config = load_config(config_path)
+    jobs = plan(in_dir, out_dir)
+    preflight(config, jobs, device)
     manifest = Manifest(out_dir)
     known = manifest.states()
     results = []
-    for job in plan(in_dir, out_dir):
+    for job in jobs:
         if job.target.exists():
             results.append(skip(job, manifest, known))
             log(f"{job.name}: skipped (done already: {job.target})")

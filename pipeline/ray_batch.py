@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vpipe.pipeline.batch import FileResult, Job, plan, process_file, skip, worker_id
+from vpipe.pipeline.batch import FileResult, Job, plan, preflight, process_file, skip, worker_id
 from vpipe.pipeline.config import Config, load_config
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.manifest import Manifest, sha256
@@ -202,11 +202,14 @@ def run_ray_batch(config_path: Path, in_dir: Path, out_dir: Path, address: str |
                   log=lambda line: print(line, file=sys.stderr)) -> RayRun:
     """Process the folder on Ray (each worker serving metrics from `metrics_port` on)."""
     config = load_config(config_path)
+    jobs = plan(in_dir, out_dir)
+    # On the CPU: the driver may have no GPU; the workers check their device themselves.
+    preflight(config, jobs, device="cpu")
     manifest = Manifest(out_dir)
     known = manifest.states()
     started = time.perf_counter()
     results, pending = [], []
-    for job in plan(in_dir, out_dir):
+    for job in jobs:
         if job.target.exists():
             results.append(skip(job, manifest, known))
         else:

@@ -165,3 +165,28 @@ def test_a_parent_that_is_a_file_is_named(tmp_path):
     (tmp_path / "taken").write_text("")
     with pytest.raises(VpipeError, match=r"cannot create folder .*taken/day1: .*taken is a file"):
         make_parent(tmp_path / "taken" / "day1" / "p0.jpg")
+
+
+def test_a_batch_with_a_config_mistake_stops_before_the_first_file(tmp_path, monkeypatch, capsys):
+    """One error for the config, not the same failure once per file, and nothing written."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(SAMPLE, videos / name)
+    config = write_config(tmp_path, GRAPH.format(src=SAMPLE, out=tmp_path / "configured").replace(
+        "type: anonymize}", "type: anonymize, params: {method: smudge}}"))
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(config), "-i", str(videos), "-o", str(tmp_path / "out"), "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "params.method" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_broken_first_file_fails_alone_and_the_batch_goes_on(tmp_path, monkeypatch, capsys):
+    """The config check before a batch builds on its first file; that file's own fault is not the config's."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "a.mp4").write_bytes(b"not a video")
+    shutil.copy(SAMPLE, videos / "b.mp4")
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(graph(tmp_path)), "-i", str(videos),
+                           "-o", str(tmp_path / "out"), "-q", "--max-frames", "5")
+    assert code == 1 and "a.mp4: failed" in err and "1 done, 0 skipped, 1 failed" in err, err
+    assert (tmp_path / "out" / "b.mp4").exists()
