@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vpipe.pipeline.config import Config
+from vpipe.pipeline.element import Sink
+from vpipe.pipeline.registry import ELEMENTS
 
 
 @dataclass
@@ -55,8 +57,8 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> None:
         for kind in element.provides:
             here.found.setdefault(kind, set()).update(element.class_names())
         if node.raw_output and not element.writes_pixels:
-            raise config.error(node.loc + ("raw_output",),
-                               "only sinks that write pictures (video, images, rtsp) take raw_output")
+            pictures = ", ".join(sorted(n for n, cls in ELEMENTS.items() if issubclass(cls, Sink) and cls.writes_pixels))
+            raise config.error(node.loc + ("raw_output",), f"only sinks that write pictures ({pictures}) take raw_output")
         if element.writes_pixels and not here.covered and not node.raw_output:
             raise config.error(node.loc, f"{name!r} would write pixels no anonymize stage covered: add one "
                                "before it, or set raw_output: true to write them raw on purpose")

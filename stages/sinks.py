@@ -118,7 +118,10 @@ class DisplayParams(Params):
 
 @register("display")
 class DisplaySink(Sink):
-    """Shows frames in a window (needs a display)."""
+    """Shows frames in a window (needs a display). A screen shows pictures as a file does, so
+    it takes only anonymized frames, or `raw_output: true` said on purpose."""
+
+    writes_pixels = True
 
     Params = DisplayParams
 
