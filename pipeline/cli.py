@@ -58,25 +58,13 @@ def run(
     from vpipe.pipeline.graph import Overrides, build_graph
 
     if input and Path(input).is_dir():
-        from vpipe.pipeline.batch import find_videos, run_batch
+        from vpipe.pipeline.batch import find_videos
 
         if find_videos(Path(input)):
             if not output:
                 raise ConfigError("--input is a folder of videos: give --output FOLDER for the mirrored tree")
-            if ray:
-                results = _ray_batch(config, Path(input), Path(output), ray, device, ray_cpus, ray_retries,
-                                     quiet, metrics_port, metrics_host)
-            else:
-                results = run_batch(config, Path(input), Path(output), device)
-            failed = [r for r in results if r.status in ("failed", "interrupted")]
-            typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
-                       f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed, "
-                       f"{sum(bool(r.warnings) for r in results)} with warnings", err=True)
-            code = 130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0)
-            if verify_after and not code:
-                done = [r for r in results if r.status == "done"]
-                code = max((_verify(r.source, r.output, config=config, device=device) for r in done), default=0)
-            raise typer.Exit(code)
+            raise typer.Exit(_batch(config, Path(input), Path(output), device, ray, ray_cpus, ray_retries,
+                                    quiet, metrics_port, metrics_host, verify_after))
     if ray:
         raise ConfigError("--ray runs a folder of videos: give -i FOLDER -o FOLDER")
     graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
@@ -85,6 +73,26 @@ def run(
     _run(graph, max_frames, quiet, metrics_port, metrics_host, status)
     if verify_after:
         raise typer.Exit(_verify_run(graph, config, device))
+
+
+def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: str | None, cpus: int,
+           retries: int, quiet: bool, metrics_port: int | None, metrics_host: str, verify_after: bool) -> int:
+    """A folder of videos, here or on Ray; its exit code (1 when a file failed, 130 interrupted)."""
+    from vpipe.pipeline.batch import run_batch
+
+    if ray:
+        results = _ray_batch(config, in_dir, out_dir, ray, device, cpus, retries, quiet, metrics_port, metrics_host)
+    else:
+        results = run_batch(config, in_dir, out_dir, device)
+    failed = [r for r in results if r.status in ("failed", "interrupted")]
+    typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
+               f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed, "
+               f"{sum(bool(r.warnings) for r in results)} with warnings", err=True)
+    code = 130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0)
+    if verify_after and not code:
+        done = [r for r in results if r.status == "done"]
+        code = max((_verify(r.source, r.output, config=config, device=device) for r in done), default=0)
+    return code
 
 
 def _ray_batch(config: Path, in_dir: Path, out_dir: Path, address: str, device: str | None, cpus: int,
