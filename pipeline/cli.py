@@ -50,8 +50,8 @@ def run(
     ray: Annotated[Optional[str], typer.Option(
         "--ray", metavar="[ADDRESS]",
         help="a folder on Ray, one task per file: alone, a local runtime; or ADDRESS (auto, ray://HOST:PORT)")] = None,
-    ray_cpus: Annotated[int, typer.Option(min=1, help="--ray: CPUs per file (its engines' threads)")] = 1,
-    ray_retries: Annotated[int, typer.Option(min=0, help="--ray: retries of a file whose worker died")] = 3,
+    ray_cpus: Annotated[Optional[int], typer.Option(min=1, help="--ray: CPUs per file (its engines' threads); default: the config's executor.cpus, 1")] = None,
+    ray_retries: Annotated[Optional[int], typer.Option(min=0, help="--ray: retries of a file whose worker died; default: the config's executor.retries, 3")] = None,
 ) -> None:
     """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
     from vpipe.pipeline.config import load_config
@@ -75,13 +75,16 @@ def run(
         raise typer.Exit(_verify_run(graph, config, device))
 
 
-def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: str | None, cpus: int,
-           retries: int, quiet: bool, metrics_port: int | None, metrics_host: str, verify_after: bool) -> int:
+def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: str | None, cpus: int | None,
+           retries: int | None, quiet: bool, metrics_port: int | None, metrics_host: str, verify_after: bool) -> int:
     """A folder of videos, here or on Ray; its exit code (1 when a file failed, 130 interrupted)."""
     from vpipe.pipeline.batch import run_batch
+    from vpipe.pipeline.config import load_config
 
-    if ray:
-        results = _ray_batch(config, in_dir, out_dir, ray, device, cpus, retries, quiet, metrics_port, metrics_host)
+    executor = load_config(config).spec.executor
+    if ray or executor.kind == "ray":
+        results = _ray_batch(config, in_dir, out_dir, ray or executor.address, device, cpus or executor.cpus,
+                             executor.retries if retries is None else retries, quiet, metrics_port, metrics_host)
     else:
         results = run_batch(config, in_dir, out_dir, device)
     failed = [r for r in results if r.status in ("failed", "interrupted")]

@@ -57,6 +57,16 @@ class NodeSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ExecutorSpec(Strict):
+    """How a folder of videos (`run -i DIR -o DIR`) is spread: here, one file after another, or on
+    Ray, one task per file. Command-line flags (`--ray`, `--ray-cpus`, `--ray-retries`) win."""
+
+    kind: Literal["local", "ray"] = Field("local", description="local: this machine, one file after another; ray: one Ray task per file (pip install 'vpipe[ray]').")
+    address: str = Field("local", description="ray: `local` starts a Ray runtime on this machine; `auto` or `ray://HOST:PORT` joins a cluster.")
+    cpus: int = Field(1, ge=1, le=256, description="ray: CPUs each file's task asks for (its engines' threads).")
+    retries: int = Field(3, ge=0, le=100, description="ray: retries of a file whose worker died.")
+
+
 class PipelineSpec(Strict):
     version: Literal[1] = 1
     device: str = Field("cpu", description="default device for model stages: cpu, cuda, cuda:N or tensorrt.")
@@ -64,6 +74,7 @@ class PipelineSpec(Strict):
     sources: list[SourceSpec] = Field(min_length=1)
     stages: list[NodeSpec] = Field(default_factory=list)
     sinks: list[NodeSpec] = Field(min_length=1)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec, description="how a folder of videos is processed: here, or on Ray.")
 
 
 class Config:

@@ -168,3 +168,16 @@ def test_each_worker_serves_its_metrics(cluster, clips, tmp_path):
         text = urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=10).read().decode()
         # the worker's last file, still served: 30 frames through the detector
         assert 'vpipe_frames_total{element="faces",role="stage"} 30.0' in text
+
+
+def test_the_config_executor_section_runs_a_folder_on_ray(cluster, clips, tmp_path, monkeypatch, capsys):
+    """`executor: {kind: ray}` in the YAML does what --ray does: the files run in Ray's workers."""
+    from test_config_errors import run_cli
+
+    path = config(tmp_path)
+    path.write_text(path.read_text() + "executor: {kind: ray, retries: 1}\n")
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(path), "-i", str(clips), "-o", str(tmp_path / "out"), "-q")
+    assert code == 0, err
+    states = Manifest(tmp_path / "out").states()
+    assert len(states) == 4 and {s["state"] for s in states.values()} == {"done"}
+    assert all(int(s["worker"].rpartition(":")[2]) != os.getpid() for s in states.values())
