@@ -33,6 +33,8 @@ class Job:
     #: the source's path relative to the input folder: its name in the manifest.
     name: str
     target: Path
+    #: only the first N frames of the file (`run --max-frames`); None: all of them.
+    max_frames: int | None = None
 
 
 @dataclass
@@ -67,13 +69,13 @@ def output_name(relative: Path, taken: Counter) -> Path:
     return relative.with_suffix(".mp4")
 
 
-def plan(in_dir: Path, out_dir: Path) -> list[Job]:
+def plan(in_dir: Path, out_dir: Path, max_frames: int | None = None) -> list[Job]:
     if out_dir.resolve().is_relative_to(in_dir.resolve()):
         raise ConfigError(f"--output: {out_dir} is inside the input folder {in_dir}: "
                           "its outputs would be read as inputs next time; choose another folder")
     videos = find_videos(in_dir)
     stems = Counter(v.relative_to(in_dir).with_suffix("") for v in videos)
-    return [Job(v, str(v.relative_to(in_dir)), out_dir / output_name(v.relative_to(in_dir), stems))
+    return [Job(v, str(v.relative_to(in_dir)), out_dir / output_name(v.relative_to(in_dir), stems), max_frames)
             for v in videos]
 
 
@@ -103,7 +105,7 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
     try:
         graph = build_graph(config, Overrides(input=str(job.source), output=str(partial), device=device,
                                               audit=str(audit), cores=cores))
-        runner = Runner(graph)
+        runner = Runner(graph, max_frames=job.max_frames)
         if on_runner:
             on_runner(runner)
         try:
@@ -154,9 +156,9 @@ def preflight(config: Config, jobs: list[Job], device: str | None = None) -> Non
 
 
 def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None = None,
-              log=lambda line: print(line, file=sys.stderr)) -> list[FileResult]:
+              log=lambda line: print(line, file=sys.stderr), max_frames: int | None = None) -> list[FileResult]:
     config = load_config(config_path)
-    jobs = plan(in_dir, out_dir)
+    jobs = plan(in_dir, out_dir, max_frames)
     preflight(config, jobs, device)
     manifest = Manifest(out_dir)
     known = manifest.states()

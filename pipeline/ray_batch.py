@@ -199,10 +199,10 @@ def connect(ray, address: str | None) -> bool:
 def run_ray_batch(config_path: Path, in_dir: Path, out_dir: Path, address: str | None = None,
                   device: str | None = None, cpus: int = 1, retries: int = 3, quiet: bool = False,
                   metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
-                  log=lambda line: print(line, file=sys.stderr)) -> RayRun:
+                  log=lambda line: print(line, file=sys.stderr), max_frames: int | None = None) -> RayRun:
     """Process the folder on Ray (each worker serving metrics from `metrics_port` on)."""
     config = load_config(config_path)
-    jobs = plan(in_dir, out_dir)
+    jobs = plan(in_dir, out_dir, max_frames)
     # On the CPU: the driver may have no GPU; the workers check their device themselves.
     preflight(config, jobs, device="cpu")
     manifest = Manifest(out_dir)
