@@ -6,7 +6,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -156,11 +155,15 @@ class KillOnce(Element):
     Params = KillOnceParams
 
     def __call__(self, frame: Frame) -> Frame:
-        marker = Path(self.params.marker)
-        if frame.index == self.params.frame and not marker.exists():
-            marker.write_text(str(os.getpid()))
-            os.kill(os.getpid(), signal.SIGKILL)
-        return frame
+        if frame.index != self.params.frame:
+            return frame
+        try:  # O_EXCL: of two workers at this frame at once, only one may claim the kill
+            claim = os.open(self.params.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return frame
+        os.write(claim, str(os.getpid()).encode())
+        os.close(claim)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def in_ray_worker() -> None:
