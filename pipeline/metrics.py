@@ -126,16 +126,22 @@ class MetricsServer:
         self.server.server_close()
 
 
-def serve_metrics(runner: Runner, port: int, host: str = "127.0.0.1") -> MetricsServer:
-    """Start the endpoint at http://HOST:PORT/metrics; one-line errors when it cannot."""
+def prometheus():
+    """The prometheus_client module, or one line naming the extra that installs it."""
     try:
-        from prometheus_client import CollectorRegistry, start_http_server
+        import prometheus_client
     except ImportError:
         raise VpipeError("--metrics-port needs prometheus_client: pip install 'vpipe[metrics]'") from None
-    registry = CollectorRegistry()
+    return prometheus_client
+
+
+def serve_metrics(runner: Runner, port: int, host: str = "127.0.0.1") -> MetricsServer:
+    """Start the endpoint at http://HOST:PORT/metrics; one-line errors when it cannot."""
+    client = prometheus()
+    registry = client.CollectorRegistry()
     registry.register(RunnerCollector(runner))
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        server, thread = client.start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         raise VpipeError(f"--metrics-port {port}: cannot listen on {host}: {exc.strerror or exc}") from None
     return MetricsServer(server, thread, registry)

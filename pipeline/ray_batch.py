@@ -151,14 +151,15 @@ def serve_worker_metrics(port: int, host: str, tries: int = 64) -> str:
     """Serve this worker's metrics on the first free port from `port` (once per process)."""
     if _current["endpoint"]:
         return _current["endpoint"]
-    from prometheus_client import CollectorRegistry, start_http_server
+    from vpipe.pipeline.metrics import prometheus
 
-    registry = CollectorRegistry()
+    client = prometheus()
+    registry = client.CollectorRegistry()
     registry.register(_CurrentFile())
     shown = import_ray().util.get_node_ip_address() if host in ("0.0.0.0", "::") else host
     for candidate in range(port, port + tries):
         try:
-            start_http_server(candidate, addr=host, registry=registry)
+            client.start_http_server(candidate, addr=host, registry=registry)
         except OSError:
             continue
         _current["endpoint"] = f"{shown}:{candidate}"
@@ -173,13 +174,6 @@ def watch_metrics(runner) -> None:
 
 
 # -- the driver ---------------------------------------------------------------------------------
-
-def import_prometheus() -> None:
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        raise VpipeError("--metrics-port needs prometheus_client: pip install 'vpipe[metrics]'") from None
-
 
 def connect(ray, address: str | None) -> bool:
     """Join `address` or start a local runtime; True when this call started (and owns) it."""
@@ -217,7 +211,9 @@ def run_ray_batch(config_path: Path, in_dir: Path, out_dir: Path, address: str |
     if not pending:
         return RayRun(results, time.perf_counter() - started)
     if metrics_port:
-        import_prometheus()  # fails here, not in every task
+        from vpipe.pipeline.metrics import prometheus
+
+        prometheus()  # fails here, once, not in every task
     ray = import_ray()
     owned = connect(ray, address)
     try:

@@ -25,6 +25,15 @@ def vpipe(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run(config: Path, max_frames: int | None = None) -> None:
+    """Run a config in this process to its end (or `max_frames`), its elements closed after."""
+    graph = build_graph(load_config(config))
+    try:
+        Runner(graph, max_frames=max_frames).run()
+    finally:
+        graph.close()
+
+
 def decoded(path) -> list[float]:
     """Presentation times (seconds) of every frame of a file."""
     with av.open(str(path)) as container:
@@ -121,11 +130,7 @@ def test_a_truncated_file_is_warned_about(tmp_path):
 
 def test_looped_file_timestamps_continue_across_loops(tmp_path):
     out = tmp_path / "loop.mp4"
-    graph = build_graph(load_config(video_config(tmp_path, SAMPLE, out, "loop: true")))
-    try:
-        Runner(graph, max_frames=400).run()
-    finally:
-        graph.close()
+    run(video_config(tmp_path, SAMPLE, out, "loop: true"), max_frames=400)
     times = decoded(out)
     assert len(times) == 400
     # 25 FPS throughout: the second pass follows the first one frame interval later.
@@ -183,21 +188,13 @@ sources: [{{uri: {src}, params: {{{params}}}}}]
 stages: [{{type: test_box, params: {{box: [0, 0, 10, 10]}}}}, {{type: anonymize}}]
 sinks: [{{type: images, raw_output: true, params: {{path: {out}}}}}]
 """)
-        graph = build_graph(load_config(config))
-        try:
-            Runner(graph).run()
-        finally:
-            graph.close()
+        run(config)
         image = cv2.imread(str(out / "big.png"))
         # The longer side is max_side, the aspect kept; the content scaled with it.
         assert image.shape == (round(4000 * side / 6000), side, 3)
         assert image[round(image.shape[0] / 2), round(side / 2)].min() > 200
     # Video files too.
     out = tmp_path / "small.mp4"
-    graph = build_graph(load_config(video_config(tmp_path, SAMPLE, out, "max_side: 320")))
-    try:
-        Runner(graph, max_frames=5).run()
-    finally:
-        graph.close()
+    run(video_config(tmp_path, SAMPLE, out, "max_side: 320"), max_frames=5)
     with av.open(str(out)) as container:
         assert (container.streams.video[0].width, container.streams.video[0].height) == (320, 180)
