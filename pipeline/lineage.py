@@ -6,6 +6,9 @@ would otherwise leak in silence:
   audit, so the audit would claim covers the pixels lack), unless a metadata-only sink takes it;
 * a sink that writes pictures with no anonymizer before it, unless it says `raw_output: true`;
 * an element that would do nothing on what its upstream provides (`upstream_error`).
+
+It also gathers warnings (`upstream_warning`) for graphs that anonymize: settings that make a
+stage ignore part of what its detectors report, such as a tracker that no weak box may start.
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ class Reach:
     covered: bool
     #: what the stages before provide (see Element.provides) -> the class names they give.
     found: dict[str, set[str]] = field(default_factory=dict)
+    #: each detector before it -> the lowest score it reports (Element.score_floor).
+    floors: dict[str, float] = field(default_factory=dict)
 
 
-def check_lineage(config: Config, nodes: dict, order: list[str]) -> None:
+def check_lineage(config: Config, nodes: dict, order: list[str]) -> list[str]:
+    """Refuses what would leak (ConfigError); returns the warnings for a graph that anonymizes."""
     reach: dict[str, Reach] = {}
+    warnings: list[str] = []
     for name in order:
         node = nodes[name]
         element = node.element
@@ -37,9 +44,11 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> None:
             continue
         inputs = [reach[i] for i in node.inputs]
         found: dict[str, set[str]] = {}
+        floors: dict[str, float] = {}
         for r in inputs:
             for kind, classes in r.found.items():
                 found.setdefault(kind, set()).update(classes)
+            floors.update(r.floors)
         if node.fan_in == "join" and len({r.pixels for r in inputs}) > 1 and (
                 node.role != "sink" or element.writes_pixels):
             origins = ", ".join(f"{i!r} from {'/'.join(sorted(r.pixels))}" for i, r in zip(node.inputs, inputs))
@@ -49,7 +58,14 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> None:
         refusal = element.upstream_error(found)
         if refusal:
             raise config.error(node.loc, f"{name}: {refusal}")
-        here = Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found)
+        warning = element.upstream_warning(floors)
+        if warning:
+            warnings.append(f"{name}: {warning}")
+        here = Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found,
+                     dict(floors))
+        floor = element.score_floor()
+        if floor is not None:
+            here.floors[name] = floor
         if element.changes_pixels:
             here.pixels = frozenset([name])
         # fail_closed marks an anonymizer: its output is covered whatever came in.
@@ -63,3 +79,5 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> None:
             raise config.error(node.loc, f"{name!r} would write pixels no anonymize stage covered: add one "
                                "before it, or set raw_output: true to write them raw on purpose")
         reach[name] = here
+    anonymizes = any(nodes[n].element.fail_closed for n in order if nodes[n].role != "source")
+    return warnings if anonymizes else []

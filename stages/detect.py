@@ -56,6 +56,9 @@ class Detect(ModelElement):
     def class_names(self) -> tuple[str, ...]:
         return tuple(self.params.classes or (n for n in self.engine.meta.classes if n != "__background__"))
 
+    def score_floor(self) -> float:
+        return self.params.threshold
+
     def __call__(self, frame: Frame) -> Frame:
         tensor, fit = self._prepare(frame)
         return self._finish(frame, self.engine.run({self.input_name: tensor}), fit)
