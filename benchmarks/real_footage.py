@@ -1,0 +1,294 @@
+"""Does roadview leave a plate or a face readable on real footage? Coverage against cost, per design
+of resolution-aware detection (docs/plates.md, "Small and far objects").
+
+    python benchmarks/real_footage.py --annotations DIR [--composites] [--designs roadview,full,tiles]
+        [--frames N] [--json out.json]
+
+Clips:
+* each `DIR/NAME.json` names a video of ../shared/data/video (NAME.mp4) and holds its tracks with a
+  box per frame, drawn by eye (never by the detector under test; they stay outside the repository):
+  {"tracks": [{"id": 1, "class": "licence_plate" | "face" | ..., "boxes": {"FRAME": [x0, y0, x1, y1]}}]}
+  Only the classes "licence_plate" and "face" are scored.
+* `--composites`: real plate photos (../shared/data/alpr/us, a measurement set), each with the car
+  around it, pasted at dashcam scales into 1920x1080 and 1280x720 frames of the real highway clip and
+  moved across them; with scikit-image, the astronaut's face (public domain) at 10-30 px too. Made
+  in a temporary folder, boxes known exactly.
+
+For each design (overrides of roadview's `faces` and `plates` stages) the graph runs in this
+process, and the original and the output are decoded side by side. A box **shows** its object when
+the output keeps half or more of the original's fine detail inside it (variance of the Laplacian).
+Printed: per track, the frames where it shows; per design and class, the share of boxes covered and
+the cost per frame (CPU seconds of the whole process, and wall seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import yaml
+
+from vpipe.pipeline.config import load_config
+from vpipe.pipeline.graph import build_graph
+from vpipe.pipeline.runner import Runner
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+SCORED = ("licence_plate", "face")
+#: a box shows its object when the output keeps this share of the original's fine detail.
+SHOWS = 0.5
+
+PLATE_TILES = {"size": 512, "overlap": 0.25}
+#: each design: params of roadview's stages, by stage name; None removes a parameter.
+DESIGNS: dict[str, dict[str, dict]] = {
+    "roadview": {},  # configs/roadview.yaml as shipped
+    "full": {"plates": {"tiles": None, "cascade": None}, "faces": {"tiles": None}},
+    "tiles": {"plates": {"tiles": PLATE_TILES, "cascade": None}, "faces": {"tiles": None}},
+    "rotate1": {"plates": {"tiles": {**PLATE_TILES, "per_frame": 1}, "cascade": None}, "faces": {"tiles": None}},
+    "rotate2": {"plates": {"tiles": {**PLATE_TILES, "per_frame": 2}, "cascade": None}, "faces": {"tiles": None}},
+    "cascade": {"plates": {"tiles": None, "cascade": {"classes": ["vehicle"]}}, "faces": {"tiles": None}},
+    # 256-px tiles enlarged to the 512 input: plates seen twice as big (and four times the tiles).
+    "zoom2": {"plates": {"tiles": {"size": 256, "overlap": 0.25, "per_frame": 2}, "cascade": None},
+              "faces": {"tiles": None}},
+    "faces2x": {"plates": {"tiles": None, "cascade": None},
+                "faces": {"tiles": {"size": 320, "overlap": 0.25, "scale": 2.0, "per_frame": 2}}},
+    "faces_t03": {"plates": {"tiles": None, "cascade": None}, "faces": {"tiles": None, "threshold": 0.3}},
+}
+
+
+# -- clips ------------------------------------------------------------------------------------
+
+
+def load_annotated(folder: Path) -> list[tuple[str, Path, list[dict]]]:
+    clips = []
+    for path in sorted(folder.glob("*.json")):
+        truth = json.loads(path.read_text())
+        video = SHARED / "video" / truth.get("video", path.stem + ".mp4")
+        if not video.exists():
+            sys.exit(f"real_footage: {path}: its video {video} is absent")
+        clips.append((path.stem, video, truth["tracks"]))
+    return clips
+
+
+def _frames(path: Path, limit: int | None = None):
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if limit is not None and i >= limit:
+                return
+            yield frame.to_ndarray(format="bgr24")
+
+
+def _write(path: Path, images: list[np.ndarray], fps: int = 25) -> None:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"crf": "16", "preset": "veryfast"})
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for image in images:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        out.mux(stream.encode())
+
+
+def _plate_sprites(count: int, rng: np.random.Generator) -> list[tuple[np.ndarray, list[float]]]:
+    """Real plates with the car around them: (crop, the plate's box in the crop)."""
+    coco = json.loads((SHARED / "alpr" / "us.json").read_text())
+    names = {im["id"]: im["file_name"] for im in coco["images"]}
+    sprites = []
+    for k in rng.choice(len(coco["annotations"]), count, replace=False):
+        a = coco["annotations"][int(k)]
+        image = cv2.imread(str(SHARED / "alpr" / "us" / names[a["image_id"]]))
+        x, y, w, h = a["bbox"]
+        x0, y0 = max(0, int(x - 1.2 * w)), max(0, int(y - 1.5 * h))
+        x1, y1 = min(image.shape[1], int(x + 2.2 * w)), min(image.shape[0], int(y + 2.0 * h))
+        sprites.append((image[y0:y1, x0:x1], [x - x0, y - y0, x + w - x0, y + h - y0]))
+    return sprites
+
+
+def _face_sprite() -> tuple[np.ndarray, list[float]] | None:
+    try:
+        from skimage import data
+    except ImportError:
+        return None
+    image = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    return image[10:290, 110:330], [175 - 110, 65 - 10, 260 - 110, 178 - 10]
+
+
+def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int) -> tuple[str, Path, list[dict]]:
+    """Real plates (and a face) moving across real highway frames enlarged to `size`."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    backgrounds = [cv2.resize(f, size, interpolation=cv2.INTER_LINEAR)
+                   for f in _frames(SHARED / "video" / "us_highway_dashcam.mp4", frames)]
+    scale = width / 1920
+    # Readability is a matter of the object's own pixels, not the frame's: the same sizes at
+    # every resolution, from the smallest plate with readable characters (about 20 px wide) and
+    # the smallest recognizable face (12 px tall) up.
+    objects = [("licence_plate", sprite, w) for sprite, w in
+               zip(_plate_sprites(8, rng), (20, 24, 30, 36, 44, 54, 66, 90))]
+    face = _face_sprite()
+    if face:
+        objects += [("face", face, h * 0.75) for h in (12, 14, 16, 20, 24, 32)]  # the width of a face that tall
+    cells = [(c % 4, c // 4) for c in range(16)]
+    rng.shuffle(cells)
+    tracks = []
+    images = [b.copy() for b in backgrounds]
+    for t, ((cls, (sprite, box), target_w), (cx, cy)) in enumerate(zip(objects, cells)):
+        s0 = target_w / (box[2] - box[0])
+        x, y = (cx + 0.2) * width / 4, (cy * 0.24 + 0.1) * height
+        vx, vy, grow = rng.uniform(-2, 2) * scale, rng.uniform(-0.5, 0.5) * scale, rng.uniform(0.0, 0.004)
+        boxes = {}
+        for i, image in enumerate(images):
+            s = s0 * (1 + grow * i)
+            small = cv2.resize(sprite, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            px, py = int(round(x + vx * i)), int(round(y + vy * i))
+            h, w = small.shape[:2]
+            if px < 0 or py < 0 or px + w > width or py + h > height:
+                continue
+            image[py:py + h, px:px + w] = small
+            boxes[str(i)] = [px + box[0] * s, py + box[1] * s, px + box[2] * s, py + box[3] * s]
+        tracks.append({"id": t + 1, "class": cls, "note": f"{cls} {target_w:.0f} px wide", "boxes": boxes})
+    name = f"composite_{width}x{height}"
+    path = folder / f"{name}.mp4"
+    _write(path, images)
+    return name, path, tracks
+
+
+# -- running and scoring ----------------------------------------------------------------------
+
+
+def design_config(design: dict[str, dict], clip: Path, work: Path) -> Path:
+    spec = yaml.safe_load((ROOT / "configs" / "roadview.yaml").read_text())
+    spec["sources"] = [{"name": "camera", "uri": str(clip)}]
+    for stage in spec["stages"]:
+        if "engine" in stage:
+            stage["engine"] = str((ROOT / "configs" / stage["engine"]).resolve())
+        params = stage.setdefault("params", {})
+        for key, value in design.get(stage["name"], {}).items():
+            if value is None:
+                params.pop(key, None)
+            else:
+                params[key] = value
+    for sink in spec["sinks"]:
+        sink["params"]["path"] = str(work / ("out.mp4" if sink["type"] == "video" else "out.jsonl"))
+    path = work / "graph.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def run(config: Path, max_frames: int | None) -> tuple[float, float]:
+    """Runs the graph; its (CPU seconds, wall seconds)."""
+    graph = build_graph(load_config(config))
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        runner = Runner(graph, max_frames=max_frames)
+        runner.run()
+    finally:
+        graph.close()
+    if runner.error:
+        sys.exit(f"real_footage: {runner.error}")
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def detail(image: np.ndarray, box: list[float]) -> float:
+    x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x1, y1 = min(image.shape[1], int(np.ceil(box[2]))), min(image.shape[0], int(np.ceil(box[3])))
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return 0.0
+    gray = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
+def score(original: Path, output: Path, tracks: list[dict], limit: int | None) -> dict[int, list[int]]:
+    """Per track id, the frames where the output still shows the object."""
+    by_frame: dict[int, list[tuple[int, list[float]]]] = {}
+    for track in tracks:
+        if track["class"] in SCORED:
+            for index, box in track["boxes"].items():
+                by_frame.setdefault(int(index), []).append((track["id"], box))
+    shows: dict[int, list[int]] = {t["id"]: [] for t in tracks if t["class"] in SCORED}
+    for i, (before, after) in enumerate(zip(_frames(original, limit), _frames(output, limit))):
+        for tid, box in by_frame.get(i, []):
+            base = detail(before, box)
+            if base > 0 and detail(after, box) >= SHOWS * base:
+                shows[tid].append(i)
+    return shows
+
+
+def ranges(frames: list[int]) -> str:
+    out, start = [], None
+    for k, f in enumerate(frames):
+        if start is None:
+            start = f
+        if k + 1 == len(frames) or frames[k + 1] != f + 1:
+            out.append(str(start) if start == f else f"{start}-{f}")
+            start = None
+    return ", ".join(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--annotations", type=Path, help="folder of NAME.json boxes drawn by eye")
+    parser.add_argument("--composites", action="store_true", help="also HD composites of real plates")
+    parser.add_argument("--composite-frames", type=int, default=60)
+    parser.add_argument("--designs", default="roadview,full,tiles,rotate1,rotate2,cascade,faces2x,faces_t03")
+    parser.add_argument("--frames", type=int, help="at most this many frames of each clip")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if not SHARED.exists():
+        sys.exit(f"real_footage: {SHARED} is absent (the clips live in ../shared/data)")
+    designs = args.designs.split(",")
+    unknown = [d for d in designs if d not in DESIGNS]
+    if unknown:
+        sys.exit(f"real_footage: unknown design {', '.join(unknown)} (known: {', '.join(DESIGNS)})")
+    report: dict = {"designs": {}, "tracks": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        clips = load_annotated(args.annotations) if args.annotations else []
+        if args.composites:
+            clips += [make_composite(work, size, args.composite_frames, seed)
+                      for seed, size in enumerate([(1920, 1080), (1280, 720)])]
+        if not clips:
+            sys.exit("real_footage: nothing to measure: give --annotations DIR and/or --composites")
+        for design in designs:
+            totals: dict[str, list[int]] = {c: [0, 0] for c in SCORED}  # boxes shown, boxes
+            cost = {"cpu_s": 0.0, "wall_s": 0.0, "frames": 0}
+            for name, video, tracks in clips:
+                folder = work / design / name
+                folder.mkdir(parents=True)
+                cpu, wall = run(design_config(DESIGNS[design], video, folder), args.frames)
+                frames = sum(1 for _ in _frames(video, args.frames))
+                cost["cpu_s"] += cpu
+                cost["wall_s"] += wall
+                cost["frames"] += frames
+                shows = score(video, folder / "out.mp4", tracks, args.frames)
+                for track in tracks:
+                    if track["class"] not in SCORED:
+                        continue
+                    boxes = [int(i) for i in track["boxes"] if args.frames is None or int(i) < args.frames]
+                    totals[track["class"]][0] += len(shows[track["id"]])
+                    totals[track["class"]][1] += len(boxes)
+                    key = f"{name}#{track['id']} {track['class']} ({track.get('note', '')})"
+                    report["tracks"].setdefault(key, {})[design] = ranges(shows[track["id"]])
+                    print(f"{design:9s} {key}: {len(shows[track['id']])} of {len(boxes)} frames show it"
+                          + (f" [{ranges(shows[track['id']])}]" if shows[track["id"]] else ""), flush=True)
+            row = {c: round(1 - s / n, 4) if n else None for c, (s, n) in totals.items()}
+            row.update(boxes={c: n for c, (_, n) in totals.items()},
+                       cpu_s_per_frame=round(cost["cpu_s"] / max(cost["frames"], 1), 4),
+                       wall_s_per_frame=round(cost["wall_s"] / max(cost["frames"], 1), 4))
+            report["designs"][design] = row
+            print(f"== {design}: covered plates {row['licence_plate']}, faces {row['face']}; "
+                  f"CPU {row['cpu_s_per_frame']} s/frame, wall {row['wall_s_per_frame']} s/frame", flush=True)
+    print(json.dumps(report["designs"], indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
