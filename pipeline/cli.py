@@ -223,6 +223,25 @@ def verify_command(
     raise typer.Exit(_verify(original, anonymized, audit, config, device, tiles, json_path, html_path))
 
 
+@app.command("apply")
+def apply_command(
+    original: Annotated[Path, typer.Argument(help="the input the run read (video file or image folder)", show_default=False)],
+    audit: Annotated[Path, typer.Argument(help="the run's audit, with a reviewer's edits (docs/review.md)", show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", help="the new output (its audit: OUT.jsonl beside it)", show_default=False)],
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", "-c", help="the config the run used: its anonymizers and sink encoding (default: roadview)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace outputs that exist already")] = False,
+) -> None:
+    """Render the covers an audit lists (and its manual covers and removals) onto the original, with no detector."""
+    from vpipe.pipeline.apply import build_apply
+
+    if not original.exists():
+        raise VpipeError(f"{original}: not found")
+    graph, frames = build_apply(original, audit, output, config or DEFAULT_CONFIG, overwrite=overwrite)
+    _run(graph, frames, quiet)
+
+
 @app.command()
 def serve(
     config: ConfigArg,
