@@ -243,6 +243,39 @@ def apply_command(
 
 
 @app.command()
+def review(
+    original: Annotated[Path, typer.Argument(help="the input the run read (video file or image folder)", show_default=False)],
+    anonymized: Annotated[Path, typer.Argument(help="the run's output (video file or image folder)", show_default=False)],
+    audit: Annotated[Optional[Path], typer.Option(help="the run's audit (default: OUT.jsonl beside the output)")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", "-c", help="the config the run used, for Render (default: roadview)")] = None,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port of the page")] = 8090,
+    user: Annotated[Optional[str], typer.Option(
+        help="basic auth user; the password comes from $VPIPE_WEB_PASSWORD (a command line is public)")] = None,
+) -> None:
+    """Review an output in the browser: add and remove covers, save the edits, re-render with apply."""
+    from vpipe.pipeline.review import Review, serve as serve_review
+
+    for path in (original, anonymized):
+        if not path.exists():
+            raise VpipeError(f"{path}: not found")
+    if original.resolve() == anonymized.resolve():
+        raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
+    password = None
+    if user:
+        if "VPIPE_WEB_PASSWORD" not in os.environ:
+            raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
+        password = os.environ["VPIPE_WEB_PASSWORD"]
+    state = Review(original, anonymized, audit, config or DEFAULT_CONFIG, user, password)
+    server = serve_review(state, port)
+    typer.echo(f"review: http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+@app.command()
 def serve(
     config: ConfigArg,
     port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port of the web view")] = 8080,
