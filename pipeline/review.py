@@ -66,9 +66,11 @@ class VideoFrames:
             self.container = av.open(str(path))
             self.stream = self.container.streams.video[0]
             # Packet timestamps only, no decoding: the position of every frame, at once.
-            self.pts = sorted(p.pts for p in self.container.demux(self.stream) if p.pts is not None)
+            packets = [(p.pts, p.is_keyframe) for p in self.container.demux(self.stream) if p.pts is not None]
         except (av.error.FFmpegError, IndexError) as exc:
             raise VpipeError(f"{path}: cannot read as a video: {exc}") from None
+        self.pts = sorted(pts for pts, _ in packets)
+        self.keys = sorted(bisect.bisect_left(self.pts, pts) for pts, key in packets if key) or [0]
         self.container.seek(self.pts[0] if self.pts else 0, stream=self.stream, backward=True)
         self.decoder = self.container.decode(self.stream)
         self.next = 0
@@ -82,7 +84,9 @@ class VideoFrames:
             if position in self.cache:
                 self.cache.move_to_end(position)
                 return self.cache[position]
-            if position != self.next:
+            key = self.keys[max(0, bisect.bisect_right(self.keys, position) - 1)]
+            # Decoding on from where the decoder is beats a seek unless a keyframe lies between.
+            if not (0 <= self.next <= position and key < self.next):
                 self.container.seek(self.pts[position], stream=self.stream, backward=True)
                 self.decoder = self.container.decode(self.stream)
             for frame in self.decoder:
