@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -286,13 +288,17 @@ def serve(
     device: DeviceOpt = None,
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="stop after N frames per source")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace outputs that exist already")] = False,
+    outputs: Annotated[bool, typer.Option("--outputs", help="also write the config's outputs where it says (else into a scratch folder)")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="with --outputs: replace outputs that exist already")] = False,
 ) -> None:
-    """Run a pipeline and show it live in a browser: a `web` sink on the last stage of the chain."""
+    """Run a pipeline and show it live in a browser: a `web` sink on the last stage of the chain.
+    The page stays up, on the last picture, after the stream ends, until Ctrl-C."""
+    import tempfile
+
     from vpipe.pipeline.config import NodeSpec, load_config
     from vpipe.pipeline.graph import Overrides, build_graph
 
-    params: dict = {"port": port, "host": host}
+    params: dict = {"port": port, "host": host, "linger": True}
     if user:
         if "VPIPE_WEB_PASSWORD" not in os.environ:
             raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
@@ -300,10 +306,23 @@ def serve(
     loaded = load_config(config)
     # No `inputs`: like any sink, it takes the last stage listed (the anonymizer, in a chain).
     loaded.spec.sinks.append(NodeSpec(type="web", name="serve_web", params=params))
-    graph = build_graph(loaded, Overrides(input=input, device=device, overwrite=overwrite))
-    host_shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"web view: http://{host_shown}:{port}/", err=True)
-    _run(graph, max_frames, quiet)
+    with tempfile.TemporaryDirectory(prefix="vpipe-serve-") as scratch:
+        # A view: the config's files (the video, the audit, snapshots) go to a scratch folder,
+        # deleted on exit, so an earlier run's out/roadview.mp4 neither blocks it nor is replaced.
+        graph = build_graph(loaded, Overrides(input=input, device=device, overwrite=overwrite,
+                                              output_dir=None if outputs else Path(scratch)))
+        web = graph.nodes["serve_web"].element
+        host_shown = f"[{host}]" if ":" in host else host
+        typer.echo(f"web view: http://{host_shown}:{port}/", err=True)
+        try:
+            _run(graph, max_frames, quiet)
+            typer.echo("the stream has ended: the page shows its last picture until Ctrl-C", err=True)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop, like Ctrl-C: scratch removed
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            web.shutdown()
 
 
 @app.command()
