@@ -418,8 +418,9 @@ def elements() -> None:
         for name, cls in sorted(classes.items()):
             if name.startswith("test_"):
                 continue
-            doc = (cls.__doc__ or "").strip().splitlines()
-            typer.echo(f"{label} {name}: {doc[0] if doc else ''}")
+            # The docstring's first paragraph, whole: its first line alone may stop mid-sentence.
+            about = " ".join(line.strip() for line in (cls.__doc__ or "").strip().split("\n\n")[0].splitlines())
+            typer.echo(f"{label} {name}: {about}")
             for field, info in cls.Params.model_fields.items():
                 default = ("required" if info.is_required()
                            else f"default {info.get_default(call_default_factory=True)!r}")

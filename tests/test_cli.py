@@ -24,6 +24,9 @@ def test_elements_shows_required_and_factory_defaults(monkeypatch, capsys):
     assert "PydanticUndefined" not in out
     assert "    path: str (required)" in out
     assert "    options: dict[str, str] (default {})" in out
+    # Each description whole, even where the docstring's first paragraph spans several lines.
+    assert "sink display: Shows frames in a window (needs a display). A screen shows pictures as a file does, " \
+           "so it takes only anonymized frames, or `raw_output: true` said on purpose.\n" in out
 
 
 def test_help_shows_no_value_for_flags(monkeypatch, capsys):
