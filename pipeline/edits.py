@@ -37,7 +37,7 @@ def read_edits(path: Path) -> list[dict]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise VpipeError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
-            problem = _problem(record)
+            problem = line_problem(record)
             if problem:
                 raise VpipeError(f"{path}:{number}: {problem}")
             record["line"] = number
@@ -50,7 +50,7 @@ def read_edits(path: Path) -> list[dict]:
     return records
 
 
-def _problem(record) -> str | None:
+def line_problem(record) -> str | None:
     if not isinstance(record, dict):
         return "not a JSON object"
     if not isinstance(record.get("index"), int) or "source" not in record:

@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vpipe.pipeline.edits import _problem, read_edits
+from vpipe.pipeline.edits import line_problem, read_edits
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.verify import audit_beside
 from vpipe.pipeline.verify_report import report_paths
@@ -180,7 +180,7 @@ class Review:
             line = {k: v for k, v in record.items() if k not in ("line", "manual", "remove")}
             edit = edits.get(str(position)) or {}
             line |= {k: edit[k] for k in ("manual", "remove") if edit.get(k)}
-            problem = _problem(line)
+            problem = line_problem(line)
             if problem:
                 raise VpipeError(f"frame {position}: {problem}")
             lines.append(json.dumps(line, separators=(",", ":")) + "\n")

@@ -94,11 +94,12 @@ class Covers(Element):
         review = record.get("audit", {}).get(REVIEW, {})
         manual = [{"box": b, "class": c} for b, c in zip(review.get("boxes", []), review.get("classes", []))]
         boxes, classes = [], []
-        for item in manual + record.get("manual", []):
+        # Earlier rounds' covers (the audit's review entry) may be removed; this round's are new.
+        for item, earlier in [(m, True) for m in manual] + [(m, False) for m in record.get("manual", [])]:
             box = _clip(item["box"], w, h)
             if box[2] <= box[0] or box[3] <= box[1]:
                 raise VpipeError(f"{self.path}:{record['line']}: manual box {item['box']} lies outside the {w}x{h} frame")
-            if item in manual and removed(item["box"], removals):
+            if earlier and removed(item["box"], removals):
                 gone.append(item["box"])
                 continue
             self.for_class(item["class"]).cover(image, box, "rect" if item["class"] == "region" else None)
