@@ -155,7 +155,6 @@ class Anonymize(Element):
         frame.audit[self.name] = audit
         return frame
 
-
     def cover(self, image: np.ndarray, box, shape: str | None = None) -> None:
         """Cover one rectangle (already padded, inside the frame) in place, with this stage's
         effect and shape; `vpipe apply` re-renders an audit's rectangles through it."""
