@@ -80,10 +80,10 @@ function toggleRemove(box) {
   else { edit.remove.push(box); const p = here; history.push({p, undo: () => editOf(p).remove.splice(editOf(p).remove.indexOf(box), 1)}); }
   draw();
 }
-function addManual(item) {
+function addManual(item, also = () => {}) {
   const p = here, edit = editOf(p);
   edit.manual.push(item);
-  history.push({p, undo: () => editOf(p).manual.splice(editOf(p).manual.indexOf(item), 1)});
+  history.push({p, undo: () => { editOf(p).manual.splice(editOf(p).manual.indexOf(item), 1); also(); }});
   draw();
 }
 async function go(p) {
@@ -123,8 +123,9 @@ window.addEventListener("mouseup", () => {
   const box = drag.box && drag.box.map(Math.round);
   drag = null;
   if (!box || box[2] - box[0] < 3 || box[3] - box[1] < 3) return draw();  // a click, not a box
+  const previous = lastDrawn;  // an undone box is no longer the one `e` extends
   lastDrawn = {box, class: $("cls").value, track: nextTrack++};
-  addManual(lastDrawn);
+  addManual(lastDrawn, () => { lastDrawn = previous; });
 });
 function extend() {
   // The last box drawn, on this frame too, with its track: apply fills the frames between.

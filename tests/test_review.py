@@ -118,6 +118,15 @@ def test_draw_a_box_on_the_flagged_frame_save_and_render(reviewed_run, tmp_path)
         grown = [BOX[0] - 6, BOX[1] - 6, BOX[2] + 6, BOX[3] + 6]
         browser.drag((r[0] + grown[0] * sx, r[1] + grown[1] * sy), (r[0] + grown[2] * sx, r[1] + grown[3] * sy))
         assert browser.evaluate("document.querySelectorAll('#overlay rect.manual').length") == 1
+        browser.drag((r[0] + 40 * sx, r[1] + 40 * sy), (r[0] + 120 * sx, r[1] + 100 * sy))  # a slip...
+        assert browser.evaluate("document.querySelectorAll('#overlay rect.manual').length") == 2
+        browser.key("z")  # ...undone
+        assert browser.evaluate("document.querySelectorAll('#overlay rect.manual').length") == 1
+        browser.key("ArrowRight")
+        browser.key("ArrowRight")
+        browser.wait(f"document.body.dataset.position === '{GAP + 2}'")
+        browser.key("e")  # the box drawn on GAP, extended to GAP + 2 on its track
+        assert browser.evaluate("document.querySelectorAll('#overlay rect.manual').length") == 1
         for button, done in (("save", "saved"), ("render", "rendered")):
             b = browser.evaluate(f"(() => {{ const r = document.getElementById('{button}').getBoundingClientRect();"
                                  " return [r.left + r.width / 2, r.top + r.height / 2]; })()")
@@ -126,6 +135,9 @@ def test_draw_a_box_on_the_flagged_frame_save_and_render(reviewed_run, tmp_path)
             browser.wait(f"document.body.dataset.{done}")
         assert browser.evaluate("document.getElementById('error').textContent") == ""
         # The page now shows the new output: on the flagged frame, the drawn box is a cover.
+        browser.wait(f"document.body.dataset.position === '{GAP + 2}'")
+        browser.key("ArrowLeft")
+        browser.key("ArrowLeft")
         browser.wait(f"document.body.dataset.position === '{GAP}'")
         assert browser.evaluate("document.querySelectorAll('#overlay rect.cover').length") == 1
         for _ in range(3):
@@ -139,9 +151,12 @@ def test_draw_a_box_on_the_flagged_frame_save_and_render(reviewed_run, tmp_path)
         out, _ = proc.communicate(timeout=30)
     assert secret not in out
     saved = [json.loads(line) for line in (output.parent / "out.review.jsonl").read_text().splitlines()]
-    assert [bool(r.get("manual")) for r in saved] == [k == GAP for k in range(20)]
-    drawn = saved[GAP]["manual"][0]["box"]
-    assert all(abs(a - b) <= 3 for a, b in zip(drawn, grown))
+    assert [bool(r.get("manual")) for r in saved] == [k in (GAP, GAP + 2) for k in range(20)]
+    drawn, extended = saved[GAP]["manual"][0], saved[GAP + 2]["manual"][0]
+    assert all(abs(a - b) <= 3 for a, b in zip(drawn["box"], grown))
+    assert extended["box"] == drawn["box"] and extended["track"] == drawn["track"]
+    records = [json.loads(line) for line in (output.parent / "out.reviewed.jsonl").read_text().splitlines()]
+    assert [bool(r["audit"].get("review")) for r in records] == [k in (GAP, GAP + 1, GAP + 2) for k in range(20)]
     rendered = output.parent / "out.reviewed.mp4"
     assert not verify(original, rendered).candidates  # the edited audit (out.reviewed.jsonl) passes
     before, after = decode(output), decode(rendered)
