@@ -32,6 +32,7 @@ import numpy as np
 
 from vpipe.pipeline.edits import line_problem, read_edits
 from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.review_page import PAGE
 from vpipe.pipeline.verify import audit_beside
 from vpipe.pipeline.verify_report import report_paths
 
@@ -163,8 +164,9 @@ class Review:
             if entry.get("covered") == "whole_frame":
                 h, w = self.frames[0].shape[:2]
                 covers.append({"box": [0, 0, w, h], "stage": stage, "whole": True})
+            classes = entry.get("classes", [])  # the review entry names the class of each box
             for i, box in enumerate(entry.get("boxes", [])):
-                covers.append({"box": box, "stage": stage, "class": (entry.get("classes") or [None] * (i + 1))[i]})
+                covers.append({"box": box, "stage": stage, "class": classes[i] if i < len(classes) else None})
             polygons += entry.get("polygons", [])
         return {"position": position, "index": record["index"], "name": record.get("name"), "covers": covers,
                 "polygons": polygons, "flags": self.flags.get(position, []),
@@ -254,8 +256,6 @@ class _Handler(BaseHTTPRequestHandler):
         review = self.review
         try:
             if path == "/":
-                from vpipe.pipeline.review_page import PAGE
-
                 return self._send(200, "text/html; charset=utf-8", PAGE.encode())
             if path == "/api/info":
                 with review.lock:
