@@ -20,6 +20,7 @@ from vpipe.pipeline.element import Context
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.graph import build_graph
 from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.verify import verify
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams
 
 FACE, PLATE = [40, 40, 120, 100], [300, 200, 420, 260]
@@ -90,6 +91,9 @@ def test_one_manual_box_and_one_removal_change_exactly_those_pixels(run_output, 
     record = json.loads((tmp_path / "applied.jsonl").read_text().splitlines()[2])
     assert record["audit"]["plate_blur"]["boxes"] == []
     assert record["audit"]["review"] == {"covered": 1, "boxes": [manual], "classes": ["face"], "removed": [plate]}
+    # Checked like any run's output: every cover its audit lists is in the pixels.
+    result = verify(originals, tmp_path / "applied")
+    assert result.regions == 12 and not result.candidates  # 6 faces, 5 plates (one removed), 1 manual box
 
 
 def test_a_manual_box_on_two_frames_of_a_track_is_interpolated_between_them(run_output, tmp_path):
