@@ -94,18 +94,32 @@ def decode_loop_fps(path: Path, max_frames: int | None, warmup: int) -> float:
     return measured / (end - start) if start and measured > 0 else 0.0
 
 
+COLUMNS = ("stage", "role", "frames", "mean ms", "p50", "p95", "p99", "busy", "queue", "dropped", "errors")
+
+
 def print_report(report: dict) -> None:
     console = Console()
-    table = Table(title=f"{report['config']} ({report['mode']})")
-    for column in ("stage", "role", "frames", "mean ms", "p50", "p95", "p99", "busy", "queue", "dropped", "errors"):
-        table.add_column(column, justify="left" if column in ("stage", "role") else "right")
+    rows = []
     for name, s in report["stages"].items():
         mark = " *" if name == report["slowest_stage"] else ""
-        table.add_row(name + mark, s["role"], str(s["frames"]), f"{s['mean_ms']:.2f}", f"{s['p50']:.2f}",
-                      f"{s['p95']:.2f}", f"{s['p99']:.2f}", f"{100 * s['busy_share']:.0f}%",
-                      f"{s['queue_occupancy']:.1f}/{s['queue_size']}" if s["role"] != "source" else "-",
-                      str(s["dropped"]), str(s["errors"]))
-    console.print(table)
+        rows.append((name + mark, s["role"], str(s["frames"]), f"{s['mean_ms']:.2f}", f"{s['p50']:.2f}",
+                     f"{s['p95']:.2f}", f"{s['p99']:.2f}", f"{100 * s['busy_share']:.0f}%",
+                     f"{s['queue_occupancy']:.1f}/{s['queue_size']}" if s["role"] != "source" else "-",
+                     str(s["dropped"]), str(s["errors"])))
+    title = f"{report['config']} ({report['mode']})"
+    plain = plain_table(COLUMNS, rows)
+    if console.is_terminal and max(map(len, plain.splitlines())) <= console.width:
+        table = Table(title=title)
+        for column in COLUMNS:
+            table.add_column(column, justify="left" if column in ("stage", "role") else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    else:
+        # A log, a pipe or a narrow terminal: rich would squeeze the columns to nothing; plain
+        # lines keep every figure whole (a terminal wraps them, a log keeps them).
+        print(title)
+        print(plain)
     console.print(f"throughput {report['fps']:.2f} FPS over {report['measured_frames']} frames; "
                   f"latency capture->sink p50 {report['p50']:.1f} ms, p95 {report['p95']:.1f} ms, "
                   f"p99 {report['p99']:.1f} ms; slowest stage: {report['slowest_stage']} (*)")
@@ -115,3 +129,11 @@ def print_report(report: dict) -> None:
     if "decode_baseline_fps" in report:
         console.print(f"bare PyAV decode loop: {report['decode_baseline_fps']:.2f} FPS; "
                       f"pipeline/decode = {report['fps_vs_decode']:.3f}")
+
+
+def plain_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell, text left and figures right, with no frame."""
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    left = {0, 1}
+    return "\n".join("  ".join(cell.ljust(w) if i in left else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                     for row in [columns, *rows])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -223,6 +225,58 @@ def verify_command(
     raise typer.Exit(_verify(original, anonymized, audit, config, device, tiles, json_path, html_path))
 
 
+@app.command("apply")
+def apply_command(
+    original: Annotated[Path, typer.Argument(help="the input the run read (video file or image folder)", show_default=False)],
+    audit: Annotated[Path, typer.Argument(help="the run's audit, with a reviewer's edits (docs/review.md)", show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", help="the new output (its audit: OUT.jsonl beside it)", show_default=False)],
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", "-c", help="the config the run used: its anonymizers and sink encoding (default: roadview)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace outputs that exist already")] = False,
+) -> None:
+    """Render the covers an audit lists (and its manual covers and removals) onto the original, with no detector."""
+    from vpipe.pipeline.apply import build_apply
+
+    if not original.exists():
+        raise VpipeError(f"{original}: not found")
+    graph, frames = build_apply(original, audit, output, config or DEFAULT_CONFIG, overwrite=overwrite)
+    _run(graph, frames, quiet)
+
+
+@app.command()
+def review(
+    original: Annotated[Path, typer.Argument(help="the input the run read (video file or image folder)", show_default=False)],
+    anonymized: Annotated[Path, typer.Argument(help="the run's output (video file or image folder)", show_default=False)],
+    audit: Annotated[Optional[Path], typer.Option(help="the run's audit (default: OUT.jsonl beside the output)")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", "-c", help="the config the run used, for Render (default: roadview)")] = None,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port of the page")] = 8090,
+    user: Annotated[Optional[str], typer.Option(
+        help="basic auth user; the password comes from $VPIPE_WEB_PASSWORD (a command line is public)")] = None,
+) -> None:
+    """Review an output in the browser: add and remove covers, save the edits, re-render with apply."""
+    from vpipe.pipeline.review import Review, serve as serve_review
+
+    for path in (original, anonymized):
+        if not path.exists():
+            raise VpipeError(f"{path}: not found")
+    if original.resolve() == anonymized.resolve():
+        raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
+    password = None
+    if user:
+        if "VPIPE_WEB_PASSWORD" not in os.environ:
+            raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
+        password = os.environ["VPIPE_WEB_PASSWORD"]
+    state = Review(original, anonymized, audit, config or DEFAULT_CONFIG, user, password)
+    server = serve_review(state, port)
+    typer.echo(f"review: http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 @app.command()
 def serve(
     config: ConfigArg,
@@ -234,13 +288,17 @@ def serve(
     device: DeviceOpt = None,
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="stop after N frames per source")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace outputs that exist already")] = False,
+    outputs: Annotated[bool, typer.Option("--outputs", help="also write the config's outputs where it says (else into a scratch folder)")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="with --outputs: replace outputs that exist already")] = False,
 ) -> None:
-    """Run a pipeline and show it live in a browser: a `web` sink on the last stage of the chain."""
+    """Run a pipeline and show it live in a browser: a `web` sink on the last stage of the chain.
+    The page stays up, on the last picture, after the stream ends, until Ctrl-C."""
+    import tempfile
+
     from vpipe.pipeline.config import NodeSpec, load_config
     from vpipe.pipeline.graph import Overrides, build_graph
 
-    params: dict = {"port": port, "host": host}
+    params: dict = {"port": port, "host": host, "linger": True}
     if user:
         if "VPIPE_WEB_PASSWORD" not in os.environ:
             raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
@@ -248,10 +306,23 @@ def serve(
     loaded = load_config(config)
     # No `inputs`: like any sink, it takes the last stage listed (the anonymizer, in a chain).
     loaded.spec.sinks.append(NodeSpec(type="web", name="serve_web", params=params))
-    graph = build_graph(loaded, Overrides(input=input, device=device, overwrite=overwrite))
-    host_shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"web view: http://{host_shown}:{port}/", err=True)
-    _run(graph, max_frames, quiet)
+    with tempfile.TemporaryDirectory(prefix="vpipe-serve-") as scratch:
+        # A view: the config's files (the video, the audit, snapshots) go to a scratch folder,
+        # deleted on exit, so an earlier run's out/roadview.mp4 neither blocks it nor is replaced.
+        graph = build_graph(loaded, Overrides(input=input, device=device, overwrite=overwrite,
+                                              output_dir=None if outputs else Path(scratch)))
+        web = graph.nodes["serve_web"].element
+        host_shown = f"[{host}]" if ":" in host else host
+        typer.echo(f"web view: http://{host_shown}:{port}/", err=True)
+        try:
+            _run(graph, max_frames, quiet)
+            typer.echo("the stream has ended: the page shows its last picture until Ctrl-C", err=True)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop, like Ctrl-C: scratch removed
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            web.shutdown()
 
 
 @app.command()
@@ -347,8 +418,9 @@ def elements() -> None:
         for name, cls in sorted(classes.items()):
             if name.startswith("test_"):
                 continue
-            doc = (cls.__doc__ or "").strip().splitlines()
-            typer.echo(f"{label} {name}: {doc[0] if doc else ''}")
+            # The docstring's first paragraph, whole: its first line alone may stop mid-sentence.
+            about = " ".join(line.strip() for line in (cls.__doc__ or "").strip().split("\n\n")[0].splitlines())
+            typer.echo(f"{label} {name}: {about}")
             for field, info in cls.Params.model_fields.items():
                 default = ("required" if info.is_required()
                            else f"default {info.get_default(call_default_factory=True)!r}")

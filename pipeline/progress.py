@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
+from vpipe.pipeline.registry import ELEMENTS
 from vpipe.pipeline.runner import Runner
 
 
@@ -71,7 +72,8 @@ class Progress:
         for sink, count in stats.sink_frames.items():
             element = self.runner.graph.nodes[sink].element
             where = getattr(element, "path", None) or getattr(element, "folder", None) or ""
-            line = f"{sink}: {count} frames{f' -> {where}' if where else ''}"
+            line = f"{sink_label(sink, element)}: {count} {'images' if element.writes_folder else 'frames'}" + (
+                f" -> {where}" if where else "")
             if hasattr(element, "connections"):  # a network sink (rtsp): what reached the server
                 line += (f" ({element.sent} sent, {element.dropped} dropped while disconnected, "
                          f"{element.connections} connections)")
@@ -90,6 +92,13 @@ class Progress:
         if table:
             # Full width even when stderr is a file or a pipe (rich would wrap at 80 columns).
             Console(stderr=True, width=max(self.console.width, 130)).print(status_table(self.runner))
+
+
+def sink_label(name: str, element) -> str:
+    """The sink's name, or its type where the name is another type's: roadview's sink `video`
+    writes images when `-o` names a folder, and "video: 222 frames" misleads there."""
+    other = ELEMENTS.get(name)
+    return element.type_name if other is not None and not isinstance(element, other) else name
 
 
 def dropped_by_stream(runner: Runner, by_stage: dict[str, int]) -> dict[str, int]:

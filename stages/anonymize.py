@@ -16,6 +16,7 @@ from vpipe.pipeline.boxes import ellipse_mask
 from vpipe.pipeline.element import Element, Params
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
+from vpipe.stages.regions import Regions, RegionsParams, cover_polygon
 
 
 class Blur:
@@ -66,6 +67,7 @@ class AnonymizeParams(Params):
     classes: list[str] | None = Field(None, description="cover only these class names (None: every detection).")
     mask_classes: list[str] | None = Field(None, description="also cover the pixels a segmentation stage labelled with these classes (pixel-exact instead of boxes, e.g. [person]); the effect is the same as for boxes.")
     on_fault: Literal["obscure_frame", "drop", "stop"] = Field("obscure_frame", description="a frame an upstream stage failed on (on_error: mark): cover all of it, drop it, or stop.")
+    regions: RegionsParams | None = Field(None, description="static polygons: `always` covered on every frame, `never` no detection covered (stages/regions.py).")
 
 
 class UpstreamFault(Exception):
@@ -85,6 +87,8 @@ class Anonymize(Element):
         super().__init__(ctx, params)
         p = params
         self.effect = Fill(p.color) if p.method == "fill" else EFFECTS[p.method](p.cells)
+        first = next(iter(ctx.streams.values()), None)
+        self.regions = Regions(p.regions, first and first.width, first and first.height) if p.regions else None
 
     def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
         # A class name no stage upstream produces would cover nothing, and say nothing.
@@ -113,22 +117,27 @@ class Anonymize(Element):
             return frame
         dets = frame.detections
         h, w = image.shape[:2]
-        covered = []
+        if self.regions:
+            self.regions.check(w, h)
+        covered, dropped = [], []
         for i in range(len(dets)):
             if self.params.classes and dets.class_names[i] not in self.params.classes:
                 continue
-            x1, y1, x2, y2 = _padded(dets.boxes[i], self.params.padding, w, h)
-            if x2 <= x1 or y2 <= y1:
+            if self.regions and self.regions.never_drops(dets.boxes[i], dets.class_names[i]):
+                dropped.append({"box": [round(float(v), 1) for v in dets.boxes[i]], "class": dets.class_names[i]})
                 continue
-            region = image[y1:y2, x1:x2]
-            covered_region = self.effect(region)
-            if self.params.shape == "ellipse":
-                mask = ellipse_mask((x1, y1, x2, y2), w, h)
-                region[mask] = covered_region[mask]
-            else:
-                region[:] = covered_region
-            covered.append([x1, y1, x2, y2])
+            box = _padded(dets.boxes[i], self.params.padding, w, h)
+            if box[2] <= box[0] or box[3] <= box[1]:
+                continue
+            self.cover(image, box)
+            covered.append(list(box))
         audit = {"covered": len(covered), "boxes": covered}
+        if self.regions:
+            audit["polygons"] = self.regions.polygons()
+            for polygon in audit["polygons"]:
+                cover_polygon(image, polygon, self.effect)
+            if dropped:
+                audit["never"] = dropped  # every cover a `never` region dropped, for review
         if self.params.mask_classes and frame.masks:
             pixels = np.zeros(image.shape[:2], bool)
             for mask in frame.masks.values():
@@ -145,6 +154,18 @@ class Anonymize(Element):
         # The audit lists the exact rectangles covered, so leaks can be measured from it.
         frame.audit[self.name] = audit
         return frame
+
+    def cover(self, image: np.ndarray, box, shape: str | None = None) -> None:
+        """Cover one rectangle (already padded, inside the frame) in place, with this stage's
+        effect and shape; `vpipe apply` re-renders an audit's rectangles through it."""
+        x1, y1, x2, y2 = box
+        region = image[y1:y2, x1:x2]
+        covered_region = self.effect(region)
+        if (shape or self.params.shape) == "ellipse":
+            mask = ellipse_mask((x1, y1, x2, y2), image.shape[1], image.shape[0])
+            region[mask] = covered_region[mask]
+        else:
+            region[:] = covered_region
 
 
 def _padded(box: np.ndarray, padding: float, width: int, height: int) -> tuple[int, int, int, int]:

@@ -40,6 +40,8 @@ class DetectParams(Params):
     nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="IoU for the NMS the runtime runs (raw, centerface and yolo layouts).")
     input_size: str | None = Field(None, pattern=r"^\d+x\d+$", description="network input \"HxW\" for models that accept any size; default: the frame's size.")
     min_size: float = Field(0.0, ge=0.0, description="boxes smaller than this (pixels, shorter side) are ignored.")
+    large_size: float = Field(1.0, gt=0.0, le=1.0, description="boxes wider or taller than this share of the frame are large, and need `large_threshold`.")
+    large_threshold: float = Field(0.0, ge=0.0, le=1.0, description="the score a large box needs: a close-up plate scores high, a plate model half-seeing a big structure does not (0: no more than `threshold`).")
     full_frame: bool = Field(True, description="look at the whole frame at once (squeezed into the network input for models of fixed size).")
     tiles: TileParams | None = Field(None, description="also look at overlapping tiles of the frame at their own resolution (small, far objects); see docs/plates.md for what each setting costs.")
     cascade: CascadeParams | None = Field(None, description="also look again, enlarged, around the boxes of some classes (vehicle -> plate).")
@@ -194,6 +196,10 @@ class Detect(ModelElement):
             keep &= np.isin(class_ids, self.keep_ids)
         if self.params.min_size:
             keep &= np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= self.params.min_size
+        if self.params.large_threshold > self.params.threshold:
+            h, w = frame.image.shape[:2]
+            large = ((boxes[:, 2] - boxes[:, 0]) > self.params.large_size * w) | ((boxes[:, 3] - boxes[:, 1]) > self.params.large_size * h)
+            keep &= ~large | (scores >= self.params.large_threshold)
         boxes, scores, class_ids = boxes[keep], scores[keep], class_ids[keep]
         names = tuple(meta.classes[i] if 0 <= i < len(meta.classes) else str(i) for i in class_ids)
         found = Detections(boxes, scores, class_ids, names).with_data(source=self.name)

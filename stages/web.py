@@ -53,6 +53,7 @@ class WebParams(Params):
     quality: int = Field(75, ge=1, le=100)
     boxes: bool = Field(True, description="draw the boxes (with their track ids) on the picture.")
     events: int = Field(20, ge=1, le=1000, description="latest events kept for the page.")
+    linger: bool = Field(False, description="keep serving the last picture and the figures after the stream ends, until the process stops (`vpipe serve`).")
 
     @model_validator(mode="after")
     def _auth(self) -> "WebParams":
@@ -92,6 +93,7 @@ class WebSink(Sink):
         self.snapshots: dict[str, Path] = {}
         self.changed = threading.Condition()
         self.closed = False
+        self.ended = False
         self.server: ThreadingHTTPServer | None = None
 
     def open(self) -> None:
@@ -154,7 +156,7 @@ class WebSink(Sink):
         # Copies, taken at once: the sink's thread changes both while a request reads them.
         events = [{**e, "snapshot": f"/snapshot/{e['id']}.jpg" if e["id"] in self.snapshots else None}
                   for e in self.events.copy()]
-        return {"cameras": cameras, "events": events}
+        return {"cameras": cameras, "events": events, "ended": self.ended}
 
     def authorized(self, header: str | None) -> bool:
         if self.params.user is None:
@@ -163,6 +165,12 @@ class WebSink(Sink):
         return header is not None and hmac.compare_digest(header.encode(), f"Basic {expected}".encode())
 
     def close(self) -> None:
+        self.ended = True
+        if self.params.linger:  # the page stays up on its daemon thread; `shutdown` ends it
+            return
+        self.shutdown()
+
+    def shutdown(self) -> None:
         self.closed = True
         with self.changed:
             self.changed.notify_all()
@@ -282,7 +290,7 @@ figure{margin:0}img.live{display:block;width:640px;background:#000}
 #events{list-style:none;padding:0 8px}#events li{display:flex;gap:8px;align-items:center;margin:4px 0}
 #events img{height:48px}
 </style></head><body>
-<header>vpipe: anonymized cameras <span id="error"></span></header>
+<header>vpipe: anonymized cameras <span id="ended"></span> <span id="error"></span></header>
 <div id="cameras">{cameras}</div>
 <h3 style="padding:0 8px">Events</h3>
 <ul id="events">{events}</ul>
@@ -300,6 +308,7 @@ function render(status) {
     return `<li>${snap}<span>${when} ${esc(e.camera)}: ${esc(e.class)} #${e.track} ${esc(e.type)}${e.zone ? " " + esc(e.zone) : ""}</span></li>`;
   }).join("");
   document.body.dataset.updated = String(Date.now());
+  document.getElementById("ended").textContent = status.ended ? "(the stream has ended: its last picture)" : "";
 }
 async function refresh() {
   try {

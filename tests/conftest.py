@@ -40,6 +40,7 @@ TIERS = {
     "test_live": "live",
     "test_mqtt": "live",
     "test_web": "live",
+    "test_review": "live",
     "test_export": "export",
     "test_train_detect": "export",
     "test_sr_models": "export",

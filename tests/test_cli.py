@@ -24,6 +24,9 @@ def test_elements_shows_required_and_factory_defaults(monkeypatch, capsys):
     assert "PydanticUndefined" not in out
     assert "    path: str (required)" in out
     assert "    options: dict[str, str] (default {})" in out
+    # Each description whole, even where the docstring's first paragraph spans several lines.
+    assert "sink display: Shows frames in a window (needs a display). A screen shows pictures as a file does, " \
+           "so it takes only anonymized frames, or `raw_output: true` said on purpose.\n" in out
 
 
 def test_help_shows_no_value_for_flags(monkeypatch, capsys):
@@ -59,3 +62,15 @@ def test_a_missing_optional_module_is_one_line_naming_its_extra(monkeypatch, cap
     code, _, err = run_cli(monkeypatch, capsys, "eval", "sr", "--pairs", str(tmp_path))
     assert code == 1
     assert err.strip() == "vpipe: error: this needs the Python module 'skimage', which is not installed: pip install 'vpipe[export]'"
+
+
+def test_the_summary_names_the_sink_that_wrote_images():
+    """roadview's sink is named `video`; with `-o photos_anon/` it writes images, and says so."""
+    from vpipe.pipeline.progress import sink_label
+    from vpipe.pipeline.registry import ELEMENTS, load_elements
+
+    load_elements()
+    images = ELEMENTS["images"].__new__(ELEMENTS["images"])
+    video = ELEMENTS["video"].__new__(ELEMENTS["video"])
+    assert sink_label("video", images) == "images"
+    assert sink_label("video", video) == "video" and sink_label("out", images) == "out"

@@ -138,3 +138,32 @@ sinks: [{{type: jsonl, params: {{path: {tmp_path}/audit.jsonl}}}}]
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     assert status["cameras"]["source"]["fps"] >= 0 and picture.shape == (180, 320, 3)
+
+
+def test_vpipe_serve_needs_no_overwrite_and_stays_up_after_the_stream_ends(tmp_path):
+    port = free_port()
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text("an earlier run's audit\n")
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}, params: {{max_side: 320}}}}]
+stages:
+  - {{type: detect, engine: {ROOT}/models/centerface.onnx, params: {{threshold: 0.4}}}}
+  - {{type: anonymize}}
+sinks: [{{type: jsonl, params: {{path: {audit}}}}}]
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.cli", "serve", str(config), "--port", str(port),
+                             "-q", "--max-frames", "5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=ROOT)
+    try:
+        status = wait_for(lambda: (s := json.loads(get(f"http://127.0.0.1:{port}/api/status")))["ended"] and s,
+                          "the stream's end on the page", proc)
+        time.sleep(1.0)
+        assert proc.poll() is None  # still up, on the last picture
+        picture = get(f"http://127.0.0.1:{port}/frame/source.jpg")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert status["cameras"]["source"]["frames"] == 5 and picture[:2] == b"\xff\xd8"
+    assert proc.returncode == 0, out
+    assert "the stream has ended" in out and "exists" not in out
+    assert audit.read_text() == "an earlier run's audit\n"  # neither a refusal nor replaced
