@@ -87,6 +87,9 @@ class Anonymize(Element):
         self.effect = Fill(p.color) if p.method == "fill" else EFFECTS[p.method](p.cells)
 
     def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
+        # With nothing upstream to find regions, it would pass every frame as it came, audited as covered.
+        if not (self.params.mask_classes or "detections" in upstream):
+            return "it covers detections or masks, and no detect or segment stage is upstream of it"
         # A class name no stage upstream produces would cover nothing, and say nothing.
         for field, kind, maker in (("classes", "detections", "detect"), ("mask_classes", "masks", "segment")):
             wanted = getattr(self.params, field)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+import elements  # noqa: F401  (registers test_box)
 from conftest import SAMPLE, write_config
 from test_config_errors import run_cli
 from vpipe.pipeline.config import load_config
@@ -25,7 +26,7 @@ from vpipe.pipeline.outputs import make_parent, partial
 # No model: these tests are about where files go, not what is in them.
 GRAPH = """
 sources: [{{uri: {src}}}]
-stages: [{{name: blur, type: anonymize}}]
+stages: [{{name: none, type: test_box, params: {{frames: []}}}}, {{name: blur, type: anonymize}}]
 sinks:
   - {{type: video, params: {{path: {out}/video.mp4, preset: ultrafast}}}}
   - {{name: audit, type: jsonl, inputs: [blur], params: {{path: {out}/audit.jsonl}}}}
