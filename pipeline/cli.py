@@ -64,7 +64,7 @@ def run(
             if not output:
                 raise ConfigError("--input is a folder of videos: give --output FOLDER for the mirrored tree")
             raise typer.Exit(_batch(config, Path(input), Path(output), device, ray, ray_cpus, ray_retries,
-                                    quiet, metrics_port, metrics_host, verify_after, max_frames))
+                                    quiet, metrics_port, metrics_host, verify_after, max_frames, overwrite))
     if ray:
         raise ConfigError("--ray runs a folder of videos: give -i FOLDER -o FOLDER")
     graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
@@ -77,7 +77,7 @@ def run(
 
 def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: str | None, cpus: int | None,
            retries: int | None, quiet: bool, metrics_port: int | None, metrics_host: str, verify_after: bool,
-           max_frames: int | None) -> int:
+           max_frames: int | None, overwrite: bool = False) -> int:
     """A folder of videos, here or on Ray; its exit code (1 when a file failed, 130 interrupted)."""
     from vpipe.pipeline.batch import run_batch
     from vpipe.pipeline.config import load_config
@@ -86,9 +86,9 @@ def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: s
     if ray or executor.kind == "ray":
         results = _ray_batch(config, in_dir, out_dir, ray or executor.address, device, cpus or executor.cpus,
                              executor.retries if retries is None else retries, quiet, metrics_port, metrics_host,
-                             max_frames)
+                             max_frames, overwrite)
     else:
-        results = run_batch(config, in_dir, out_dir, device, max_frames=max_frames)
+        results = run_batch(config, in_dir, out_dir, device, max_frames=max_frames, overwrite=overwrite)
     failed = [r for r in results if r.status in ("failed", "interrupted")]
     typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
                f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed, "
@@ -102,7 +102,7 @@ def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: s
 
 def _ray_batch(config: Path, in_dir: Path, out_dir: Path, address: str, device: str | None, cpus: int,
                retries: int, quiet: bool, metrics_port: int | None, metrics_host: str,
-               max_frames: int | None = None) -> list:
+               max_frames: int | None = None, overwrite: bool = False) -> list:
     """The batch on Ray, then its table per worker."""
     from rich.console import Console
 
@@ -110,7 +110,7 @@ def _ray_batch(config: Path, in_dir: Path, out_dir: Path, address: str, device: 
     from vpipe.pipeline.ray_batch import run_ray_batch
 
     run = run_ray_batch(config, in_dir, out_dir, address, device, cpus, retries, quiet, metrics_port, metrics_host,
-                        max_frames=max_frames)
+                        max_frames=max_frames, overwrite=overwrite)
     Console(stderr=True, width=130).print(summary_table(run.results, run.seconds, run.metrics))
     return run.results
 
