@@ -14,6 +14,7 @@ from pydantic import Field
 
 from vpipe.pipeline.boxes import ellipse_mask
 from vpipe.pipeline.element import Element, Params
+from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
 
@@ -55,13 +56,17 @@ class Fill:
 
 
 EFFECTS = {"blur": Blur, "pixelate": Pixelate, "fill": Fill}
+#: the most blocks across a box without `strength_override`: above it, plate characters can be
+#: told apart (docs/anonymization.md, "How strong"; benchmarks/cells_legibility.py).
+SAFE_CELLS = 8
 
 
 class AnonymizeParams(Params):
     method: Literal["blur", "pixelate", "fill"] = "blur"
     padding: float = Field(0.15, ge=0.0, le=2.0, description="grow each box by this fraction of its size on every side (detectors cut boxes tight).")
     shape: Literal["rect", "ellipse"] = Field("rect", description="\"ellipse\" suits faces; plates are rectangles.")
-    cells: int = Field(6, ge=2, le=64, description="how coarse blur/pixelate are: blocks along the longer side of the box (fewer = stronger).")
+    cells: int = Field(6, ge=2, le=64, description=f"how coarse blur/pixelate are: blocks along the longer side of the box (fewer = stronger); above {SAFE_CELLS} needs strength_override.")
+    strength_override: bool = Field(False, description=f"accept cells above {SAFE_CELLS}, which can leave plates legible.")
     color: tuple[int, int, int] = Field((0, 0, 0), description="fill colour, BGR.")
     classes: list[str] | None = Field(None, description="cover only these class names (None: every detection).")
     mask_classes: list[str] | None = Field(None, description="also cover the pixels a segmentation stage labelled with these classes (pixel-exact instead of boxes, e.g. [person]); the effect is the same as for boxes.")
@@ -84,6 +89,9 @@ class Anonymize(Element):
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         p = params
+        if p.method != "fill" and p.cells > SAFE_CELLS and not p.strength_override:
+            raise VpipeError(f"params.cells: {p.cells} blocks across a box can leave a plate legible (at most "
+                             f"{SAFE_CELLS}, docs/anonymization.md); set strength_override: true to accept it")
         self.effect = Fill(p.color) if p.method == "fill" else EFFECTS[p.method](p.cells)
 
     def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
