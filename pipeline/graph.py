@@ -129,6 +129,11 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
         s.workers for _, s, role in specs if role != "source" and s.engine)
     engine_threads = max(1, (overrides.cores or os.cpu_count() or 1) // max(1, model_workers))
 
+    if overrides.output is not None and spec.sinks and spec.sinks[0].raw_output:
+        # -o names what the user will share: never a sink that writes pixels no anonymizer covered.
+        raw = names[len(spec.sources) + len(spec.stages)]
+        raise ConfigError(f"--output: the first sink, {raw!r}, writes raw pixels (raw_output: true), and -o "
+                          "names an anonymized output: list an anonymized sink first, or set this one's path in the config")
     overrides = _audit_follows_output(overrides)
     audit_sink = next((n for (_, sp, r), n in zip(specs, names)
                        if r == "sink" and getattr(ELEMENTS.get(sp.type), "audit", False)), None)

@@ -296,3 +296,20 @@ def test_a_batch_never_writes_over_an_input_inside_its_output_folder(tmp_path, m
                            "-q", "--max-frames", "2", "--overwrite")
     assert code == 2 and "would write over the input" in err, err
     assert digest(out / "raw" / "a.mp4") == digest(SAMPLE)
+
+
+def test_output_never_goes_to_a_raw_sink(tmp_path, monkeypatch, capsys):
+    """`-o` named the first sink even when it said raw_output: true: the user's output got raw
+    pixels, and its audit claimed covers (issue 22 M2)."""
+    config = write_config(tmp_path, f"""
+sources: [{{name: cam, uri: {SAMPLE}}}]
+stages: [{{name: none, type: test_box, params: {{frames: []}}}}, {{name: blur, type: anonymize}}]
+sinks:
+  - {{name: raw, type: video, inputs: [none], raw_output: true, params: {{path: {tmp_path}/raw.mp4}}}}
+  - {{name: anon, type: video, inputs: [blur], params: {{path: {tmp_path}/anon.mp4}}}}
+""")
+    out = tmp_path / "mine.mp4"
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(config), "-o", str(out), "--max-frames", "2", "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--output" in err and "raw_output" in err, err
+    assert not out.exists() and not (tmp_path / "raw.mp4").exists()
