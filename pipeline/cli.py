@@ -145,14 +145,20 @@ def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = 
 
 
 def _verify_run(graph, config: Path, device: str | None) -> int:
-    """Verify what a finished run wrote: its first source against its first picture output."""
+    """Verify what a finished run wrote: its first source against its anonymized video or images."""
+    return _verify(*verify_targets(graph), config, device)
+
+
+def verify_targets(graph) -> tuple[Path, Path, Path]:
+    """(original, anonymized, audit) of a built graph: the first source, and the first video or
+    images sink not raw (not an events stage's snapshots, nor clips: they are no copy of the input)."""
     source = graph.sources[0].element
     original = getattr(source, "path", None) or getattr(source, "folder", None)
-    pictures = [n.element for n in graph.nodes.values() if getattr(n.element, "writes_pixels", False)]
-    audits = [n.element for n in graph.nodes.values() if getattr(n.element, "audit", False)]
+    pictures = [n.element for n in graph.sinks if n.element.writes_pixels and n.element.swappable and not n.raw_output]
+    audits = [n.element for n in graph.sinks if n.element.audit]
     if original is None or not pictures or not audits:
         raise ConfigError("--verify needs a file or folder source, a video or images sink and a jsonl audit")
-    return _verify(Path(original), pictures[0].outputs()[0], audits[0].outputs()[0], config, device)
+    return Path(original), pictures[0].outputs()[0], audits[0].outputs()[0]
 
 
 def _verify(original: Path, anonymized: Path, audit: Path | None = None, config: Path | None = None,

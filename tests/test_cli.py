@@ -59,3 +59,31 @@ def test_a_missing_optional_module_is_one_line_naming_its_extra(monkeypatch, cap
     code, _, err = run_cli(monkeypatch, capsys, "eval", "sr", "--pairs", str(tmp_path))
     assert code == 1
     assert err.strip() == "vpipe: error: this needs the Python module 'skimage', which is not installed: pip install 'vpipe[export]'"
+
+
+def test_run_verify_checks_the_anonymized_video_not_the_snapshots(tmp_path):
+    """An `events` stage with snapshots writes pixels too, and came first: `run --verify` took its
+    snapshot folder for the output and failed (issue 22 M9)."""
+    import elements  # noqa: F401  (registers test_box)
+    from conftest import SAMPLE, write_config
+    from vpipe.pipeline.cli import verify_targets
+    from vpipe.pipeline.config import load_config
+    from vpipe.pipeline.graph import build_graph
+
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages:
+  - {{type: test_box}}
+  - {{type: track}}
+  - {{type: anonymize}}
+  - {{type: events, params: {{snapshots: {tmp_path}/snaps}}}}
+sinks:
+  - {{type: web, params: {{port: 0}}}}
+  - {{type: video, params: {{path: {tmp_path}/anon.mp4}}}}
+  - {{type: jsonl, params: {{path: {tmp_path}/anon.jsonl}}}}
+""")
+    graph = build_graph(load_config(config))
+    try:
+        assert verify_targets(graph) == (SAMPLE, tmp_path / "anon.mp4", tmp_path / "anon.jsonl")
+    finally:
+        graph.close()
