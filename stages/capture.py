@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -179,7 +180,16 @@ class ImageFolderSource(Source):
         if not self.folder.is_dir():
             raise VpipeError(f"{self.folder}: image folder not found")
         pattern = "**/*" if params.recursive else "*"
-        self.files = sorted(p for p in self.folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
+        #: entries skipped before reading (a FIFO would block forever; a name that is not UTF-8
+        #: crashed OpenCV): "PATH: why", each named in the summary.
+        self.skipped: list[str] = []
+        self.files = []
+        for path in sorted(p for p in self.folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES):
+            why = _not_an_image_file(path)
+            if why:
+                self.skipped.append(f"{os.fsencode(path).decode('utf-8', 'backslashreplace')}: {why}, skipped")
+            else:
+                self.files.append(path)
         if not self.files:
             raise VpipeError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         first = cv2.imread(str(self.files[0]), cv2.IMREAD_COLOR)
@@ -202,7 +212,19 @@ class ImageFolderSource(Source):
 
 
     def warnings(self) -> list[str]:
-        return [f"{path}: not a readable image, skipped" for path in self.unreadable]
+        return self.skipped + [f"{path}: not a readable image, skipped" for path in self.unreadable]
+
+
+def _not_an_image_file(path: Path) -> str | None:
+    """Why `path` must not be opened as an image: not a regular file (FIFO, device, folder,
+    broken link), or a name that is not UTF-8; None if it may be."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not UTF-8"
+    if not path.is_file():  # follows links; never opens the file, so a FIFO does not block
+        return "not a regular file"
+    return None
 
 
 class WebcamParams(CaptureParams):

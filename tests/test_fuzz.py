@@ -206,3 +206,58 @@ def test_a_malformed_input_is_a_short_error(kind, tmp_path):
     lines = [line for line in r.stderr.strip().splitlines() if line]
     assert 1 <= len(lines) <= 2, r.stderr  # the error (and, for a folder of bad images, its summary)
     assert bad.name in r.stderr, r.stderr
+
+
+# -- special files in an image folder --------------------------------------------------------------
+
+def _special(kind: str, folder: Path) -> None:
+    """One entry that is not a plain, readable image file with a UTF-8 name (issue 22 M4, M5).
+    Each sorts after `a.jpg`, so a source that still opened it would hang or crash after that."""
+    import os
+
+    if kind == "fifo":
+        os.mkfifo(folder / "z.jpg")  # opening it blocks until a writer comes: forever
+    elif kind == "non_utf8_name":
+        os.link(folder / "a.jpg", bytes(folder) + b"/\xffb.jpg")  # OpenCV segfaulted on its name
+    elif kind == "folder_named_jpg":
+        (folder / "z.jpg").mkdir()
+    elif kind == "broken_link":
+        (folder / "z.jpg").symlink_to(folder / "gone.jpg")
+
+
+SPECIAL = ["fifo", "non_utf8_name", "folder_named_jpg", "broken_link"]
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_a_special_file_in_an_image_folder_is_skipped_and_named(kind, tmp_path):
+    from vpipe.stages.capture import ImageFolderSource, ImagesParams
+
+    cv2 = pytest.importorskip("cv2")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), np.full((48, 64, 3), 90, np.uint8))
+    _special(kind, folder)
+    source = ImageFolderSource("cam", str(folder), ImagesParams(), tmp_path)
+    assert [p.name for p in source.files] == ["a.jpg"]
+    assert [len(list(source.frames()))] == [1]
+    warnings = source.warnings()
+    assert len(warnings) == 1 and "skipped" in warnings[0], warnings
+    warnings[0].encode("utf-8")  # printable as it is: no lone surrogate
+
+
+@pytest.mark.slow
+def test_a_folder_with_a_fifo_and_a_non_utf8_name_runs_to_its_end(tmp_path):
+    import cv2
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), np.full((48, 64, 3), 90, np.uint8))
+    _special("fifo", folder)
+    _special("non_utf8_name", folder)
+    config = tmp_path / "graph.yaml"
+    config.write_text(GRAPH.format(src=SAMPLE, model=CENTERFACE, out=tmp_path / "unused.mp4"))
+    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-i", str(folder),
+                        "-o", str(tmp_path / "out"), "-q"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and r.stderr.count("skipped") == 2, r.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.jpg"]
