@@ -201,11 +201,18 @@ def verify_command(
     tiles: Annotated[int, typer.Option(min=1, max=4, help="check 2's extra pass: N x N tiles upscaled N times (1: none)")] = 2,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="JSON report (default: OUT.verify.json)")] = None,
     html_path: Annotated[Optional[Path], typer.Option("--html", help="HTML report (default: OUT.verify.html)")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a --json or --html file that exists")] = False,
 ) -> None:
     """Re-check an anonymized output: coverage, residual detections, temporal gaps. Exit 3 on candidates."""
+    from vpipe.pipeline.outputs import check_report
+
     for path in (original, anonymized):
         if not path.exists():
             raise VpipeError(f"{path}: not found")
+    inputs = [p for p in (original, anonymized, audit, config) if p is not None]
+    for option, path in (("--json", json_path), ("--html", html_path)):
+        if path is not None:
+            check_report(option, path, inputs, overwrite)
     if original.resolve() == anonymized.resolve():
         raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
     if original.is_dir() != anonymized.is_dir():
@@ -293,10 +300,19 @@ def bench(
     compare_sequential: Annotated[bool, typer.Option(help="also run --sequential and report the speed-up")] = False,
     repeat: Annotated[int, typer.Option(min=1, help="alternate the measurements N times; report medians")] = 1,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="write the figures as JSON")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a --json file that exists")] = False,
 ) -> None:
     """Measure throughput (FPS), capture-to-sink latency and per-stage cost of a pipeline."""
     from vpipe.pipeline.bench import run_bench
 
+    if json_path:  # checked before minutes of measuring, like a run's outputs
+        from vpipe.pipeline.config import load_config
+        from vpipe.pipeline.outputs import check_report
+
+        loaded = load_config(config)
+        inputs = [config] + ([Path(input)] if input else []) + [
+            loaded.resolve(s.uri) for s in loaded.spec.sources if "://" not in s.uri and "${" not in s.uri]
+        check_report("--json", json_path, inputs, overwrite)
     report = run_bench(config, input=input, device=device, frames=frames, warmup=warmup,
                        sequential=sequential, decode_baseline=decode_baseline,
                        compare_sequential=compare_sequential, repeat=repeat)
@@ -361,14 +377,17 @@ def elements() -> None:
 @app.command()
 def schema(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write (default: standard output)")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an --output file that exists")] = False,
 ) -> None:
     """The JSON Schema of a config file, for editor completion: every element's params by type."""
+    from vpipe.pipeline.outputs import check_report
     from vpipe.pipeline.schema import config_schema
 
     text = json.dumps(config_schema(), indent=1) + "\n"
     if output is None:
         typer.echo(text, nl=False)
         return
+    check_report("--output", output, [], overwrite)
     try:
         output.write_text(text)
     except OSError as exc:

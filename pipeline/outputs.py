@@ -82,6 +82,20 @@ def occupied(output: Path, folder: bool) -> bool:
     return output.exists()
 
 
+def check_report(option: str, path: Path, inputs: list[Path], overwrite: bool) -> None:
+    """A command's own file (bench --json, verify --json/--html, schema -o) follows a run's
+    output rules: never one of the inputs, never over a file that exists unless --overwrite."""
+    source = clash(path, inputs, folder=False)
+    if source is not None:
+        raise ConfigError(f"{option}: {path} would write over the input {source}: choose another file")
+    try:
+        check_writable(path)
+    except VpipeError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+    if not overwrite and path.exists():
+        raise ConfigError(f"{option}: {path} exists: --overwrite replaces it")
+
+
 def audit_beside(output: str, folder: bool) -> str:
     """The audit (jsonl) of a run written to `output`: `OUT.jsonl` beside `OUT.mp4`, and
     `FOLDER.jsonl` beside an image folder (not inside it, among the images)."""

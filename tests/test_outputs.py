@@ -313,3 +313,27 @@ sinks:
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "--output" in err and "raw_output" in err, err
     assert not out.exists() and not (tmp_path / "raw.mp4").exists()
+
+
+def test_reports_never_replace_an_input_or_an_existing_file(tmp_path, monkeypatch, capsys):
+    """bench --json, verify --json/--html and schema -o wrote over whatever they were given, an
+    input video included (issue 22 M6): the same rules as a run's outputs."""
+    clip, other, taken = tmp_path / "clip.mp4", tmp_path / "other.mp4", tmp_path / "taken.json"
+    shutil.copy(SAMPLE, clip)
+    shutil.copy(SAMPLE, other)
+    taken.write_text("keep me")
+    commands = {
+        "bench": ("bench", str(graph(tmp_path)), "-i", str(clip), "--frames", "1", "--warmup", "0", "--json"),
+        "verify --json": ("verify", str(clip), str(other), "--json"),
+        "verify --html": ("verify", str(clip), str(other), "--html"),
+        "schema": ("schema", "-o"),
+    }
+    for what, args in commands.items():
+        if what != "schema":  # an input: refused even with --overwrite
+            code, _, err = run_cli(monkeypatch, capsys, *args, str(clip), "--overwrite")
+            assert code == 2 and "would write over the input" in err and len(err.strip().splitlines()) == 1, (what, err)
+        code, _, err = run_cli(monkeypatch, capsys, *args, str(taken))  # a file that exists
+        assert code == 2 and f"{taken} exists: --overwrite replaces it" in err, (what, err)
+        assert digest(clip) == digest(SAMPLE) and taken.read_text() == "keep me", what
+    code, _, err = run_cli(monkeypatch, capsys, "schema", "-o", str(taken), "--overwrite")
+    assert code in (0, None) and taken.read_text().startswith("{"), err
