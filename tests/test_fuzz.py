@@ -261,3 +261,55 @@ def test_a_folder_with_a_fifo_and_a_non_utf8_name_runs_to_its_end(tmp_path):
     assert r.returncode == 0, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr and r.stderr.count("skipped") == 2, r.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.jpg"]
+
+
+# -- sizes: refused or reduced before anything is allocated --------------------------------------
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".webp", ".tif"])
+def test_image_size_is_read_from_the_header(suffix, tmp_path):
+    import cv2
+
+    from vpipe.pipeline.media import image_size
+
+    path = tmp_path / f"x{suffix}"
+    cv2.imwrite(str(path), np.zeros((37, 53, 3), np.uint8))
+    assert image_size(path) == (53, 37)
+    assert image_size(tmp_path / "missing.png") is None
+    (tmp_path / "junk.png").write_bytes(b"junk")
+    assert image_size(tmp_path / "junk.png") is None
+
+
+def test_a_huge_image_is_skipped_or_decoded_reduced_before_allocating(tmp_path, monkeypatch):
+    """A 3 MB 32000x32000 PNG peaked at 6.25 GB (issue 22 M7): the size comes from the header,
+    and an image over the limit is skipped, or for a JPEG decoded at 1/2, 1/4 or 1/8 of its size."""
+    import cv2
+
+    import vpipe.stages.capture as capture
+
+    monkeypatch.setattr(capture, "MAX_PIXELS", 1000 * 1000)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), np.full((300, 400, 3), 90, np.uint8))
+    cv2.imwrite(str(folder / "big.jpg"), np.full((1500, 3000, 3), 90, np.uint8))  # 4.5 Mpx: read at 1/4
+    cv2.imwrite(str(folder / "big.png"), np.full((1500, 1000, 3), 90, np.uint8))  # 1.5 Mpx: skipped
+    source = capture.ImageFolderSource("cam", str(folder), capture.ImagesParams(), tmp_path)
+    shapes = {c.name: c.image.shape[:2] for c in source.frames()}
+    assert shapes == {"a.jpg": (300, 400), "big.jpg": (375, 750)}
+    assert source.warnings() == [f"{folder / 'big.png'}: 1000x1500 pixels, more than the 1.0 Mpx an image "
+                                 "may have (only a JPEG is read reduced), skipped"]
+
+
+@pytest.mark.parametrize("where,value", [
+    (("stages", 0, "params", "input_size"), "99999x99999"),
+    (("stages", 0, "params", "input_size"), "0x0"),
+    (("stages", 1, "params", "max_age"), 5),  # (a valid value: the shape stays valid below)
+])
+def test_model_input_size_is_bounded(where, value, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(_set(BASE, where, value)).replace("OUT/", f"{tmp_path}/"))
+    code, _, err = run_cli(monkeypatch, capsys, "validate", str(path))
+    if value == 5:
+        assert code in (0, None), err
+    else:
+        _one_line_error(code, err, path)
+        assert "input_size" in err and "16 to 4096" in err, err
