@@ -250,11 +250,17 @@ def serve(
     """Run a pipeline and show it live in a browser: a `web` sink on the last stage of the chain."""
     from vpipe.pipeline.config import NodeSpec, load_config
     from vpipe.pipeline.graph import Overrides, build_graph
+    from vpipe.stages.web import is_loopback
 
     params: dict = {"port": port, "host": host}
     if user:
         if "VPIPE_WEB_PASSWORD" not in os.environ:
             raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
+        if not os.environ["VPIPE_WEB_PASSWORD"]:
+            raise ConfigError("--user: VPIPE_WEB_PASSWORD is empty: anyone could log in")
+    elif not is_loopback(host):
+        raise ConfigError(f"--host {host} serves the view beyond this machine: give --user "
+                          "(the password from VPIPE_WEB_PASSWORD), or keep 127.0.0.1")
         params |= {"user": user, "password": "${VPIPE_WEB_PASSWORD}"}
     loaded = load_config(config)
     # No `inputs`: like any sink, it takes the last stage listed (the anonymizer, in a chain).
