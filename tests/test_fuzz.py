@@ -5,10 +5,17 @@ value of the wrong shape (each must be refused in one line), and the YAML text c
 random places (each must be refused in one line, or still be valid). Inputs are damaged or
 impostor files handed to `vpipe run -i`: each must end with a short error naming the file, a
 non-zero exit and no traceback; a damaged-but-decodable video still runs.
+
+Safety shapes (issue 22): two cameras merged into one anonymizer with detectors on each, one or
+none, or after it (refused unless every source passed one); weak strengths (refused without
+consent); temporary names that meet an input or another file's output; special entries of an
+image folder (FIFOs, non-UTF-8 names, folders and broken links named *.jpg); images larger than
+a decode may allocate, and unbounded model input sizes.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import subprocess
 import sys
@@ -313,3 +320,103 @@ def test_model_input_size_is_bounded(where, value, tmp_path, monkeypatch, capsys
     else:
         _one_line_error(code, err, path)
         assert "input_size" in err and "16 to 4096" in err, err
+
+
+# -- per-source lineage: a detector on one camera never stands for another's ---------------------
+
+def lineage_shapes() -> list[tuple[str, dict, bool]]:
+    """Two cameras merged into one anonymizer, with a detector on each, one or none of them, and
+    the anonymizer before or after them: (id, config, safe)."""
+    cases = []
+    for on1, on2, classes, before in itertools.product((True, False), (True, False), (None, ["face"]), (False, True)):
+        stages, merged = [], []
+        for cam, on in (("cam1", on1), ("cam2", on2)):
+            if on and not before:
+                stages.append({"name": f"det_{cam}", "type": "detect", "engine": str(CENTERFACE), "inputs": [cam],
+                               "params": {"input_size": "96x128"}})
+                merged.append(f"det_{cam}")
+            else:
+                merged.append(cam)
+        params = {"classes": classes} if classes else {}
+        stages.append({"name": "blur", "type": "anonymize", "inputs": merged, "params": params})
+        if before and (on1 or on2):  # a detector after the anonymizer: it covers nothing
+            stages.append({"name": "late", "type": "detect", "engine": str(CENTERFACE), "params": {"input_size": "96x128"}})
+        spec = {"sources": [{"name": c, "uri": str(SAMPLE)} for c in ("cam1", "cam2")], "stages": stages,
+                "sinks": [{"type": "video", "params": {"path": "OUT/{source}.mp4"}}]}
+        safe = on1 and on2 and not before
+        cases.append((f"cam1{'+' if on1 else '-'}cam2{'+' if on2 else '-'}{'-classes' if classes else ''}"
+                      f"{'-before' if before else ''}", spec, safe))
+    return cases
+
+
+LINEAGE = lineage_shapes()
+
+
+@pytest.mark.parametrize("where,config,safe", LINEAGE, ids=[c[0] for c in LINEAGE])
+def test_every_source_reaching_an_anonymizer_passed_a_detector(where, config, safe, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(config).replace("OUT/", f"{tmp_path}/"))
+    code, out, err = run_cli(monkeypatch, capsys, "validate", str(path))
+    if safe:
+        assert code in (0, None), err
+    else:
+        _one_line_error(code, err, path)
+        assert "no detect or segment stage is upstream" in err, err
+
+
+# -- weak strengths -------------------------------------------------------------------------------
+
+WEAK = [(method, cells) for method in ("blur", "pixelate") for cells in (9, 12, 24, 48, 64)]
+
+
+@pytest.mark.parametrize("method,cells", WEAK)
+def test_a_weak_strength_needs_consent(method, cells, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "fuzz.yaml"
+    params = {"method": method, "cells": cells, "classes": ["face"]}
+    for consent, refused in ((False, True), (True, False)):
+        config = _set(BASE, ("stages", 2, "params"), {**params, **({"strength_override": True} if consent else {})})
+        path.write_text(yaml.safe_dump(config).replace("OUT/", f"{tmp_path}/"))
+        code, _, err = run_cli(monkeypatch, capsys, "validate", str(path))
+        if refused:
+            _one_line_error(code, err, path)
+            assert "params.cells" in err and "strength_override" in err, err
+        else:
+            assert code in (0, None), err
+
+
+# -- temporary names: no output is ever another's temporary file -----------------------------------
+
+CLASHES = [("a.partial.mp4", "a.ts"), ("a.partial.mkv", "a.mp4"), ("a.partial.mp4", "a.mp4"),
+           ("x/a.partial.mov", "x/a.avi"), ("a.partial.partial.mp4", "a.partial.ts"), ("b.mp4", "b.mkv")]
+
+
+@pytest.mark.parametrize("names", CLASHES, ids=["+".join(c) for c in CLASHES])
+def test_batch_outputs_and_temporary_names_never_meet(names, tmp_path):
+    from vpipe.pipeline.batch import partial_of, plan
+
+    src = tmp_path / "in"
+    for name in names:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(b"")
+    jobs = plan(src, tmp_path / "out")
+    targets = [job.target for job in jobs]
+    temporaries = [partial_of(job) for job in jobs] + [t.with_name(t.stem + ".partial.mp4") for t in
+                                                       [partial_of(job) for job in jobs]]
+    audits = [t.with_suffix(".jsonl") for t in targets]
+    everything = targets + temporaries + audits
+    assert len(set(everything)) == len(everything), everything
+
+
+@pytest.mark.parametrize("output", ["clip.mp4", "clip.mkv", "sub/clip.mov"])
+def test_an_output_whose_temporary_name_is_the_input_is_refused(output, tmp_path, monkeypatch, capsys):
+    out = tmp_path / output
+    out.parent.mkdir(exist_ok=True)
+    clip = out.with_name(out.stem + ".partial" + out.suffix)
+    clip.write_bytes(SAMPLE.read_bytes())
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(BASE).replace("OUT/", f"{tmp_path}/"))
+    code, _, err = run_cli(monkeypatch, capsys, "validate", str(path))
+    assert code in (0, None), err
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(path), "-i", str(clip), "-o", str(out), "--overwrite", "-q")
+    assert code == 2 and "would write over the input" in err and len(err.strip().splitlines()) == 1, err
+    assert clip.read_bytes() == SAMPLE.read_bytes()
