@@ -45,6 +45,9 @@ class Manifest:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # the line a kill cut short
+            if not (isinstance(record, dict) and isinstance(record.get("file"), str)
+                    and isinstance(record.get("state"), str)):
+                continue  # not a record (edited by hand?): vouches for nothing, so its file is redone or refused
             last[record["file"]] = record
         return last
 

@@ -337,3 +337,12 @@ def test_reports_never_replace_an_input_or_an_existing_file(tmp_path, monkeypatc
         assert digest(clip) == digest(SAMPLE) and taken.read_text() == "keep me", what
     code, _, err = run_cli(monkeypatch, capsys, "schema", "-o", str(taken), "--overwrite")
     assert code in (0, None) and taken.read_text().startswith("{"), err
+
+
+@pytest.mark.parametrize("line", ['[1, 2]', '{"state": "done"}', '"text"', '{"file": 3, "state": "done"}', "null"])
+def test_a_malformed_manifest_line_is_ignored_not_a_traceback(line, tmp_path):
+    """A line of the batch manifest that is JSON but not a record gave a 45-line traceback (issue 22)."""
+    from vpipe.pipeline.manifest import NAME, Manifest
+
+    (tmp_path / NAME).write_text(line + "\n" + '{"file": "a.mp4", "state": "done", "sha256": "x"}\n')
+    assert list(Manifest(tmp_path).states()) == ["a.mp4"]
