@@ -416,4 +416,7 @@ def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, devic
     try:
         return cls(ctx, params)
     except VpipeError as exc:
+        if output is not None and str(exc).startswith("params.path: "):
+            # The path came from -o (or follows it: the audit), not from the config's line.
+            raise ConfigError(f"--output: {str(exc).removeprefix('params.path: ')}") from None
         raise config.error(loc, f"{name}: {exc}") from None

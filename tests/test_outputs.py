@@ -346,3 +346,13 @@ def test_a_malformed_manifest_line_is_ignored_not_a_traceback(line, tmp_path):
 
     (tmp_path / NAME).write_text(line + "\n" + '{"file": "a.mp4", "state": "done", "sha256": "x"}\n')
     assert list(Manifest(tmp_path).states()) == ["a.mp4"]
+
+
+def test_a_bad_output_path_is_blamed_on_the_flag_not_the_config(tmp_path, monkeypatch, capsys):
+    """`-o` that cannot be written was reported at the config's line for sinks[0] (issue 22)."""
+    (tmp_path / "taken").write_text("")
+    config = graph(tmp_path)
+    for output in (tmp_path / "taken" / "x.mp4", tmp_path / "taken" / "photos"):
+        code, _, err = run_cli(monkeypatch, capsys, "run", str(config), "-o", str(output), "-q")
+        assert code == 2 and err.startswith("vpipe: error: --output: "), err
+        assert str(config) not in err and "taken is a file" in err, err
