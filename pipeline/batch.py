@@ -25,7 +25,7 @@ from vpipe.pipeline.config import Config, load_config
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.graph import Overrides, build_graph
 from vpipe.pipeline.manifest import Manifest, sha256
-from vpipe.pipeline.media import VIDEO_SUFFIXES
+from vpipe.pipeline.media import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES
 from vpipe.pipeline.runner import Runner
 
 
@@ -60,7 +60,18 @@ class FileResult:
 
 
 def find_videos(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_INPUT_SUFFIXES)
+
+
+def ignored(folder: Path, limit: int = 5) -> str | None:
+    """A line naming the files of a batch folder that are not videos it reads (a `.gif`, a
+    stray `.txt`), so none is left out without a word; None when there are none."""
+    others = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
+                    and p.suffix.lower() not in VIDEO_INPUT_SUFFIXES + IMAGE_SUFFIXES + (".jsonl",))
+    if not others:
+        return None
+    more = f" and {len(others) - limit} more" if len(others) > limit else ""
+    return f"batch: {len(others)} files that are not videos ignored: {', '.join(others[:limit])}{more}"
 
 
 def output_name(relative: Path, taken: Counter) -> Path:
@@ -202,6 +213,8 @@ def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None
     manifest = Manifest(out_dir)
     done, todo = sort_out(jobs, manifest, overwrite)
     preflight(config, todo, device)
+    if ignored(in_dir):
+        log(ignored(in_dir))
     results = []
     for job in jobs:
         if job in done:

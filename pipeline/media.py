@@ -3,6 +3,8 @@ elements check what they are given against the same lists."""
 
 VIDEO_SUFFIXES = (".avi", ".m4v", ".mkv", ".mov", ".mp4", ".ts")
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+#: videos a batch reads (FFmpeg decodes them) but no sink writes (no H.264 in WebM).
+VIDEO_INPUT_SUFFIXES = VIDEO_SUFFIXES + (".webm",)
 
 
 def image_size(path) -> tuple[int, int] | None:

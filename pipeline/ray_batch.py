@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vpipe.pipeline.batch import FileResult, Job, plan, preflight, process_file, skip, sort_out, worker_id
+from vpipe.pipeline.batch import FileResult, Job, ignored, plan, preflight, process_file, skip, sort_out, worker_id
 from vpipe.pipeline.config import Config, load_config
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.manifest import Manifest, sha256
@@ -202,6 +202,8 @@ def run_ray_batch(config_path: Path, in_dir: Path, out_dir: Path, address: str |
     done, pending = sort_out(jobs, manifest, overwrite)
     # On the CPU: the driver may have no GPU; the workers check their device themselves.
     preflight(config, pending, device="cpu")
+    if ignored(in_dir):
+        log(ignored(in_dir))
     started = time.perf_counter()
     results = [skip(job) for job in done]
     if not pending:

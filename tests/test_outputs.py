@@ -356,3 +356,24 @@ def test_a_bad_output_path_is_blamed_on_the_flag_not_the_config(tmp_path, monkey
         code, _, err = run_cli(monkeypatch, capsys, "run", str(config), "-o", str(output), "-q")
         assert code == 2 and err.startswith("vpipe: error: --output: "), err
         assert str(config) not in err and "taken is a file" in err, err
+
+
+def test_a_batch_reads_webm_and_names_what_it_ignores(tmp_path, monkeypatch, capsys):
+    """`.webm` and `.gif` in a batch folder were ignored without a word (issue 22)."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    with av.open(str(videos / "a.webm"), "w") as out:
+        stream = out.add_stream("libvpx", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="bgr24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    (videos / "b.gif").write_bytes(b"GIF89a")
+    code, _, err = run_cli(monkeypatch, capsys, "run", str(graph(tmp_path)), "-i", str(videos),
+                           "-o", str(tmp_path / "out"), "-q")
+    assert code in (0, None) and "1 done" in err, err
+    assert (tmp_path / "out" / "a.mp4").exists()
+    assert "b.gif" in err and "ignored" in err, err
