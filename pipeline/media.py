@@ -42,16 +42,35 @@ def _webp_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _tiff_size(f, order: str) -> tuple[int, int] | None:
+def _tiff_tags(f, order: str) -> dict[int, int]:
+    """The SHORT and LONG values of a TIFF's first IFD, by tag."""
     f.seek(4)
     f.seek(int.from_bytes(f.read(4), order))
     found = {}
     for _ in range(int.from_bytes(f.read(2), order)):
         entry = f.read(12)
         tag, kind = int.from_bytes(entry[0:2], order), int.from_bytes(entry[2:4], order)
-        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
+        if kind in (3, 4):
             found[tag] = int.from_bytes(entry[8:10] if kind == 3 else entry[8:12], order)
-    return (found[256], found[257]) if len(found) == 2 else None
+    return found
+
+
+def _tiff_size(f, order: str) -> tuple[int, int] | None:
+    tags = _tiff_tags(f, order)  # ImageWidth, ImageLength
+    return (tags[256], tags[257]) if 256 in tags and 257 in tags else None
+
+
+def tiff_orientation(path) -> int:
+    """A TIFF's Orientation tag (1..8, 1 when absent, or not a TIFF)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if head not in (b"II*\x00", b"MM\x00*"):
+                return 1
+            value = _tiff_tags(f, "little" if head[:2] == b"II" else "big").get(274, 1)
+            return value if 1 <= value <= 8 else 1
+    except (OSError, ValueError, IndexError):
+        return 1
 
 
 def _jpeg_size(f) -> tuple[int, int] | None:

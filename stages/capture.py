@@ -14,7 +14,7 @@ from pydantic import Field
 
 from vpipe.pipeline.element import Captured, Source, StreamInfo
 from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.media import IMAGE_SUFFIXES, image_size
+from vpipe.pipeline.media import IMAGE_SUFFIXES, image_size, tiff_orientation
 from vpipe.pipeline.registry import register_source
 from vpipe.stages.base import CaptureParams
 
@@ -237,7 +237,28 @@ def _read(path: Path):
         if flags is None:
             return None, (f"{size[0]}x{size[1]} pixels, more than the {MAX_PIXELS / 1e6:.1f} Mpx an image "
                           "may have (only a JPEG is read reduced)")
-    return cv2.imread(str(path), flags), None
+    orientation = tiff_orientation(path)
+    if orientation == 1:
+        return cv2.imread(str(path), flags), None
+    # OpenCV 5 fails on a TIFF whose Orientation swaps its sides, even told to ignore it, and
+    # libtiff turns the others itself: FFmpeg reads the pixels as stored, and they are turned here.
+    try:
+        with av.open(str(path)) as container:
+            image = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    except (av.error.FFmpegError, StopIteration, ValueError):
+        return None, None
+    return _upright(image, orientation), None
+
+
+def _upright(image, orientation: int):
+    """The stored pixels turned as an EXIF/TIFF Orientation (2..8) says they are shown."""
+    if orientation in (5, 7):  # mirrored about a diagonal
+        image = cv2.transpose(image)
+        return image if orientation == 5 else cv2.rotate(image, cv2.ROTATE_180)
+    turns = {2: lambda: cv2.flip(image, 1), 3: lambda: cv2.rotate(image, cv2.ROTATE_180),
+             4: lambda: cv2.flip(image, 0), 6: lambda: cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE),
+             8: lambda: cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)}
+    return turns[orientation]()
 
 
 def _not_an_image_file(path: Path) -> str | None:

@@ -420,3 +420,28 @@ def test_an_output_whose_temporary_name_is_the_input_is_refused(output, tmp_path
     code, _, err = run_cli(monkeypatch, capsys, "run", str(path), "-i", str(clip), "-o", str(out), "--overwrite", "-q")
     assert code == 2 and "would write over the input" in err and len(err.strip().splitlines()) == 1, err
     assert clip.read_bytes() == SAMPLE.read_bytes()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_an_oriented_tiff_in_a_folder_is_read_upright(orientation, tmp_path, capfd):
+    """OpenCV 5 fails on a TIFF whose Orientation swaps its sides, with noise on stderr, so it
+    was skipped (issue 22): read as stored, then turned as the tag says, like PIL does."""
+    Image = pytest.importorskip("PIL.Image")  # (writes the tag; OpenCV cannot)
+    from vpipe.stages.capture import ImageFolderSource, ImagesParams
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    stored = np.random.default_rng(orientation).integers(0, 255, (40, 60, 3), np.uint8)  # RGB
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(folder / "p.tif", exif=exif)
+    # As shown: the TIFF/EXIF Orientation values, one by one (5: transpose, 7: transverse).
+    shown = {1: stored, 2: stored[:, ::-1], 3: stored[::-1, ::-1], 4: stored[::-1],
+             5: stored.transpose(1, 0, 2), 6: np.rot90(stored, -1), 7: np.rot90(stored.transpose(1, 0, 2), 2),
+             8: np.rot90(stored, 1)}[orientation]
+    upright = shown[:, :, ::-1]  # BGR
+    source = ImageFolderSource("cam", str(folder), ImagesParams(), tmp_path)
+    frames = list(source.frames())
+    assert len(frames) == 1 and not source.warnings(), source.warnings()
+    np.testing.assert_array_equal(frames[0].image, upright)
+    assert "imread" not in capfd.readouterr().err
