@@ -292,3 +292,18 @@ sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
     finally:
         graph.close()
     assert lines(tmp_path / "out.jsonl") == []  # nothing was captured once the run had failed
+
+
+def test_throughput_counts_from_the_first_capture_not_the_first_completion(monkeypatch):
+    """A look-ahead holds frames, then lets them all out at once: measured from the first
+    completion, 10 frames at ~10 FPS read as thousands (bench said 190 FPS for a ~6 FPS
+    pipeline, issue 22)."""
+    from vpipe.pipeline import stats as stats_module
+
+    now = [0.0]
+    monkeypatch.setattr(stats_module.time, "perf_counter", lambda: now[0])
+    stats = stats_module.RunStats([("cam", "source"), ("out", "sink")])
+    for i in range(10):  # captured every 0.1 s; all reach the sink in a burst at the end
+        now[0] = 1.0 + i * 1e-4
+        stats.complete("out", captured_at=i * 0.1, index=i)
+    assert 9 < stats.summary()["fps"] < 11
