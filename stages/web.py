@@ -34,7 +34,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import cv2
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from vpipe.pipeline.element import Params, Sink
 from vpipe.pipeline.errors import VpipeError
@@ -55,6 +55,19 @@ class WebParams(Params):
     boxes: bool = Field(True, description="draw the boxes (with their track ids) on the picture.")
     events: int = Field(20, ge=1, le=1000, description="latest events kept for the page.")
     timeout: float = Field(10.0, gt=0, le=300, description="seconds a viewer's connection may stay silent (a request not sent, a picture not taken) before it is closed: idle connections hold a thread each.")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, host: str) -> str:
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
+        label = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        if re.fullmatch(r"[0-9.]*", host) or not re.fullmatch(rf"{label}(\.{label})*", host):
+            raise ValueError(f"{host!r} is not an IP address or host name")
+        return host
 
     @model_validator(mode="after")
     def _auth(self) -> "WebParams":

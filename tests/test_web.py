@@ -192,3 +192,14 @@ def test_a_connection_that_sends_nothing_is_closed(tmp_path):
             assert idle.recv(1) == b""  # closed by the server
     finally:
         sink.close()
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "cam box", "", "-x.local", "1.2.3"])
+def test_a_host_that_cannot_be_bound_fails_at_validate(host):
+    """A host nobody can listen on failed only when the run opened the view (issue 22)."""
+    from pydantic import ValidationError
+
+    from vpipe.stages.web import WebParams
+
+    with pytest.raises(ValidationError, match="not an IP address or host name"):
+        WebParams(host=host, user="admin", password="x")
