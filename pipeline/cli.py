@@ -121,6 +121,8 @@ def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = 
     from vpipe.pipeline.progress import Progress
     from vpipe.pipeline.runner import Runner
 
+    for warning in graph.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     runner = Runner(graph, max_frames=max_frames)
     progress = Progress(runner, enabled=not quiet)
     exporter = None
@@ -288,6 +290,8 @@ def validate(
         try:
             chain = ", ".join(f"{n.name} <- {'+'.join(n.inputs)}" for n in graph.nodes.values() if n.inputs)
             typer.echo(f"{config}: ok ({len(graph.nodes)} elements: {chain})")
+            for warning in graph.warnings:
+                typer.echo(f"{config}: warning: {warning}", err=True)
         finally:
             graph.close()
     if code:

@@ -142,6 +142,17 @@ class Element:
                 return f"it needs {kind} from a stage upstream ({makers or 'none is known'}), and there is none"
         return None
 
+    def score_floor(self) -> float | None:
+        """The lowest score of the boxes it adds (a detector's threshold), or None: lets stages
+        downstream say at build time when they would ignore some of them."""
+        return None
+
+    def upstream_warning(self, floors: dict[str, float]) -> str | None:
+        """A warning, not a refusal, about what the stages before it report: `floors` maps each
+        detector upstream to the lowest score it reports (score_floor). Printed by `validate`
+        and `run` when the graph anonymizes. None: nothing to say."""
+        return None
+
     def run_batch(self, frames: list[Frame]) -> list[Frame]:
         """Process several frames at once (elements whose `batch_error` allows it)."""
         raise NotImplementedError

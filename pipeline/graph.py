@@ -63,6 +63,8 @@ class Graph:
     nodes: dict[str, Node]
     #: names in an order where every node comes after its inputs.
     order: list[str]
+    #: what `validate` and `run` say before running: settings that weaken anonymization.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def sources(self) -> list[Node]:
@@ -167,9 +169,9 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
     for node in nodes.values():
         if node.role != "sink" and not node.outputs:
             raise config.error(node.loc, f"{node.name!r} feeds nothing: link it to a stage or a sink")
-    check_lineage(config, nodes, order)
+    warnings = check_lineage(config, nodes, order)
     check_outputs(config, nodes, overrides, audit_sink)
-    return Graph(config, nodes, order)
+    return Graph(config, nodes, order, warnings)
 
 
 def _audit_follows_output(overrides: Overrides) -> Overrides:

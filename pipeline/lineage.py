@@ -7,6 +7,9 @@ would otherwise leak in silence:
 * a sink that writes pictures with no anonymizer before it, unless it says `raw_output: true`;
 * an element that would do nothing on what its upstream provides (`upstream_error`), checked
   for each source apart: a detector on one camera covers nothing of another merged after it.
+
+It also gathers warnings (`upstream_warning`) for graphs that anonymize: settings that make a
+stage ignore part of what its detectors report, such as a tracker that no weak box may start.
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ class Reach:
     #: by source: what the stages on its path provide (see Element.provides) -> the class names
     #: they give. Per source, since a merge interleaves frames that passed different stages.
     found: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    #: each detector before it -> the lowest score it reports (Element.score_floor).
+    floors: dict[str, float] = field(default_factory=dict)
 
 
-def check_lineage(config: Config, nodes: dict, order: list[str]) -> None:
+def check_lineage(config: Config, nodes: dict, order: list[str]) -> list[str]:
+    """Refuses what would leak (ConfigError); returns the warnings for a graph that anonymizes."""
     reach: dict[str, Reach] = {}
+    warnings: list[str] = []
     for name in order:
         node = nodes[name]
         element = node.element
@@ -39,11 +46,13 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> None:
             continue
         inputs = [reach[i] for i in node.inputs]
         found: dict[str, dict[str, set[str]]] = {}
+        floors: dict[str, float] = {}
         for r in inputs:  # a join's inputs carry the same sources: what each branch found adds up
             for source, kinds in r.found.items():
                 for kind, classes in kinds.items():
                     found.setdefault(source, {}).setdefault(kind, set()).update(classes)
                 found.setdefault(source, {})
+            floors.update(r.floors)
         if node.fan_in == "join" and len({r.pixels for r in inputs}) > 1 and (
                 node.role != "sink" or element.writes_pixels):
             origins = ", ".join(f"{i!r} from {'/'.join(sorted(r.pixels))}" for i, r in zip(node.inputs, inputs))
@@ -55,7 +64,14 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> None:
             if refusal:
                 which = f"frames of {source!r}: " if len(found) > 1 else ""
                 raise config.error(node.loc, f"{name}: {which}{refusal}")
-        here = Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found)
+        warning = element.upstream_warning(floors)
+        if warning:
+            warnings.append(f"{name}: {warning}")
+        here = Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found,
+                     dict(floors))
+        floor = element.score_floor()
+        if floor is not None:
+            here.floors[name] = floor
         if element.changes_pixels:
             here.pixels = frozenset([name])
         # fail_closed marks an anonymizer: its output is covered whatever came in.
@@ -70,3 +86,5 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> None:
             raise config.error(node.loc, f"{name!r} would write pixels no anonymize stage covered: add one "
                                "before it, or set raw_output: true to write them raw on purpose")
         reach[name] = here
+    anonymizes = any(nodes[n].element.fail_closed for n in order if nodes[n].role != "source")
+    return warnings if anonymizes else []

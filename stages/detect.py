@@ -1,9 +1,14 @@
-"""Detection: run a detector engine on each frame and add its boxes to the frame."""
+"""Detection: run a detector engine on each frame and add its boxes to the frame.
+
+By default the detector sees the whole frame once. `tiles` and `cascade` make it look again at
+parts of the frame at their own resolution (stages/views.py): small, far objects that vanish when
+the frame is squeezed into the network's input come back into range.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from vpipe.pipeline.element import Params
 from vpipe.pipeline.errors import VpipeError
@@ -12,7 +17,22 @@ from vpipe.pipeline.registry import register
 from vpipe.stages.base import ModelElement
 from vpipe.stages.decoders import DECODERS
 from vpipe.stages.preprocess import input_size_for, to_tensor
+from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid
 
+
+class TileParams(Params):
+    size: int = Field(512, ge=32, le=4096, description="tile side in frame pixels; for a model of fixed input size, its input side looks at the frame at its own resolution.")
+    overlap: float = Field(0.25, ge=0.0, lt=0.9, description="share of a tile its neighbour also covers: an object up to overlap x size lies whole in some tile.")
+    per_frame: int | None = Field(None, ge=1, le=1000, description="video: look at this many tiles per frame, in turn (the tracker coasts and the look-ahead back-fills between a tile's visits); null: every tile on every frame. Photos, which have no next frame, always get every tile.")
+    scale: float = Field(1.0, ge=0.25, le=4.0, description="models that take any input size (CenterFace): enlarge each tile by this before the network, so objects this much smaller are found.")
+
+
+class CascadeParams(Params):
+    classes: list[str] = Field(min_length=1, description="boxes of these classes, found by this stage's other passes, are looked at again (the plate model's own vehicle boxes).")
+    threshold: float | None = Field(None, ge=0.0, le=1.0, description="least score of a box to look at again; default: the stage's threshold.")
+    margin: float = Field(0.1, ge=0.0, le=2.0, description="the crop grows the box by this share of its size per side.")
+    min_side: int = Field(128, ge=16, le=4096, description="crops are at least this many frame pixels a side (a far car's crop is then enlarged to the network input, and its plate with it).")
+    max_crops: int = Field(4, ge=1, le=64, description="at most this many crops per frame, best scores first: the cost per frame stays bounded.")
 
 class DetectParams(Params):
     threshold: float = Field(0.5, ge=0.0, le=1.0)
@@ -20,6 +40,9 @@ class DetectParams(Params):
     nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="IoU for the NMS the runtime runs (raw, centerface and yolo layouts).")
     input_size: str | None = Field(None, pattern=r"^\d+x\d+$", description="network input \"HxW\" for models that accept any size; default: the frame's size.")
     min_size: float = Field(0.0, ge=0.0, description="boxes smaller than this (pixels, shorter side) are ignored.")
+    full_frame: bool = Field(True, description="look at the whole frame at once (squeezed into the network input for models of fixed size).")
+    tiles: TileParams | None = Field(None, description="also look at overlapping tiles of the frame at their own resolution (small, far objects); see docs/plates.md for what each setting costs.")
+    cascade: CascadeParams | None = Field(None, description="also look again, enlarged, around the boxes of some classes (vehicle -> plate).")
 
     @field_validator("classes")
     @classmethod
@@ -27,6 +50,12 @@ class DetectParams(Params):
         if v is not None and not v:
             raise ValueError("an empty list would keep nothing; leave it out to keep all classes")
         return v
+
+    @model_validator(mode="after")
+    def _looks_somewhere(self) -> DetectParams:
+        if not self.full_frame and self.tiles is None:
+            raise ValueError("full_frame: false needs tiles (otherwise the detector looks nowhere)")
+        return self
 
 
 @register("detect")
@@ -52,15 +81,80 @@ class Detect(ModelElement):
             self.keep_ids = np.array([names.index(c) for c in params.classes])
         else:
             self.keep_ids = None
+        if params.cascade:
+            unknown = [c for c in params.cascade.classes if c not in names]
+            if unknown:
+                raise VpipeError(f"params.cascade.classes: {', '.join(unknown)} not among the model's classes")
+            self.cascade_ids = np.array([names.index(c) for c in params.cascade.classes])
+        if params.tiles and params.tiles.scale != 1.0 and meta.input_size:
+            raise VpipeError(f"params.tiles.scale: {ctx.engine_path.name} takes a fixed "
+                             f"{meta.input_size[0]}x{meta.input_size[1]} input, so every tile is resized to it; "
+                             "choose the tile size instead")
+        #: looks at more than the whole frame once (views.py).
+        self.looks_again = bool(params.tiles or params.cascade or not params.full_frame)
+        self._grids: dict[tuple[int, int], list[View]] = {}
 
     def class_names(self) -> tuple[str, ...]:
         return tuple(self.params.classes or (n for n in self.engine.meta.classes if n != "__background__"))
 
+    def score_floor(self) -> float:
+        return self.params.threshold
+
     def __call__(self, frame: Frame) -> Frame:
+        if self.looks_again:
+            return self._add(frame, *self._look(frame))
         tensor, fit = self._prepare(frame)
         return self._finish(frame, self.engine.run({self.input_name: tensor}), fit)
 
+    def views(self, frame: Frame) -> list[View]:
+        """The whole frame and the tiles this frame looks at (the cascade's crops come after)."""
+        p, (h, w) = self.params, frame.image.shape[:2]
+        whole = View(0, 0, w, h)
+        views = [whole] if p.full_frame else []
+        if p.tiles:
+            grid = self._grids.get((w, h))
+            if grid is None:
+                grid = self._grids[(w, h)] = tile_grid(w, h, p.tiles.size, p.tiles.overlap, p.tiles.scale)
+            if not (p.full_frame and grid == [whole]):  # one tile that is the whole frame: seen already
+                views += in_rotation(grid, frame.index, p.tiles.per_frame if frame.pts is not None else None)
+        return views
+
+    def _look(self, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes of every view of the frame, in frame pixels, merged into one per object."""
+        p = self.params
+        floor = min(p.threshold, p.cascade.threshold if p.cascade and p.cascade.threshold is not None else 1.0)
+        h, w = frame.image.shape[:2]
+        found = [self._run_view(frame.image, view, floor, whole=view == View(0, 0, w, h))
+                 for view in self.views(frame)]
+        boxes, scores, ids = (np.concatenate(column) for column in zip(*found))
+        if p.cascade:
+            least = p.threshold if p.cascade.threshold is None else p.cascade.threshold
+            around = np.flatnonzero(np.isin(ids, self.cascade_ids) & (scores >= least))
+            around = around[np.argsort(-scores[around], kind="stable")][:p.cascade.max_crops]
+            crops = crops_around(boxes[around], w, h, p.cascade.margin, p.cascade.min_side)
+            found += [self._run_view(frame.image, view, floor) for view in crops]
+            boxes, scores, ids = (np.concatenate(column) for column in zip(*found))
+        keep = scores >= p.threshold
+        return merge(boxes[keep], scores[keep], ids[keep], p.nms_iou)
+
+    def _run_view(self, image: np.ndarray, view: View, threshold: float, whole: bool = False):
+        """One engine run on one view: its boxes in frame pixels."""
+        meta = self.engine.meta
+        crop = view.crop(image)
+        ch, cw = crop.shape[:2]
+        size = input_size_for(meta, (round(ch * view.scale), round(cw * view.scale)),
+                              self.input_override if whole else None)
+        tensor, fit = to_tensor(crop, meta, size)
+        outputs = self.engine.run({self.input_name: tensor})
+        boxes, scores, ids = self.decode(outputs, threshold, self.params.nms_iou, len(meta.classes))
+        boxes = fit.boxes_to_frame(boxes, cw, ch)
+        boxes[:, [0, 2]] += view.x0
+        boxes[:, [1, 3]] += view.y0
+        return boxes, scores.astype(np.float32), ids.astype(np.int64)
+
     def batch_error(self, size: int) -> str | None:
+        if self.looks_again:
+            return None  # run_batch takes them one frame at a time
         if self.engine.meta.decoder == "torchvision":
             return (f"{self.ctx.engine_path.name} has per-image outputs (torchvision layout); "
                     "export it with --nms none or --nms onnx to run batches")
@@ -68,6 +162,8 @@ class Detect(ModelElement):
 
     def run_batch(self, frames: list[Frame]) -> list[Frame]:
         """One engine run per input shape (cameras of one resolution share a run)."""
+        if self.looks_again:  # views differ per frame (rotation, cascade): one frame at a time
+            return [self(frame) for frame in frames]
         prepared = [self._prepare(frame) for frame in frames]
         groups: dict[tuple, list[int]] = {}
         for i, (tensor, _) in enumerate(prepared):
@@ -85,10 +181,14 @@ class Detect(ModelElement):
 
     def _finish(self, frame: Frame, outputs: dict[str, np.ndarray], fit) -> Frame:
         """Decode one image's outputs (batch dimension 1) into the frame's detections."""
-        meta = self.engine.meta
         h, w = frame.image.shape[:2]
-        boxes, scores, class_ids = self.decode(outputs, self.params.threshold, self.params.nms_iou, len(meta.classes))
-        boxes = fit.boxes_to_frame(boxes, w, h)
+        boxes, scores, class_ids = self.decode(outputs, self.params.threshold, self.params.nms_iou,
+                                               len(self.engine.meta.classes))
+        return self._add(frame, fit.boxes_to_frame(boxes, w, h), scores, class_ids)
+
+    def _add(self, frame: Frame, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray) -> Frame:
+        """Keep the classes and sizes asked for; add them to the frame's detections."""
+        meta = self.engine.meta
         keep = np.ones(len(boxes), bool)
         if self.keep_ids is not None:
             keep &= np.isin(class_ids, self.keep_ids)

@@ -7,7 +7,8 @@ ByteTrack's association (Zhang et al. 2022) on a constant-velocity Kalman filter
 2. high-score detections are matched to all tracks by IoU;
 3. low-score detections (often the occluded or blurred objects) are matched to the tracks left;
 4. a confirmed track with no detection keeps going on its prediction for `max_age` frames;
-5. only high-score detections start new tracks.
+5. only high-score detections start new tracks; by default (`high_threshold: null`) that is every
+   box a detector reported: its own threshold already admitted it.
 
 Unlike a tracker for counting, nothing is filtered out: the output is every raw detection (with
 its track id, -1 where untracked) plus the predicted box of each coasting track. A tracker may
@@ -28,8 +29,8 @@ from vpipe.pipeline.registry import register
 
 class TrackParams(Params):
     max_age: int = Field(10, ge=0, le=10_000, description="frames a confirmed track keeps covering its predicted box after its last detection (K).")
-    high_threshold: float = Field(0.5, ge=0.0, le=1.0, description="detections at or above this score are matched first and may start tracks.")
-    low_threshold: float = Field(0.1, ge=0.0, le=1.0, description="detections in [low, high) only extend existing tracks (ByteTrack's second association).")
+    high_threshold: float | None = Field(None, ge=0.0, le=1.0, description="detections at or above this score are matched first and may start tracks; null (the default): every detection may, since its detector's own threshold already admitted it (a box that cannot start a track is never coasted or back-filled, so it flickers).")
+    low_threshold: float = Field(0.1, ge=0.0, le=1.0, description="with high_threshold set: detections in [low, high) only extend existing tracks (ByteTrack's second association).")
     match_iou: float = Field(0.2, gt=0.0, le=1.0, description="least IoU between a predicted box and a detection for them to be matched.")
     min_hits: int = Field(1, ge=1, le=100, description="detections a track needs before it may coast; 1 coasts from the first sighting, the safe choice for anonymization (a false positive costs a blurred patch for max_age frames).")
     per_class: bool = Field(True, description="match only detections and tracks of the same class.")
@@ -37,7 +38,7 @@ class TrackParams(Params):
 
     @model_validator(mode="after")
     def _thresholds(self) -> TrackParams:
-        if self.low_threshold > self.high_threshold:
+        if self.high_threshold is not None and self.low_threshold > self.high_threshold:
             raise ValueError("low_threshold must not exceed high_threshold")
         return self
 
@@ -153,6 +154,16 @@ class Tracker(Element):
         super().__init__(ctx, params)
         self.states: dict[str, SourceState] = {}
 
+    def upstream_warning(self, floors: dict[str, float]) -> str | None:
+        high = self.params.high_threshold
+        weak = {name: floor for name, floor in floors.items() if high is not None and floor < high}
+        if not weak:
+            return None
+        named = ", ".join(f"{name} reports from {floor:g}" for name, floor in sorted(weak.items()))
+        return (f"high_threshold {high:g} is above what its detectors report ({named}): a box scored "
+                "below it never starts a track, so it is never coasted or back-filled and flickers "
+                "between covered and readable; leave high_threshold out to start tracks from every box")
+
     def __call__(self, frame: Frame) -> Frame:
         p = self.params
         state = self.states.get(frame.source_id)
@@ -169,8 +180,11 @@ class Tracker(Element):
         n = len(dets)
         keys = _class_keys(dets)
         ids = np.full(n, -1, np.int64)
-        high = [i for i in range(n) if dets.scores[i] >= p.high_threshold]
-        low = [i for i in range(n) if p.low_threshold <= dets.scores[i] < p.high_threshold]
+        if p.high_threshold is None:
+            high, low = list(range(n)), []
+        else:
+            high = [i for i in range(n) if dets.scores[i] >= p.high_threshold]
+            low = [i for i in range(n) if p.low_threshold <= dets.scores[i] < p.high_threshold]
 
         # ByteTrack: the confident detections pick their tracks first; the weak ones may only
         # extend a track left over, never start one (that is where false positives come from).

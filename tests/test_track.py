@@ -90,6 +90,37 @@ def test_unmatched_detections_are_never_dropped():
     assert out.track_ids[0] > 0 and out.track_ids[1:].tolist() == [-1, -1]
 
 
+def test_any_reported_box_starts_a_track_by_default():
+    # A plate the detector reports only weakly (0.31-0.42 over a 0.3 threshold, as on real
+    # footage) must still start a track: otherwise nothing coasts or back-fills and it flickers.
+    track = tracker()
+    first = track(frame(0, [moving(0)], scores=[0.31])).detections
+    assert first.track_ids.tolist() != [-1]
+    coasting = track(frame(1)).detections
+    assert len(coasting) == 1 and coasting.coasted.tolist() == [True]
+
+
+def test_validate_warns_when_tracks_cannot_start_from_what_detectors_report(monkeypatch, capsys, tmp_path):
+    from conftest import write_config
+    from test_config_errors import run_cli
+
+    def graph(track_params: str) -> str:
+        return str(write_config(tmp_path, f"""
+sources: [{{uri: "{{ROOT}}/samples/roadview.mp4"}}]
+stages:
+  - {{name: plates, type: detect, engine: "{{ROOT}}/models/plates_ssdlite_mnv2.onnx", params: {{threshold: 0.3, classes: [licence_plate]}}}}
+  - {{name: track, type: track, params: {track_params}}}
+  - {{name: blur, type: anonymize}}
+sinks: [{{type: jsonl, params: {{path: "{tmp_path}/a.jsonl"}}}}]
+""", name=f"g{len(track_params)}.yaml"))
+
+    code, _, err = run_cli(monkeypatch, capsys, "validate", graph("{high_threshold: 0.5}"))
+    assert code in (0, None)
+    assert "warning: track: high_threshold 0.5" in err and "plates reports from 0.3" in err
+    code, _, err = run_cli(monkeypatch, capsys, "validate", graph("{}"))
+    assert code in (0, None) and "warning" not in err
+
+
 def test_low_score_detection_extends_a_track():
     track = tracker(high_threshold=0.5, low_threshold=0.1)
     first = track(frame(0, [moving(0)])).detections.track_ids[0]

@@ -1,0 +1,189 @@
+"""Resolution-aware detection (stages/views.py, detect's tiles and cascade): a small plate in an
+HD frame that the squeezed full-frame pass misses is found, seams neither drop nor double a box,
+and tiles in rotation keep a track covered between their visits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from conftest import ROOT, SAMPLE
+from vpipe.pipeline.element import Context
+from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.frame import Frame
+from vpipe.stages.detect import Detect, DetectParams
+from vpipe.stages.lookahead import Lookahead, LookaheadParams
+from vpipe.stages.track import Tracker, TrackParams
+from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid
+from vpipe.pipeline.boxes import box_iou
+from vpipe.tools.make_sample import CAR, PLATE, car_origin, plate_box
+
+PLATES = ROOT / "models" / "plates_ssdlite_mnv2.onnx"
+HD = (1920, 1080)
+
+
+# -- geometry ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width, height, size, overlap", [(1920, 1080, 512, 0.25), (1280, 720, 512, 0.2),
+                                                          (640, 360, 512, 0.25), (300, 200, 512, 0.5)])
+def test_tiles_cover_the_frame_and_hold_every_small_object_whole(width, height, size, overlap):
+    grid = tile_grid(width, height, size, overlap)
+    covered = np.zeros((height, width), bool)
+    for v in grid:
+        assert 0 <= v.x0 < v.x1 <= width and 0 <= v.y0 < v.y1 <= height
+        covered[v.y0:v.y1, v.x0:v.x1] = True
+    assert covered.all()
+    # Any box up to overlap x size lies whole inside at least one tile.
+    rng = np.random.default_rng(0)
+    side = int(overlap * min(size, width, height))
+    for _ in range(200):
+        x, y = rng.integers(0, width - side + 1), rng.integers(0, height - side + 1)
+        assert any(v.x0 <= x and x + side <= v.x1 and v.y0 <= y and y + side <= v.y1 for v in grid)
+
+
+def test_rotation_visits_every_tile_once_per_cycle():
+    grid = tile_grid(*HD, 512, 0.25)
+    assert len(grid) == 15
+    seen = [v for i in range(8) for v in in_rotation(grid, i, 2)]
+    assert set(seen) == set(grid)  # 8 frames of 2 tiles reach all 15
+    assert in_rotation(grid, 5, None) == grid
+
+
+def test_crops_around_stay_inside_the_frame_and_reach_min_side():
+    views = crops_around(np.array([[0, 0, 20, 10], [600, 340, 640, 360]], np.float32), 640, 360, 0.1, 128)
+    for v in views:
+        assert v.width == 128 and v.height == 128
+        assert 0 <= v.x0 and v.x1 <= 640 and 0 <= v.y0 and v.y1 <= 360
+
+
+def test_merge_joins_a_seam_cut_box_with_the_whole_one_and_keeps_others():
+    boxes = np.array([[500, 100, 560, 120],   # the plate, whole, from one tile
+                      [500, 100, 512, 120],   # the part the next tile's edge cut off
+                      [800, 100, 860, 120],   # another plate
+                      [500, 100, 560, 120]],  # a vehicle there: another class, never merged
+                     np.float32)
+    scores = np.array([0.6, 0.9, 0.5, 0.7], np.float32)
+    ids = np.array([1, 1, 1, 2])
+    out, best, cls = merge(boxes, scores, ids, 0.45)
+    assert len(out) == 3
+    plate = out[(cls == 1) & (out[:, 0] < 600)]
+    assert plate.tolist() == [[500, 100, 560, 120]]  # the union: what either view saw
+    assert best[(cls == 1) & (out[:, 0] < 600)].tolist() == pytest.approx([0.9])
+
+
+# -- the detect stage on a composite HD frame ---------------------------------------------------
+
+
+def _sample_frame(index: int) -> np.ndarray:
+    with av.open(str(SAMPLE)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="bgr24")
+    raise AssertionError("sample too short")
+
+
+@pytest.fixture(scope="module")
+def composite():
+    """The bundled clip's car (its plate 80x22 px) shrunk to a dashcam's far car (plate ~40 px
+    wide) in a 1920x1080 street frame: squeezed into the plate model's 512x512 the plate is 11 px."""
+    x, y = car_origin(100, 200, (640, 360))
+    car = _sample_frame(100)[y:y + CAR[0], x:x + CAR[1]]
+    background = cv2.resize(_sample_frame(0), HD, interpolation=cv2.INTER_LINEAR)
+    scale = 0.5
+    small = cv2.resize(car, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+    tx1, ty1, tx2, ty2 = plate_box(100, text=True)  # its characters, on the sprite
+
+    def at(x0: int, y0: int) -> tuple[np.ndarray, list[float], list[float]]:
+        """The frame with the car at (x0, y0); the plate's box and its characters' box there."""
+        image = background.copy()
+        image[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+        plate = [x0 + PLATE[0] * scale, y0 + PLATE[1] * scale, x0 + PLATE[2] * scale, y0 + PLATE[3] * scale]
+        text = [x0 + (tx1 - x) * scale, y0 + (ty1 - y) * scale, x0 + (tx2 - x) * scale, y0 + (ty2 - y) * scale]
+        return image, plate, text
+
+    return at
+
+
+def detector(**params) -> Detect:
+    ctx = Context("plates", Path("."), engine_path=PLATES, threads=2)
+    return Detect(ctx, DetectParams(threshold=0.3, classes=["licence_plate"], **params))
+
+
+def covered(box: list[float], boxes: np.ndarray) -> float:
+    """Share of `box` inside the union of `boxes`."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    mask = np.zeros((y2, x2), bool)
+    for b in boxes:
+        bx1, by1, bx2, by2 = (int(v) for v in np.floor(b[:2]).tolist() + np.ceil(b[2:]).tolist())
+        mask[max(by1, 0):by2, max(bx1, 0):bx2] = True
+    return float(mask[y1:y2, x1:x2].mean())
+
+
+def found(plate: list[float], boxes: np.ndarray) -> bool:
+    """A detection of the plate: IoU 0.5 or more, as recall@0.5 counts it."""
+    return bool(len(boxes)) and float(box_iou(np.array([plate]), boxes).max()) >= 0.5
+
+
+def plates_on(image: np.ndarray, stage: Detect, index: int = 0, video: bool = False) -> np.ndarray:
+    frame = stage(Frame(image, "cam", index, index / 25 if video else None, 0.0, 0.0))
+    return frame.detections.boxes
+
+
+def test_tiles_find_a_small_plate_the_full_frame_pass_misses(composite):
+    image, plate, _ = composite(700, 600)
+    assert not found(plate, plates_on(image, detector()))
+    assert found(plate, plates_on(image, detector(tiles={"size": 512})))
+
+
+def test_a_plate_across_a_seam_is_one_box_that_covers_it(composite):
+    grid = tile_grid(*HD, 512, 0.25)
+    seam = grid[1].x0 + 20  # the plate's middle sits where tile 1 begins: tile 0 holds all of it
+    image, plate, _ = composite(int(seam - (PLATE[0] + PLATE[2]) / 4), 600)
+    boxes = plates_on(image, detector(tiles={"size": 512}, full_frame=False))
+    near = [b for b in boxes if covered(plate, b[None]) > 0]
+    assert len(near) == 1 and found(plate, np.array(near))
+
+
+def test_rotation_keeps_a_plate_covered_between_a_tiles_visits(composite):
+    image, plate, text = composite(700, 600)
+    stage = detector(tiles={"size": 512, "per_frame": 2})
+    track = Tracker(Context("track", Path(".")), TrackParams(max_age=10))
+    ahead = Lookahead(Context("ahead", Path(".")), LookaheadParams(frames=15))
+    seen, out = [], []
+    for i in range(24):
+        frame = stage(Frame(image, "cam", i, i / 25, 0.0, 0.0))
+        seen.append(found(plate, frame.detections.boxes))
+        released = ahead(track(frame))
+        out += [released] if released else []
+    out += ahead.flush()
+    assert 0 < sum(seen) < 24  # the detector alone sees it only when its tiles come round
+    assert len(out) == 24 and all(covered(text, f.detections.boxes) >= 0.95 for f in out)
+
+
+def test_photos_get_every_tile_whatever_per_frame_says(composite):
+    image, plate, _ = composite(700, 600)
+    stage = detector(tiles={"size": 512, "per_frame": 1})
+    assert len(stage.views(Frame(image, "cam", 3, None, 0.0, 0.0))) == 16  # whole frame + 15 tiles
+    assert len(stage.views(Frame(image, "cam", 3, 0.12, 0.0, 0.0))) == 2
+    assert found(plate, plates_on(image, stage))
+
+
+def test_a_frame_no_bigger_than_a_tile_is_looked_at_once():
+    stage = detector(tiles={"size": 512})
+    assert stage.views(Frame(np.zeros((360, 480, 3), np.uint8), "cam", 0, 0.0, 0.0, 0.0)) == [View(0, 0, 480, 360)]
+
+
+def test_tile_settings_are_checked():
+    with pytest.raises(ValidationError, match="full_frame"):
+        DetectParams(full_frame=False)
+    with pytest.raises(VpipeError, match="tiles.scale"):
+        detector(tiles={"size": 256, "scale": 2.0})  # the plate model's input is fixed
+    with pytest.raises(VpipeError, match="cascade.classes"):
+        detector(cascade={"classes": ["bicycle"]})
