@@ -1,8 +1,10 @@
 """Batch mode: one config over a folder of videos, into a mirrored tree of outputs.
 
 Resumable: each output is written under a `.partial` name and renamed only once its run ended
-cleanly, so a file that exists is finished and a rerun skips it; an interrupted or failed file
-is redone next time. A file that fails (unreadable, or without a single frame) is reported and
+cleanly, and the manifest records it done with its sha256; a rerun skips a file only where the
+manifest says so and the checksum still matches. Any other file under an output's name (a raw
+copy, a truncated output, one from another tool) is refused, or redone with --overwrite; an
+interrupted or failed file is redone next time. A file that fails (unreadable, or without a single frame) is reported and
 does not stop the batch; corrupt or truncated files are done, with their warnings. Each file's
 states go to the manifest (pipeline/manifest.py). `process_file` is the whole of one file's
 work, the same here and in a Ray task (pipeline/ray_batch.py).
@@ -23,7 +25,7 @@ from vpipe.pipeline.config import Config, load_config
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.graph import Overrides, build_graph
 from vpipe.pipeline.manifest import Manifest, sha256
-from vpipe.pipeline.media import VIDEO_SUFFIXES
+from vpipe.pipeline.media import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES
 from vpipe.pipeline.runner import Runner
 
 
@@ -58,13 +60,26 @@ class FileResult:
 
 
 def find_videos(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_INPUT_SUFFIXES)
+
+
+def ignored(folder: Path, limit: int = 5) -> str | None:
+    """A line naming the files of a batch folder that are not videos it reads (a `.gif`, a
+    stray `.txt`), so none is left out without a word; None when there are none."""
+    others = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
+                    and p.suffix.lower() not in VIDEO_INPUT_SUFFIXES + IMAGE_SUFFIXES + (".jsonl",))
+    if not others:
+        return None
+    more = f" and {len(others) - limit} more" if len(others) > limit else ""
+    return f"batch: {len(others)} files that are not videos ignored: {', '.join(others[:limit])}{more}"
 
 
 def output_name(relative: Path, taken: Counter) -> Path:
     """`a.mkv` -> `a.mp4`; when two inputs of one folder share a stem (`a.mkv`, `a.mp4`), each
-    keeps its suffix (`a.mkv.mp4`, `a.mp4.mp4`) so neither overwrites or skips the other."""
-    if taken[relative.with_suffix("")] > 1:
+    keeps its suffix (`a.mkv.mp4`, `a.mp4.mp4`) so neither overwrites or skips the other. So does
+    `a.partial.mp4`: no output may be named like another's temporary file (`a.ts` -> `a.mp4`,
+    written as `a.partial.mp4`)."""
+    if taken[relative.with_suffix("")] > 1 or relative.stem.endswith(".partial"):
         return relative.with_name(relative.name + ".mp4")
     return relative.with_suffix(".mp4")
 
@@ -75,21 +90,57 @@ def plan(in_dir: Path, out_dir: Path, max_frames: int | None = None) -> list[Job
                           "its outputs would be read as inputs next time; choose another folder")
     videos = find_videos(in_dir)
     stems = Counter(v.relative_to(in_dir).with_suffix("") for v in videos)
-    return [Job(v, str(v.relative_to(in_dir)), out_dir / output_name(v.relative_to(in_dir), stems), max_frames)
+    jobs = [Job(v, str(v.relative_to(in_dir)), out_dir / output_name(v.relative_to(in_dir), stems), max_frames)
             for v in videos]
+    # The input folder may lie inside the output folder: no output, or its temporary name, may be an input.
+    inputs = {v.resolve() for v in videos}
+    for job in jobs:
+        for path in (job.target, partial_of(job), job.target.with_suffix(".jsonl")):
+            if path.resolve() in inputs:
+                raise ConfigError(f"--output: {path} would write over the input {path}: choose another folder")
+    return jobs
+
+
+def partial_of(job: Job) -> Path:
+    """What a file's output is written as until its run ended cleanly (never another's output:
+    `output_name`)."""
+    return job.target.with_name(job.target.stem + ".partial.mp4")
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def skip(job: Job, manifest: Manifest, known: dict[str, dict]) -> FileResult:
-    """A file whose output exists; recorded (with its checksum) if the manifest lost it."""
-    result = FileResult(job.source, job.target, "skipped", name=job.name)
-    if known.get(job.name, {}).get("state") not in ("done", "skipped"):
-        manifest.write(job.name, "skipped", output=str(job.target.relative_to(manifest.path.parent)),
-                       sha256=sha256(job.target))
-    return result
+def skip(job: Job) -> FileResult:
+    return FileResult(job.source, job.target, "skipped", name=job.name)
+
+
+def done_already(job: Job, manifest: Manifest, known: dict[str, dict]) -> bool:
+    """Whether the manifest records `job`'s output as done, and the file is still that output
+    (its sha256): a file that merely exists may be a raw copy or a truncated one."""
+    record = known.get(job.name, {})
+    return (record.get("state") == "done" and record.get("sha256") is not None
+            and record.get("output") == str(job.target.relative_to(manifest.path.parent))
+            and record["sha256"] == sha256(job.target))
+
+
+def sort_out(jobs: list[Job], manifest: Manifest, overwrite: bool) -> tuple[list[Job], list[Job]]:
+    """(jobs done already, jobs to run). An output that exists without the manifest vouching for
+    it is refused before the batch starts, unless `overwrite` (then it is redone)."""
+    known = manifest.states()
+    done, todo, unknown = [], [], []
+    for job in jobs:
+        if not job.target.exists():
+            todo.append(job)
+        elif done_already(job, manifest, known):
+            done.append(job)
+        else:
+            (todo if overwrite else unknown).append(job)
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise ConfigError(f"--output: {unknown[0].target} exists{more}, and {manifest.path} does not record it "
+                          "as done with this content: --overwrite redoes it")
+    return done, todo
 
 
 def process_file(config: Config, job: Job, device: str | None = None, cores: int | None = None,
@@ -98,7 +149,7 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
     """Run the config on one file: into `NAME.partial.mp4`, renamed to its own name when complete.
     `cores`: what its engines share (default: the machine's); `on_frames`: frames written so far,
     every fraction of a second; `on_runner`: the runner before it starts (a metrics endpoint)."""
-    partial = job.target.with_name(job.target.stem + ".partial.mp4")
+    partial = partial_of(job)
     audit = job.target.with_suffix(".jsonl")
     start = time.perf_counter()
     result = FileResult(job.source, job.target, "done", name=job.name, worker=worker_id())
@@ -142,11 +193,10 @@ def preflight(config: Config, jobs: list[Job], device: str | None = None) -> Non
     """Build the graph once on the first file to do, so a mistake in the config is one error
     before the batch, not the same failure once per file. A problem of that file itself (it
     names the file) is left to its own run, where it fails alone and the batch goes on."""
-    pending = [job for job in jobs if not job.target.exists()]
-    if not pending:
+    if not jobs:
         return
-    job = pending[0]
-    partial = job.target.with_name(job.target.stem + ".partial.mp4")
+    job = jobs[0]
+    partial = partial_of(job)
     try:
         build_graph(config, Overrides(input=str(job.source), output=str(partial), device=device,
                                       audit=str(job.target.with_suffix(".jsonl")))).close()
@@ -156,16 +206,19 @@ def preflight(config: Config, jobs: list[Job], device: str | None = None) -> Non
 
 
 def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None = None,
-              log=lambda line: print(line, file=sys.stderr), max_frames: int | None = None) -> list[FileResult]:
+              log=lambda line: print(line, file=sys.stderr), max_frames: int | None = None,
+              overwrite: bool = False) -> list[FileResult]:
     config = load_config(config_path)
     jobs = plan(in_dir, out_dir, max_frames)
-    preflight(config, jobs, device)
     manifest = Manifest(out_dir)
-    known = manifest.states()
+    done, todo = sort_out(jobs, manifest, overwrite)
+    preflight(config, todo, device)
+    if ignored(in_dir):
+        log(ignored(in_dir))
     results = []
     for job in jobs:
-        if job.target.exists():
-            results.append(skip(job, manifest, known))
+        if job in done:
+            results.append(skip(job))
             log(f"{job.name}: skipped (done already: {job.target})")
             continue
         manifest.write(job.name, "running", attempt=1, worker=worker_id())

@@ -66,7 +66,7 @@ def run(
             if not output:
                 raise ConfigError("--input is a folder of videos: give --output FOLDER for the mirrored tree")
             raise typer.Exit(_batch(config, Path(input), Path(output), device, ray, ray_cpus, ray_retries,
-                                    quiet, metrics_port, metrics_host, verify_after, max_frames))
+                                    quiet, metrics_port, metrics_host, verify_after, max_frames, overwrite))
     if ray:
         raise ConfigError("--ray runs a folder of videos: give -i FOLDER -o FOLDER")
     graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
@@ -79,7 +79,7 @@ def run(
 
 def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: str | None, cpus: int | None,
            retries: int | None, quiet: bool, metrics_port: int | None, metrics_host: str, verify_after: bool,
-           max_frames: int | None) -> int:
+           max_frames: int | None, overwrite: bool = False) -> int:
     """A folder of videos, here or on Ray; its exit code (1 when a file failed, 130 interrupted)."""
     from vpipe.pipeline.batch import run_batch
     from vpipe.pipeline.config import load_config
@@ -88,9 +88,9 @@ def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: s
     if ray or executor.kind == "ray":
         results = _ray_batch(config, in_dir, out_dir, ray or executor.address, device, cpus or executor.cpus,
                              executor.retries if retries is None else retries, quiet, metrics_port, metrics_host,
-                             max_frames)
+                             max_frames, overwrite)
     else:
-        results = run_batch(config, in_dir, out_dir, device, max_frames=max_frames)
+        results = run_batch(config, in_dir, out_dir, device, max_frames=max_frames, overwrite=overwrite)
     failed = [r for r in results if r.status in ("failed", "interrupted")]
     typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
                f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed, "
@@ -104,7 +104,7 @@ def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: s
 
 def _ray_batch(config: Path, in_dir: Path, out_dir: Path, address: str, device: str | None, cpus: int,
                retries: int, quiet: bool, metrics_port: int | None, metrics_host: str,
-               max_frames: int | None = None) -> list:
+               max_frames: int | None = None, overwrite: bool = False) -> list:
     """The batch on Ray, then its table per worker."""
     from rich.console import Console
 
@@ -112,7 +112,7 @@ def _ray_batch(config: Path, in_dir: Path, out_dir: Path, address: str, device: 
     from vpipe.pipeline.ray_batch import run_ray_batch
 
     run = run_ray_batch(config, in_dir, out_dir, address, device, cpus, retries, quiet, metrics_port, metrics_host,
-                        max_frames=max_frames)
+                        max_frames=max_frames, overwrite=overwrite)
     Console(stderr=True, width=130).print(summary_table(run.results, run.seconds, run.metrics))
     return run.results
 
@@ -149,14 +149,20 @@ def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = 
 
 
 def _verify_run(graph, config: Path, device: str | None) -> int:
-    """Verify what a finished run wrote: its first source against its first picture output."""
+    """Verify what a finished run wrote: its first source against its anonymized video or images."""
+    return _verify(*verify_targets(graph), config, device)
+
+
+def verify_targets(graph) -> tuple[Path, Path, Path]:
+    """(original, anonymized, audit) of a built graph: the first source, and the first video or
+    images sink not raw (not an events stage's snapshots, nor clips: they are no copy of the input)."""
     source = graph.sources[0].element
     original = getattr(source, "path", None) or getattr(source, "folder", None)
-    pictures = [n.element for n in graph.nodes.values() if getattr(n.element, "writes_pixels", False)]
-    audits = [n.element for n in graph.nodes.values() if getattr(n.element, "audit", False)]
+    pictures = [n.element for n in graph.sinks if n.element.writes_pixels and n.element.swappable and not n.raw_output]
+    audits = [n.element for n in graph.sinks if n.element.audit]
     if original is None or not pictures or not audits:
         raise ConfigError("--verify needs a file or folder source, a video or images sink and a jsonl audit")
-    return _verify(Path(original), pictures[0].outputs()[0], audits[0].outputs()[0], config, device)
+    return Path(original), pictures[0].outputs()[0], audits[0].outputs()[0]
 
 
 def _verify(original: Path, anonymized: Path, audit: Path | None = None, config: Path | None = None,
@@ -199,11 +205,18 @@ def verify_command(
     tiles: Annotated[int, typer.Option(min=1, max=4, help="check 2's extra pass: N x N tiles upscaled N times (1: none)")] = 2,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="JSON report (default: OUT.verify.json)")] = None,
     html_path: Annotated[Optional[Path], typer.Option("--html", help="HTML report (default: OUT.verify.html)")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a --json or --html file that exists")] = False,
 ) -> None:
     """Re-check an anonymized output: coverage, residual detections, temporal gaps. Exit 3 on candidates."""
+    from vpipe.pipeline.outputs import check_report
+
     for path in (original, anonymized):
         if not path.exists():
             raise VpipeError(f"{path}: not found")
+    inputs = [p for p in (original, anonymized, audit, config) if p is not None]
+    for option, path in (("--json", json_path), ("--html", html_path)):
+        if path is not None:
+            check_report(option, path, inputs, overwrite)
     if original.resolve() == anonymized.resolve():
         raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
     if original.is_dir() != anonymized.is_dir():
@@ -302,7 +315,10 @@ def serve(
     if user:
         if "VPIPE_WEB_PASSWORD" not in os.environ:
             raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
+        if not os.environ["VPIPE_WEB_PASSWORD"]:
+            raise ConfigError("--user: VPIPE_WEB_PASSWORD is empty: anyone could log in")
         params |= {"user": user, "password": "${VPIPE_WEB_PASSWORD}"}
+    # A --host beyond loopback without --user is refused by the web sink's own parameters.
     loaded = load_config(config)
     # No `inputs`: like any sink, it takes the last stage listed (the anonymizer, in a chain).
     loaded.spec.sinks.append(NodeSpec(type="web", name="serve_web", params=params))
@@ -362,10 +378,19 @@ def bench(
     compare_sequential: Annotated[bool, typer.Option(help="also run --sequential and report the speed-up")] = False,
     repeat: Annotated[int, typer.Option(min=1, help="alternate the measurements N times; report medians")] = 1,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="write the figures as JSON")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a --json file that exists")] = False,
 ) -> None:
     """Measure throughput (FPS), capture-to-sink latency and per-stage cost of a pipeline."""
     from vpipe.pipeline.bench import run_bench
 
+    if json_path:  # checked before minutes of measuring, like a run's outputs
+        from vpipe.pipeline.config import load_config
+        from vpipe.pipeline.outputs import check_report
+
+        loaded = load_config(config)
+        inputs = [config] + ([Path(input)] if input else []) + [
+            loaded.resolve(s.uri) for s in loaded.spec.sources if "://" not in s.uri and "${" not in s.uri]
+        check_report("--json", json_path, inputs, overwrite)
     report = run_bench(config, input=input, device=device, frames=frames, warmup=warmup,
                        sequential=sequential, decode_baseline=decode_baseline,
                        compare_sequential=compare_sequential, repeat=repeat)
@@ -431,14 +456,17 @@ def elements() -> None:
 @app.command()
 def schema(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write (default: standard output)")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an --output file that exists")] = False,
 ) -> None:
     """The JSON Schema of a config file, for editor completion: every element's params by type."""
+    from vpipe.pipeline.outputs import check_report
     from vpipe.pipeline.schema import config_schema
 
     text = json.dumps(config_schema(), indent=1) + "\n"
     if output is None:
         typer.echo(text, nl=False)
         return
+    check_report("--output", output, [], overwrite)
     try:
         output.write_text(text)
     except OSError as exc:

@@ -23,9 +23,10 @@ from vpipe.pipeline.secrets import scrub
 
 
 class Params(BaseModel):
-    """Base of every element's parameters: unknown keys are errors, not silently ignored."""
+    """Base of every element's parameters: unknown keys are errors, not silently ignored; nor
+    are `.inf` and `.nan` (an fps of .inf failed only at run time)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 @dataclass

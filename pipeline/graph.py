@@ -131,6 +131,11 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
         s.workers for _, s, role in specs if role != "source" and s.engine)
     engine_threads = max(1, (overrides.cores or os.cpu_count() or 1) // max(1, model_workers))
 
+    if overrides.output is not None and spec.sinks and spec.sinks[0].raw_output:
+        # -o names what the user will share: never a sink that writes pixels no anonymizer covered.
+        raw = names[len(spec.sources) + len(spec.stages)]
+        raise ConfigError(f"--output: the first sink, {raw!r}, writes raw pixels (raw_output: true), and -o "
+                          "names an anonymized output: list an anonymized sink first, or set this one's path in the config")
     overrides = _audit_follows_output(overrides)
     audit_sink = next((n for (_, sp, r), n in zip(specs, names)
                        if r == "sink" and getattr(ELEMENTS.get(sp.type), "audit", False)), None)
@@ -413,4 +418,7 @@ def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, devic
     try:
         return cls(ctx, params)
     except VpipeError as exc:
+        if output is not None and str(exc).startswith("params.path: "):
+            # The path came from -o (or follows it: the audit), not from the config's line.
+            raise ConfigError(f"--output: {str(exc).removeprefix('params.path: ')}") from None
         raise config.error(loc, f"{name}: {exc}") from None

@@ -7,10 +7,10 @@ A file's last line is its state: `running` (with its attempt and worker), then `
 (the output's and audit's sha256, frames in and out), `failed` (the error), `skipped` or
 `interrupted`.
 
-The outputs stay the truth: an output under its own name is complete (it is renamed only once
-its run ended cleanly), so a rerun skips it whatever the manifest says, and redoes any file
-whose output is missing. A deleted manifest therefore loses no work: the rerun records the
-files it finds done as `skipped`, with their checksums.
+The manifest is what vouches for an output: a rerun skips a file only where its last line is
+`done` and the output's sha256 still matches. A file under an output's name that it does not
+vouch for (a raw copy put there, a truncated output, a deleted manifest) is refused before the
+batch starts, or redone with `--overwrite` (pipeline/batch.py `sort_out`).
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ class Manifest:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # the line a kill cut short
+            if not (isinstance(record, dict) and isinstance(record.get("file"), str)
+                    and isinstance(record.get("state"), str)):
+                continue  # not a record (edited by hand?): vouches for nothing, so its file is redone or refused
             last[record["file"]] = record
         return last
 

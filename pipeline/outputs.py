@@ -9,6 +9,7 @@ always a whole one, and a run that is killed outright leaves its work under the 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from vpipe.pipeline.errors import ConfigError, VpipeError
@@ -20,9 +21,22 @@ def partial(path: Path) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
-def publish(path: Path) -> None:
-    """Move the finished `partial(path)` to `path` (an atomic rename on one file system)."""
-    os.replace(partial(path), path)
+def publish(path: Path, temp: Path | None = None) -> None:
+    """Move the finished `partial(path)` (or `temp`) to `path` (an atomic rename on one file system)."""
+    os.replace(temp or partial(path), path)
+
+
+def temporary(path: Path) -> Path:
+    """A new, empty file beside `path` under a name nobody chose (`p0.partial-3f9a1c2e.jpg`), for
+    files written at once: images of a folder, whose own names may be another's `partial` name
+    (`x.partial.png` beside `x.png`). Created exclusively, so it never replaces anything."""
+    while True:
+        candidate = path.with_name(f"{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}")
+        try:
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return candidate
+        except FileExistsError:
+            continue
 
 
 def check_writable(path: Path, folder: bool = False) -> None:
@@ -68,6 +82,20 @@ def occupied(output: Path, folder: bool) -> bool:
     return output.exists()
 
 
+def check_report(option: str, path: Path, inputs: list[Path], overwrite: bool) -> None:
+    """A command's own file (bench --json, verify --json/--html, schema -o) follows a run's
+    output rules: never one of the inputs, never over a file that exists unless --overwrite."""
+    source = clash(path, inputs, folder=False)
+    if source is not None:
+        raise ConfigError(f"{option}: {path} would write over the input {source}: choose another file")
+    try:
+        check_writable(path)
+    except VpipeError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+    if not overwrite and path.exists():
+        raise ConfigError(f"{option}: {path} exists: --overwrite replaces it")
+
+
 def audit_beside(output: str, folder: bool) -> str:
     """The audit (jsonl) of a run written to `output`: `OUT.jsonl` beside `OUT.mp4`, and
     `FOLDER.jsonl` beside an image folder (not inside it, among the images)."""
@@ -91,19 +119,30 @@ def check_outputs(config, nodes: dict, overrides, audit: str | None) -> None:
         else:
             where = None
         folder = node.element.writes_folder
-        for path in node.element.outputs():
+        for path, temp in _with_temporary(node.element.outputs(), folder):
             message = None
-            source = clash(path, inputs, folder)
+            source = clash(temp, inputs, folder)
+            written_by = written.get(temp.resolve())
             if source is not None:
-                message = (f"{path} would write over the input {source}" if path.resolve() == source.resolve()
-                           else f"{path} is inside the input folder {source}") + ": choose another output"
-            elif path.resolve() in written:
-                message = f"{path} is written by {written[path.resolve()]!r} already"
-            elif not overrides.overwrite and occupied(path, folder):
-                message = f"{path} exists: --overwrite replaces it"
+                message = (f"{temp} would write over the input {source}" if temp.resolve() == source.resolve()
+                           else f"{temp} is inside the input folder {source}") + ": choose another output"
+                if temp != path:
+                    message = f"{path} is written as {temp} until complete, which {message.split(' ', 1)[1]}"
+            elif written_by is not None:
+                message = f"{temp} is written by {written_by!r} already"
+            elif not overrides.overwrite and occupied(temp, folder):
+                message = f"{temp} exists" + (": --overwrite replaces it" if temp == path else
+                                              f" (the name {path.name} is written under until complete): "
+                                              "move it away, or --overwrite replaces it")
             if message and where:
                 raise ConfigError(f"{where}: {message}")
             if message:
                 key = node.element.output_params[0] if node.element.output_params else "path"
                 raise config.error(node.loc + ("params", key), message)
-            written[path.resolve()] = node.name
+            written[temp.resolve()] = node.name
+
+
+def _with_temporary(outputs: list[Path], folder: bool) -> list[tuple[Path, Path]]:
+    """Each output with itself, then (a file) with the `partial` name it is written under: that
+    name must not be an input or somebody's file either (`-i clip.partial.mp4 -o clip.mp4`)."""
+    return [(path, temp) for path in outputs for temp in ([path] if folder else [path, partial(path)])]

@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vpipe.pipeline.batch import FileResult, Job, plan, preflight, process_file, skip, worker_id
+from vpipe.pipeline.batch import FileResult, Job, ignored, plan, preflight, process_file, skip, sort_out, worker_id
 from vpipe.pipeline.config import Config, load_config
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.manifest import Manifest, sha256
@@ -193,21 +193,19 @@ def connect(ray, address: str | None) -> bool:
 def run_ray_batch(config_path: Path, in_dir: Path, out_dir: Path, address: str | None = None,
                   device: str | None = None, cpus: int = 1, retries: int = 3, quiet: bool = False,
                   metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
-                  log=lambda line: print(line, file=sys.stderr), max_frames: int | None = None) -> RayRun:
+                  log=lambda line: print(line, file=sys.stderr), max_frames: int | None = None,
+                  overwrite: bool = False) -> RayRun:
     """Process the folder on Ray (each worker serving metrics from `metrics_port` on)."""
     config = load_config(config_path)
     jobs = plan(in_dir, out_dir, max_frames)
-    # On the CPU: the driver may have no GPU; the workers check their device themselves.
-    preflight(config, jobs, device="cpu")
     manifest = Manifest(out_dir)
-    known = manifest.states()
+    done, pending = sort_out(jobs, manifest, overwrite)
+    # On the CPU: the driver may have no GPU; the workers check their device themselves.
+    preflight(config, pending, device="cpu")
+    if ignored(in_dir):
+        log(ignored(in_dir))
     started = time.perf_counter()
-    results, pending = [], []
-    for job in jobs:
-        if job.target.exists():
-            results.append(skip(job, manifest, known))
-        else:
-            pending.append(job)
+    results = [skip(job) for job in done]
     if not pending:
         return RayRun(results, time.perf_counter() - started)
     if metrics_port:

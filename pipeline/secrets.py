@@ -10,7 +10,8 @@ import re
 from urllib.parse import urlsplit
 
 #: query parameter names that carry credentials (access_token, api_key, password, X-Amz-Signature...).
-SECRET_PARAM = re.compile(r"token|key|pass|pwd|secret|auth|signature", re.IGNORECASE)
+#: `sig` as a whole name: Azure SAS URLs carry their signature in `sig=` (not `design=`).
+SECRET_PARAM = re.compile(r"token|key|pass|pwd|secret|auth|signature|^sig$", re.IGNORECASE)
 _QUERY_PAIR = re.compile(r"([?&;])([^=&;#?]*)=([^&;#]*)")
 #: shorter `${VAR}` values are not hunted for in free text: "1" would blank out every digit.
 _MIN_SHOWN = 4

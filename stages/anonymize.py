@@ -14,6 +14,7 @@ from pydantic import Field
 
 from vpipe.pipeline.boxes import ellipse_mask
 from vpipe.pipeline.element import Element, Params
+from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
 from vpipe.stages.regions import Regions, RegionsParams, cover_polygon
@@ -56,13 +57,17 @@ class Fill:
 
 
 EFFECTS = {"blur": Blur, "pixelate": Pixelate, "fill": Fill}
+#: the most blocks across a box without `strength_override`: above it, plate characters can be
+#: told apart (docs/anonymization.md, "How strong"; benchmarks/cells_legibility.py).
+SAFE_CELLS = 8
 
 
 class AnonymizeParams(Params):
     method: Literal["blur", "pixelate", "fill"] = "blur"
     padding: float = Field(0.15, ge=0.0, le=2.0, description="grow each box by this fraction of its size on every side (detectors cut boxes tight).")
     shape: Literal["rect", "ellipse"] = Field("rect", description="\"ellipse\" suits faces; plates are rectangles.")
-    cells: int = Field(6, ge=2, le=64, description="how coarse blur/pixelate are: blocks along the longer side of the box (fewer = stronger).")
+    cells: int = Field(6, ge=2, le=64, description=f"how coarse blur/pixelate are: blocks along the longer side of the box (fewer = stronger); above {SAFE_CELLS} needs strength_override.")
+    strength_override: bool = Field(False, description=f"accept cells above {SAFE_CELLS}, which can leave plates legible.")
     color: tuple[int, int, int] = Field((0, 0, 0), description="fill colour, BGR.")
     classes: list[str] | None = Field(None, description="cover only these class names (None: every detection).")
     mask_classes: list[str] | None = Field(None, description="also cover the pixels a segmentation stage labelled with these classes (pixel-exact instead of boxes, e.g. [person]); the effect is the same as for boxes.")
@@ -86,11 +91,19 @@ class Anonymize(Element):
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         p = params
+        if p.method != "fill" and p.cells > SAFE_CELLS and not p.strength_override:
+            raise VpipeError(f"params.cells: {p.cells} blocks across a box can leave a plate legible (at most "
+                             f"{SAFE_CELLS}, docs/anonymization.md); set strength_override: true to accept it")
         self.effect = Fill(p.color) if p.method == "fill" else EFFECTS[p.method](p.cells)
         first = next(iter(ctx.streams.values()), None)
         self.regions = Regions(p.regions, first and first.width, first and first.height) if p.regions else None
 
     def upstream_error(self, upstream: dict[str, set[str]]) -> str | None:
+        # With nothing upstream to find regions, it would pass every frame as it came, audited as covered.
+        # Fixed `always` regions are something to cover on their own (a dashcam's overlay).
+        always = self.params.regions is not None and bool(self.params.regions.always)
+        if not (self.params.mask_classes or "detections" in upstream or always):
+            return "it covers detections or masks, and no detect or segment stage is upstream of it"
         # A class name no stage upstream produces would cover nothing, and say nothing.
         for field, kind, maker in (("classes", "detections", "detect"), ("mask_classes", "masks", "segment")):
             wanted = getattr(self.params, field)

@@ -20,6 +20,10 @@ class CaptureParams(Params):
     max_side: int = Field(4096, ge=16, description="longest side (pixels) of the frames a source hands on; larger ones are downscaled on capture, so memory and model cost stay bounded whatever the input (a 10000x10000 photo would cost tens of GB in a detector). Every stage and sink then sees the smaller frame.")
 
 
+#: sides of a model's `input_size`: at most the frames' default `max_side`.
+MIN_INPUT, MAX_INPUT = 16, 4096
+
+
 class ModelElement(Element):
     """An element that runs an engine: opened at build time (so `vpipe validate` loads it),
     checked against the tasks the element runs, warmed up on its worker."""
@@ -28,6 +32,10 @@ class ModelElement(Element):
 
     def __init__(self, ctx: Context, params: Params):
         super().__init__(ctx, params)
+        size = getattr(params, "input_size", None)
+        if size and not all(MIN_INPUT <= int(side) <= MAX_INPUT for side in size.split("x")):
+            # 99999x99999 would allocate tens of GB in the engine; 0x0 fails only at run time.
+            raise VpipeError(f"params.input_size: each side must be {MIN_INPUT} to {MAX_INPUT} pixels, got {size}")
         try:
             self.engine = open_engine(ctx.engine_path, ctx.device, ctx.threads)
         except EngineError as exc:

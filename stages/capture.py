@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -13,7 +14,7 @@ from pydantic import Field
 
 from vpipe.pipeline.element import Captured, Source, StreamInfo
 from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.media import IMAGE_SUFFIXES
+from vpipe.pipeline.media import IMAGE_SUFFIXES, image_size, tiff_orientation
 from vpipe.pipeline.registry import register_source
 from vpipe.stages.base import CaptureParams
 
@@ -160,6 +161,13 @@ class VideoFileSource(Source):
         self.container.close()
 
 
+#: the most pixels an image of a folder may have, decoded (128 Mpx: 400 MB in BGR); a larger one
+#: is skipped, or a JPEG decoded at 1/2, 1/4 or 1/8 of its size (libjpeg scales while decoding),
+#: before anything is allocated: a 3 MB PNG can claim 32000x32000 pixels (3 GB).
+MAX_PIXELS = 128 * 2**20
+REDUCED = ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
+
+
 class ImagesParams(CaptureParams):
     recursive: bool = False
     fps: float | None = Field(None, gt=0, description="frame rate to stamp on the frames (for video sinks); None leaves pts unset.")
@@ -179,10 +187,19 @@ class ImageFolderSource(Source):
         if not self.folder.is_dir():
             raise VpipeError(f"{self.folder}: image folder not found")
         pattern = "**/*" if params.recursive else "*"
-        self.files = sorted(p for p in self.folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
+        #: entries skipped before reading (a FIFO would block forever; a name that is not UTF-8
+        #: crashed OpenCV): "PATH: why", each named in the summary.
+        self.skipped: list[str] = []
+        self.files = []
+        for path in sorted(p for p in self.folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES):
+            why = _not_an_image_file(path)
+            if why:
+                self.skipped.append(f"{os.fsencode(path).decode('utf-8', 'backslashreplace')}: {why}, skipped")
+            else:
+                self.files.append(path)
         if not self.files:
             raise VpipeError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        first = cv2.imread(str(self.files[0]), cv2.IMREAD_COLOR)
+        first, _ = _read(self.files[0])
         height, width = first.shape[:2] if first is not None else (None, None)
         self.info = StreamInfo(source_id=name, width=width, height=height, fps=params.fps,
                                time_base=Fraction(1, 1000) if params.fps else None,
@@ -191,7 +208,10 @@ class ImageFolderSource(Source):
 
     def frames(self) -> Iterator[Captured]:
         for i, path in enumerate(self.files):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image, too_large = _read(path)
+            if too_large:
+                self.skipped.append(f"{path}: {too_large}, skipped")
+                continue
             if image is None:  # one bad file in a folder is reported, not the end of the folder
                 self.info.corrupt += 1
                 self.unreadable.append(path)
@@ -202,7 +222,55 @@ class ImageFolderSource(Source):
 
 
     def warnings(self) -> list[str]:
-        return [f"{path}: not a readable image, skipped" for path in self.unreadable]
+        return self.skipped + [f"{path}: not a readable image, skipped" for path in self.unreadable]
+
+
+def _read(path: Path):
+    """(the image, decoded reduced where it is too large, or None if unreadable; why it is too
+    large to read at all, or None)."""
+    size = image_size(path)
+    flags = cv2.IMREAD_COLOR
+    if size and size[0] * size[1] > MAX_PIXELS:
+        with open(path, "rb") as f:
+            jpeg = f.read(2) == b"\xff\xd8"  # by its bytes: a PNG named .jpg is not read reduced
+        flags = next((f for k, f in REDUCED if jpeg and size[0] * size[1] <= MAX_PIXELS * k * k), None)
+        if flags is None:
+            return None, (f"{size[0]}x{size[1]} pixels, more than the {MAX_PIXELS / 1e6:.1f} Mpx an image "
+                          "may have (only a JPEG is read reduced)")
+    orientation = tiff_orientation(path)
+    if orientation == 1:
+        return cv2.imread(str(path), flags), None
+    # OpenCV 5 fails on a TIFF whose Orientation swaps its sides, even told to ignore it, and
+    # libtiff turns the others itself: FFmpeg reads the pixels as stored, and they are turned here.
+    try:
+        with av.open(str(path)) as container:
+            image = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    except (av.error.FFmpegError, StopIteration, ValueError):
+        return None, None
+    return _upright(image, orientation), None
+
+
+def _upright(image, orientation: int):
+    """The stored pixels turned as an EXIF/TIFF Orientation (2..8) says they are shown."""
+    if orientation in (5, 7):  # mirrored about a diagonal
+        image = cv2.transpose(image)
+        return image if orientation == 5 else cv2.rotate(image, cv2.ROTATE_180)
+    turns = {2: lambda: cv2.flip(image, 1), 3: lambda: cv2.rotate(image, cv2.ROTATE_180),
+             4: lambda: cv2.flip(image, 0), 6: lambda: cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE),
+             8: lambda: cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)}
+    return turns[orientation]()
+
+
+def _not_an_image_file(path: Path) -> str | None:
+    """Why `path` must not be opened as an image: not a regular file (FIFO, device, folder,
+    broken link), or a name that is not UTF-8; None if it may be."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not UTF-8"
+    if not path.is_file():  # follows links; never opens the file, so a FIFO does not block
+        return "not a regular file"
+    return None
 
 
 class WebcamParams(CaptureParams):

@@ -26,7 +26,7 @@ from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import output_folder
 from vpipe.stages.events import known_event_types
-from vpipe.stages.video_sink import VideoParams, VideoWriter
+from vpipe.stages.video_sink import X264_PRESETS, VideoParams, VideoWriter
 
 
 class ClipsParams(Params):
@@ -38,6 +38,14 @@ class ClipsParams(Params):
     quality: int = Field(80, ge=1, le=100, description="JPEG quality of the pre-roll frames (80: 37 kB for the sample's 640x360 frames, 691 kB raw).")
     crf: int = Field(23, ge=0, le=51)
     preset: str = "veryfast"
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, preset: str) -> str:
+        # Checked here, not when the first clip opens minutes into a run.
+        if preset not in X264_PRESETS:
+            raise ValueError(f"{preset!r} is not an x264 preset ({', '.join(X264_PRESETS)})")
+        return preset
 
     @field_validator("types")
     @classmethod

@@ -39,7 +39,7 @@ from vpipe.stages.track import clip_box
 
 
 class LookaheadParams(Params):
-    frames: int = Field(15, ge=0, le=1000, description="frames held per source (N): how far back a new track is covered; also the added delay.")
+    frames: int = Field(15, ge=0, le=250, description="frames held per source (N): how far back a new track is covered; also the added delay. At most 250 (10 s at 25 FPS): each held frame is a whole picture in memory.")
     backfill: Literal["first", "velocity", "hull"] = Field("hull", description="the box back-filled before a track's first detection: its first box unmoved, the first box moved back at the track's velocity, or the hull of both (see Birth.box_at).")
     interpolate: bool = Field(True, description="fill the frames where a track was lost and found again with the interpolated box.")
 

@@ -11,7 +11,7 @@ from pydantic import Field
 from vpipe.pipeline.element import Params, Sink
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
+from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish, temporary
 from vpipe.pipeline.registry import register
 from vpipe.stages.base import output_folder, resolve_path
 
@@ -99,9 +99,13 @@ class ImagesSink(Sink):
         path = self.folder / name
         make_parent(path)
         flags = [cv2.IMWRITE_JPEG_QUALITY, self.params.quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
-        if not cv2.imwrite(str(partial(path)), frame.image, flags):
-            raise VpipeError(f"{path}: cannot write image")
-        publish(path)  # a reader of the folder never sees half an image
+        temp = temporary(path)  # not partial(path): that may be another image's own name
+        try:
+            if not cv2.imwrite(str(temp), frame.image, flags):
+                raise VpipeError(f"{path}: cannot write image")
+            publish(path, temp)  # a reader of the folder never sees half an image
+        finally:
+            temp.unlink(missing_ok=True)
 
 
 @register("null")

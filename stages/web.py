@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hmac
 import html
+import ipaddress
 import json
 import os
 import re
@@ -33,7 +34,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import cv2
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from vpipe.pipeline.element import Params, Sink
 from vpipe.pipeline.errors import VpipeError
@@ -54,12 +55,38 @@ class WebParams(Params):
     boxes: bool = Field(True, description="draw the boxes (with their track ids) on the picture.")
     events: int = Field(20, ge=1, le=1000, description="latest events kept for the page.")
     linger: bool = Field(False, description="keep serving the last picture and the figures after the stream ends, until the process stops (`vpipe serve`).")
+    timeout: float = Field(10.0, gt=0, le=300, description="seconds a viewer's connection may stay silent (a request not sent, a picture not taken) before it is closed: idle connections hold a thread each.")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, host: str) -> str:
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
+        label = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        if re.fullmatch(r"[0-9.]*", host) or not re.fullmatch(rf"{label}(\.{label})*", host):
+            raise ValueError(f"{host!r} is not an IP address or host name")
+        return host
 
     @model_validator(mode="after")
     def _auth(self) -> "WebParams":
         if (self.user is None) != (self.password is None):
             raise ValueError("basic auth needs both user and password")
+        if self.user is None and not is_loopback(self.host):
+            raise ValueError(f"host {self.host} serves the view beyond this machine: set user and password "
+                             "(basic auth), or keep host 127.0.0.1")
         return self
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any interface
 
 
 @dataclass
@@ -88,6 +115,8 @@ class WebSink(Sink):
     def __init__(self, ctx, params: WebParams):
         super().__init__(ctx, params)
         self.password = _expand(params.password) if params.password is not None else None
+        if self.password == "":
+            raise VpipeError("params.password: empty (an unset or empty variable?): anyone could log in")
         self.cameras: dict[str, _Camera] = {name: _Camera() for name in ctx.streams}
         self.events: deque[dict] = deque(maxlen=params.events)
         self.snapshots: dict[str, Path] = {}
@@ -97,7 +126,8 @@ class WebSink(Sink):
         self.server: ThreadingHTTPServer | None = None
 
     def open(self) -> None:
-        handler = type("Handler", (_Handler,), {"sink": self})
+        # A socket timeout per connection: a client that connects and sends nothing is let go.
+        handler = type("Handler", (_Handler,), {"sink": self, "timeout": self.params.timeout})
         try:
             self.server = _Server((self.params.host, self.params.port), handler)
         except OSError as exc:
@@ -244,8 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}"
                                      "\r\n\r\n".encode() + jpeg + b"\r\n")
                     sent = jpeg
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the viewer went away
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the viewer went away, or stopped reading
 
 
 def _expand(value: str) -> str:

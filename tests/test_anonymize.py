@@ -113,3 +113,22 @@ sinks: [{{type: video, params: {{path: {tmp_path}/out.mp4}}}}]
     assert found >= 10, "the sample should show faces"
     assert found_again == 0, f"{found_again} of {found} faces found again after {method}"
 
+
+
+@pytest.mark.parametrize("method", ["blur", "pixelate"])
+@pytest.mark.parametrize("cells", [9, 16, 32, 64])
+def test_weak_cells_are_refused_without_consent(method, cells):
+    """Above 8 blocks across a box, characters of a plate can be told apart (issue 22 M1;
+    benchmarks/cells_legibility.py): such a setting must be asked for explicitly."""
+    from vpipe.pipeline.errors import VpipeError
+
+    with pytest.raises(VpipeError, match=r"params.cells: .*strength_override: true"):
+        Anonymize(Context(name="anon", base_dir="."), AnonymizeParams(method=method, cells=cells))
+    stage = Anonymize(Context(name="anon", base_dir="."),
+                      AnonymizeParams(method=method, cells=cells, strength_override=True))
+    assert stage.effect.cells == cells
+
+
+def test_default_and_strong_cells_need_no_consent():
+    for cells in (2, 6, 8):
+        Anonymize(Context(name="anon", base_dir="."), AnonymizeParams(cells=cells))

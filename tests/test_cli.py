@@ -74,3 +74,29 @@ def test_the_summary_names_the_sink_that_wrote_images():
     video = ELEMENTS["video"].__new__(ELEMENTS["video"])
     assert sink_label("video", images) == "images"
     assert sink_label("video", video) == "video" and sink_label("out", images) == "out"
+def test_run_verify_checks_the_anonymized_video_not_the_snapshots(tmp_path):
+    """An `events` stage with snapshots writes pixels too, and came first: `run --verify` took its
+    snapshot folder for the output and failed (issue 22 M9)."""
+    import elements  # noqa: F401  (registers test_box)
+    from conftest import SAMPLE, write_config
+    from vpipe.pipeline.cli import verify_targets
+    from vpipe.pipeline.config import load_config
+    from vpipe.pipeline.graph import build_graph
+
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages:
+  - {{type: test_box}}
+  - {{type: track}}
+  - {{type: anonymize}}
+  - {{type: events, params: {{snapshots: {tmp_path}/snaps}}}}
+sinks:
+  - {{type: web, params: {{port: 0}}}}
+  - {{type: video, params: {{path: {tmp_path}/anon.mp4}}}}
+  - {{type: jsonl, params: {{path: {tmp_path}/anon.jsonl}}}}
+""")
+    graph = build_graph(load_config(config))
+    try:
+        assert verify_targets(graph) == (SAMPLE, tmp_path / "anon.mp4", tmp_path / "anon.jsonl")
+    finally:
+        graph.close()

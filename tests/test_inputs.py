@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 import elements  # noqa: F401  (registers the test elements)
-from conftest import SAMPLE, write_config
+from conftest import CENTERFACE, SAMPLE, write_config
 from vpipe.pipeline.config import load_config
 from vpipe.pipeline.graph import build_graph
 from vpipe.pipeline.runner import Runner
@@ -69,7 +69,14 @@ def test_batch_goes_on_past_an_empty_video_and_keeps_colliding_names_apart(tmp_p
     shutil.copy(SAMPLE, src / "a.mp4")
     remux(SAMPLE, src / "a.mkv", packets=50)
     shutil.copy(SAMPLE, src / "z.mp4")
-    config = video_config(tmp_path, SAMPLE, tmp_path / "unused.mp4")
+    # -o goes to an anonymized sink only: a small, fast detector and an anonymizer.
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages:
+  - {{type: detect, engine: {CENTERFACE}, params: {{input_size: 96x128}}}}
+  - {{type: anonymize}}
+sinks: [{{type: video, params: {{path: {tmp_path / "unused.mp4"}, preset: ultrafast}}}}]
+""")
     result = vpipe("run", str(config), "-i", str(src), "-o", str(out), "-q")
     assert result.returncode == 1, result.stderr  # one file failed
     assert "Traceback" not in result.stderr

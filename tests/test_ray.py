@@ -20,6 +20,7 @@ import pytest
 import elements  # noqa: F401  (registers the test elements here; the workers import it by hook)
 from conftest import CENTERFACE, SAMPLE, cut_clips
 from vpipe.pipeline.batch import find_videos, run_batch
+from vpipe.pipeline.errors import ConfigError
 from vpipe.pipeline.manifest import NAME, Manifest, sha256
 
 ray = pytest.importorskip("ray")
@@ -116,20 +117,22 @@ def test_a_worker_killed_mid_file_is_retried_and_leaves_no_partial(cluster, clip
     assert not list((tmp_path / "out").rglob("*.partial*"))
 
 
-def test_a_rerun_after_losing_the_manifest_redoes_only_what_is_missing(cluster, clips, tmp_path):
+def test_a_rerun_after_losing_the_manifest_refuses_or_redoes_with_overwrite(cluster, clips, tmp_path):
+    """Without the manifest, nothing vouches that a file under an output's name is that output
+    (issue 22 H4): the rerun refuses; with overwrite it redoes every file."""
     graph, out = config(tmp_path), tmp_path / "out"
     first = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None)
     lost = sorted(first.results, key=lambda r: r.name)[1:3]
     (out / NAME).unlink()
     for result in lost:
         result.output.unlink()
-    kept = {r.name: sha256(r.output) for r in first.results if r not in lost}
-    second = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None)
-    assert sorted(r.name for r in second.results if r.status == "done") == [r.name for r in lost]
-    assert sorted(r.name for r in second.results if r.status == "skipped") == sorted(kept)
+    with pytest.raises(ConfigError, match="does not record it as done"):
+        run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None)
+    second = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None, overwrite=True)
+    assert [r.status for r in second.results] == ["done"] * 4
     states = Manifest(out).states()
-    assert {n: states[n]["sha256"] for n in kept} == kept and all(states[n]["state"] == "skipped" for n in kept)
-    assert all(states[r.name]["state"] == "done" for r in lost)
+    assert all(states[r.name]["state"] == "done" and states[r.name]["sha256"] == sha256(r.output)
+               for r in second.results)
     third = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None)
     assert [r.status for r in third.results] == ["skipped"] * 4
 

@@ -39,7 +39,7 @@ def lines(path):
 def test_chain_delivers_every_frame_in_order(tmp_path):
     stats, _ = run(tmp_path, f"""
 sources: [{{uri: {SAMPLE}}}]
-stages: [{{type: anonymize}}]
+stages: [{{name: none, type: test_box, params: {{frames: []}}}}, {{type: anonymize}}]
 sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
 """, max_frames=None)
     records = lines(tmp_path / "out.jsonl")
@@ -77,6 +77,7 @@ def test_marked_fault_makes_the_anonymizer_cover_the_whole_frame(tmp_path):
     run(tmp_path, f"""
 sources: [{{uri: {SAMPLE}}}]
 stages:
+  - {{name: none, type: test_box, params: {{frames: []}}}}
   - {{name: det, type: test_flaky, on_error: mark, params: {{frames: [4]}}}}
   - {{name: blur, type: anonymize}}
 sinks:
@@ -100,6 +101,7 @@ def test_anonymizer_on_fault_stop_aborts(tmp_path):
         run(tmp_path, f"""
 sources: [{{uri: {SAMPLE}}}]
 stages:
+  - {{name: none, type: test_box, params: {{frames: []}}}}
   - {{name: det, type: test_flaky, on_error: mark, params: {{frames: [2]}}}}
   - {{name: blur, type: anonymize, params: {{on_fault: stop}}}}
 sinks: [{{type: "null"}}]
@@ -140,10 +142,10 @@ def test_merge_of_two_sources_into_one_stage(tmp_path):
 sources:
   - {{name: left, uri: {SAMPLE}}}
   - {{name: right, uri: {SAMPLE}}}
-stages: [{{type: anonymize}}]
+stages: [{{name: none, type: test_box, params: {{frames: []}}}}, {{type: anonymize}}]
 sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
 """, max_frames=15)
-    assert graph.nodes["anonymize"].fan_in == "merge"
+    assert graph.nodes["none"].fan_in == "merge"
     records = lines(tmp_path / "out.jsonl")
     for side in ("left", "right"):
         assert [r["index"] for r in records if r["source"] == side] == list(range(15))
@@ -192,6 +194,7 @@ def test_hung_stage_times_out_fail_closed(tmp_path):
         run(tmp_path, f"""
 sources: [{{uri: {SAMPLE}}}]
 stages:
+  - {{name: none, type: test_box, params: {{frames: []}}}}
   - {{name: det, type: test_hang, timeout: 0.5, params: {{frame: 5, seconds: 8}}}}
   - {{name: blur, type: anonymize}}
 sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
@@ -289,3 +292,18 @@ sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
     finally:
         graph.close()
     assert lines(tmp_path / "out.jsonl") == []  # nothing was captured once the run had failed
+
+
+def test_throughput_counts_from_the_first_capture_not_the_first_completion(monkeypatch):
+    """A look-ahead holds frames, then lets them all out at once: measured from the first
+    completion, 10 frames at ~10 FPS read as thousands (bench said 190 FPS for a ~6 FPS
+    pipeline, issue 22)."""
+    from vpipe.pipeline import stats as stats_module
+
+    now = [0.0]
+    monkeypatch.setattr(stats_module.time, "perf_counter", lambda: now[0])
+    stats = stats_module.RunStats([("cam", "source"), ("out", "sink")])
+    for i in range(10):  # captured every 0.1 s; all reach the sink in a burst at the end
+        now[0] = 1.0 + i * 1e-4
+        stats.complete("out", captured_at=i * 0.1, index=i)
+    assert 9 < stats.summary()["fps"] < 11

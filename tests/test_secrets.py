@@ -17,6 +17,10 @@ from vpipe.pipeline.secrets import redact, scrub
     ("rtsp://a:b@cam/s?access_token=t&X-Amz-Signature=s&api_key=k&auth=z&password=p&secret=q",
      "rtsp://a:***@cam/s?access_token=***&X-Amz-Signature=***&api_key=***&auth=***&password=***&secret=***"),
     ("rtsp://cam/s1?channel=2", "rtsp://cam/s1?channel=2"),
+    # Azure SAS: the signature is `sig=` (issue 22); `signed...` fields around it are not secret.
+    ("https://acct.blob.core.windows.net/c/v.mp4?sv=2022-11-02&se=2026-01-01&sp=r&sig=AbC%2Bd",
+     "https://acct.blob.core.windows.net/c/v.mp4?sv=2022-11-02&se=2026-01-01&sp=r&sig=***"),
+    ("https://h/v.mp4?Sig=x&design=1", "https://h/v.mp4?Sig=***&design=1"),
 ])
 def test_secret_query_parameters_are_redacted(uri, shown):
     assert redact(uri) == shown

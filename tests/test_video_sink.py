@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 
+import elements  # noqa: F401  (registers test_box)
 from conftest import SAMPLE, write_config
 from vpipe.pipeline.config import load_config
 from vpipe.pipeline.graph import build_graph
@@ -47,7 +48,7 @@ def make_dashcam_clip(path, frames=30, fps=15, vfr=False):
 def run_graph(tmp_path, src, sink_params=""):
     config = write_config(tmp_path, f"""
 sources: [{{uri: {src}}}]
-stages: [{{type: anonymize}}]
+stages: [{{name: none, type: test_box, params: {{frames: []}}}}, {{type: anonymize}}]
 sinks: [{{type: video, params: {{path: {tmp_path}/out.mp4 {sink_params}}}}}]
 """)
     graph = build_graph(load_config(config))
@@ -93,7 +94,7 @@ def test_variable_frame_timing_is_kept(tmp_path):
 def test_one_file_per_source(tmp_path):
     config = write_config(tmp_path, f"""
 sources: [{{name: a, uri: {SAMPLE}}}, {{name: b, uri: {SAMPLE}}}]
-stages: [{{type: anonymize}}]
+stages: [{{name: none, type: test_box, params: {{frames: []}}}}, {{type: anonymize}}]
 sinks: [{{type: video, params: {{path: "{tmp_path}/cam_{{source}}.mp4"}}}}]
 """)
     graph = build_graph(load_config(config))
@@ -132,7 +133,7 @@ def test_rotation_is_kept(tmp_path, autorotate):
     make_rotated_clip(src, 90)
     config = write_config(tmp_path, f"""
 sources: [{{uri: {src}, params: {{autorotate: {str(autorotate).lower()}}}}}]
-stages: [{{type: anonymize}}]
+stages: [{{name: none, type: test_box, params: {{frames: []}}}}, {{type: anonymize}}]
 sinks: [{{type: video, params: {{path: {tmp_path}/out.mp4}}}}]
 """)
     graph = build_graph(load_config(config))

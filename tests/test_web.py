@@ -167,3 +167,66 @@ sinks: [{{type: jsonl, params: {{path: {audit}}}}}]
     assert proc.returncode == 0, out
     assert "the stream has ended" in out and "exists" not in out
     assert audit.read_text() == "an earlier run's audit\n"  # neither a refusal nor replaced
+# -- exposure (issue 22 M8): in process, no run ----------------------------------------------------
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.7", "::", "cam-box.local"])
+def test_a_view_beyond_loopback_needs_a_user(host):
+    from pydantic import ValidationError
+
+    from vpipe.stages.web import WebParams
+
+    with pytest.raises(ValidationError, match="set user and password"):
+        WebParams(host=host)
+    WebParams(host=host, user="admin", password="x")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_needs_no_user(host):
+    from vpipe.stages.web import WebParams
+
+    WebParams(host=host)
+
+
+def test_an_empty_password_is_refused(tmp_path, monkeypatch, capsys):
+    from test_config_errors import run_cli
+    from vpipe.pipeline.element import Context
+    from vpipe.pipeline.errors import VpipeError
+    from vpipe.stages.web import WebParams, WebSink
+
+    monkeypatch.setenv("VPIPE_WEB_PASSWORD", "")
+    with pytest.raises(VpipeError, match="params.password: .*empty"):
+        WebSink(Context(name="web", base_dir=tmp_path), WebParams(user="admin", password="${VPIPE_WEB_PASSWORD}"))
+    config = write_config(tmp_path, f"""
+sources: [{{uri: {SAMPLE}}}]
+stages: [{{type: detect, engine: {ROOT}/models/centerface.onnx}}, {{type: anonymize}}]
+sinks: [{{type: "null"}}]
+""")
+    code, _, err = run_cli(monkeypatch, capsys, "serve", str(config), "--user", "admin", "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "VPIPE_WEB_PASSWORD is empty" in err, err
+
+
+def test_a_connection_that_sends_nothing_is_closed(tmp_path):
+    """400 half-open connections held 400 threads for ever: a request has a time limit."""
+    from vpipe.pipeline.element import Context
+    from vpipe.stages import web
+
+    assert web.WebParams().timeout == 10
+    sink = web.WebSink(Context(name="web", base_dir=tmp_path), web.WebParams(port=0, timeout=0.5))
+    sink.open()
+    try:
+        with socket.create_connection(("127.0.0.1", sink.port)) as idle:
+            idle.settimeout(30)  # far beyond the limit: only a server that never closes reaches it
+            assert idle.recv(1) == b""  # closed by the server
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "cam box", "", "-x.local", "1.2.3"])
+def test_a_host_that_cannot_be_bound_fails_at_validate(host):
+    """A host nobody can listen on failed only when the run opened the view (issue 22)."""
+    from pydantic import ValidationError
+
+    from vpipe.stages.web import WebParams
+
+    with pytest.raises(ValidationError, match="not an IP address or host name"):
+        WebParams(host=host, user="admin", password="x")

@@ -52,16 +52,42 @@ def gpu_name(index: int = 0) -> str:
     return (name.decode() if isinstance(name, bytes) else str(name)).strip("\x00 ")
 
 
+#: the TensorRT major version the builder calls are written for (11 dropped the FP16/INT8 builder
+#: flags for strongly typed networks); pyproject's `tensorrt` extra pins the same.
+TENSORRT_MAJOR = 10
+
+
+def import_tensorrt():
+    """The tensorrt module, if it is the major version this code supports; else one line."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise ExportError("vpipe build needs TensorRT 10 and a GPU: pip install 'vpipe[tensorrt]'") from None
+    if trt.__version__.split(".")[0] != str(TENSORRT_MAJOR):
+        raise ExportError(f"TensorRT {trt.__version__} is installed; vpipe build supports TensorRT {TENSORRT_MAJOR} "
+                          f"(its builder flags): pip install 'tensorrt>={TENSORRT_MAJOR},<{TENSORRT_MAJOR + 1}'")
+    return trt
+
+
 def _profile_shapes(network: Any, min_s, opt_s, max_s, meta: ModelMeta) -> dict[str, tuple]:
-    """min/opt/max for the one input: the flags, else the static shape, else meta's input size."""
+    """min/opt/max for the one input: the flags, else the static shape, else meta's input size;
+    a model that takes any size and has none of them is refused (no size is a safe guess)."""
     tensor = network.get_input(0)
     static = tuple(tensor.shape)
     if all(d > 0 for d in static) and not (min_s or opt_s or max_s):
         return {}
-    fill = list(meta.input_size or (320, 320))
-    default = tuple(d if d > 0 else (fill[i - len(static) + 2] if i >= len(static) - 2 else 1)
-                    for i, d in enumerate(static))
-    opt_s = opt_s or default
+    if opt_s is None and not meta.input_size and any(d <= 0 for d in static[-2:]):
+        if not (min_s or max_s):
+            # A guessed size (320x320 once) builds an engine that refuses every real frame.
+            example = "x".join(str(d if d > 0 else v) for d, v in zip(static, (1, 3, 720, 1280)))
+            raise ExportError(f"input {tensor.name} {static} takes any input size: give the frames' size, e.g. "
+                              f"--opt {example} (the detect stage's input_size, else the stream's), and "
+                              "--min/--max for a range")
+        opt_s = max_s or min_s
+    if opt_s is None:
+        fill = meta.input_size or (1, 1)  # (only read for a dynamic height or width)
+        opt_s = tuple(d if d > 0 else (fill[i - len(static) + 2] if i >= len(static) - 2 else 1)
+                      for i, d in enumerate(static))
     min_s, max_s = min_s or opt_s, max_s or opt_s
     for shape, flag in ((min_s, "--min"), (opt_s, "--opt"), (max_s, "--max")):
         if len(shape) != len(static) or any(d > 0 and s != d for s, d in zip(shape, static)):
@@ -91,10 +117,7 @@ def build_engine(
     onnx_path, out = Path(onnx_path), Path(out)
     if not onnx_path.is_file():
         raise ExportError(f"{onnx_path}: ONNX file not found")
-    try:
-        import tensorrt as trt
-    except ImportError:
-        raise ExportError("vpipe build needs TensorRT 10 and a GPU: pip install 'vpipe[tensorrt]'") from None
+    trt = import_tensorrt()
     model = onnx.load(str(onnx_path), load_external_data=False)
     props = {p.key: p.value for p in model.metadata_props}
     meta = ModelMeta.from_props(props)

@@ -47,6 +47,7 @@ class Replay(Element):
     """A detector that knows the answer but fails like a real one."""
 
     Params = ReplayParams
+    provides = ("detections",)
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
