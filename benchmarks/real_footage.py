@@ -54,6 +54,8 @@ DESIGNS: dict[str, dict[str, dict]] = {
     "rotate1": {"plates": {"tiles": {**PLATE_TILES, "per_frame": 1}, "cascade": None}, "faces": {"tiles": None}},
     "rotate2": {"plates": {"tiles": {**PLATE_TILES, "per_frame": 2}, "cascade": None}, "faces": {"tiles": None}},
     "cascade": {"plates": {"tiles": None, "cascade": {"classes": ["vehicle"]}}, "faces": {"tiles": None}},
+    "rotate2+cascade": {"plates": {"tiles": {**PLATE_TILES, "per_frame": 2}, "cascade": {"classes": ["vehicle"]}},
+                        "faces": {"tiles": None}},
     # 256-px tiles enlarged to the 512 input: plates seen twice as big (and four times the tiles).
     "zoom2": {"plates": {"tiles": {"size": 256, "overlap": 0.25, "per_frame": 2}, "cascade": None},
               "faces": {"tiles": None}},
