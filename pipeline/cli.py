@@ -167,10 +167,10 @@ def verify_targets(graph) -> tuple[Path, Path, Path]:
 
 def _verify(original: Path, anonymized: Path, audit: Path | None = None, config: Path | None = None,
             device: str | None = None, tiles: int = 2, json_path: Path | None = None,
-            html_path: Path | None = None) -> int:
+            html_path: Path | None = None, quiet: bool = False) -> int:
     """Run the three checks, write both reports, print one line; 3 when anything was found."""
     from vpipe.pipeline.verify import Detectors, verify
-    from vpipe.pipeline.verify_report import report_paths, write_reports
+    from vpipe.pipeline.verify_report import progress_bar, report_paths, write_reports
 
     # The original stands in for the config's source: probing a camera there would be pointless.
     graph = _build(config, input=str(original), device=device) if config else None
@@ -178,7 +178,8 @@ def _verify(original: Path, anonymized: Path, audit: Path | None = None, config:
         # The model stages that find boxes (detect), by what they declare rather than by name.
         detect = [n.element for n in graph.nodes.values() if n.role != "source"
                   and "detections" in n.element.provides and n.element.engine_tasks] if graph else []
-        result = verify(original, anonymized, audit, Detectors(detect, tiles) if detect else None)
+        with progress_bar(not quiet) as progress:
+            result = verify(original, anonymized, audit, Detectors(detect, tiles) if detect else None, progress)
     finally:
         if graph:
             graph.close()
@@ -206,6 +207,7 @@ def verify_command(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="JSON report (default: OUT.verify.json)")] = None,
     html_path: Annotated[Optional[Path], typer.Option("--html", help="HTML report (default: OUT.verify.html)")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a --json or --html file that exists")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Re-check an anonymized output: coverage, residual detections, temporal gaps. Exit 3 on candidates."""
     from vpipe.pipeline.outputs import check_report
@@ -234,8 +236,8 @@ def verify_command(
                 raise ConfigError("--audit, --json and --html name one file: a folder of videos has one per video")
             stems = Counter(v.relative_to(original).with_suffix("") for v in videos)
             raise typer.Exit(max(_verify(v, anonymized / output_name(v.relative_to(original), stems), config=config,
-                                         device=device, tiles=tiles) for v in videos))
-    raise typer.Exit(_verify(original, anonymized, audit, config, device, tiles, json_path, html_path))
+                                         device=device, tiles=tiles, quiet=quiet) for v in videos))
+    raise typer.Exit(_verify(original, anonymized, audit, config, device, tiles, json_path, html_path, quiet))
 
 
 @app.command("apply")

@@ -1,9 +1,11 @@
 """`vpipe verify`: re-examine an anonymized output against its original and its audit.
 
-Three checks, each of which turns up candidate leaks:
+First every picture is accounted for: the output holds the frames (or images) the audit lists and
+no other, each of them the original's outside the covers (not another video, not a shifted one).
+Then three checks, each of which turns up candidate leaks:
 
 1. coverage: every rectangle the audit lists is obscured in the output's pixels (the detail left
-   inside it, against the original's);
+   inside it, against the original's), and illegible at the object's own scale;
 2. residual detections: the run's detectors, at a lower threshold and on upscaled tiles too, find
    nothing on the output that the audit does not cover;
 3. temporal gaps: a track covered before and after a frame is covered on that frame too.
@@ -24,7 +26,9 @@ import numpy as np
 from vpipe.pipeline.boxes import box_iou, ellipse_mask as _ellipse
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.media import IMAGE_SUFFIXES
 from vpipe.pipeline.verify_confirm import MIN_CHARACTERS, PLATE_ALONE, confirmed
+from vpipe.pipeline.verify_legible import LEGIBLE, SAME, SHIFTED, difference, legibility, outside, small
 
 #: check 1: a region is obscured when its Laplacian variance (fine detail) is below this share of
 #: the original's. On the bundled clip's roadview output, 285 covered regions kept at most 5 %
@@ -37,11 +41,25 @@ FLAT = 20.0
 MIN_COVER = 0.8
 #: check 2 runs each detector at this fraction of the run's threshold.
 SENSITIVITY = 0.6
+#: a residual that stands on its score alone, found where the original scored under the run's
+#: threshold, is the run's own decision (not a leak the output made) unless the output scores
+#: this much above the threshold: re-encoding moves a score by a few hundredths.
+NEAR = 0.1
+#: a frame is shifted only when its own original differs by more than this outside the covers
+#: (grey levels at 160 px): below it, neighbouring frames are alike and a shift shows nothing.
+MOVING = 2.0
+#: this many candidates of one kind on the same box (IoU 0.9) are one entry: a static overlay
+#: (a camera's burnt-in timestamp) or one fault repeated, listed once with its frames.
+REPEATS = 5
+#: candidates are listed most likely first: the output is not the audited picture, then a
+#: covered region left legible, then what the detectors found, then a track's gap.
+RANK = {"frame_count": 0, "extra_frames": 0, "unaudited_image": 0, "not_the_original": 1, "shifted": 1,
+        "uncovered_region": 2, "temporal_gap": 4}
 
 
 @dataclass
 class Candidate:
-    kind: str  # uncovered_region | residual:<class> | temporal_gap
+    kind: str  # frame_count | extra_frames | unaudited_image | not_the_original | shifted | uncovered_region | residual:<class> | temporal_gap
     position: int  # the frame's place in the output (0-based)
     index: int  # the source frame index the audit gives
     box: list[int]
@@ -50,10 +68,11 @@ class Candidate:
     time: float | None = None
     score: float | None = None
     thumbnail: bytes = b""  # JPEG, cropped from the output only
+    frames: list[int] = field(default_factory=list)  # every frame of a grouped repeat
 
     def to_json(self) -> dict:
         item = {"kind": self.kind, "frame": self.index, "position": self.position, "time": self.time,
-                "box": self.box, "detail": self.detail}
+                "box": self.box, "detail": self.detail, "frames": self.frames or [self.index]}
         if self.name:
             item["name"] = self.name
         if self.score is not None:
@@ -70,6 +89,7 @@ class Result:
     regions: int = 0  # audited rectangles checked (check 1)
     flat: int = 0  # of which held nothing legible in the original
     whole_frames: int = 0
+    near_threshold: int = 0  # residuals dropped as the run's own decision (NEAR)
     detectors: list[str] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
 
@@ -82,8 +102,10 @@ class Result:
     def to_json(self) -> dict:
         return {"original": str(self.original), "anonymized": str(self.anonymized), "audit": str(self.audit),
                 "frames_checked": self.frames, "regions_verified": self.regions, "regions_flat": self.flat,
-                "whole_frames": self.whole_frames, "detectors": self.detectors,
-                "thresholds": {"detail_ratio": DETAIL_RATIO, "flat": FLAT, "min_cover": MIN_COVER,
+                "whole_frames": self.whole_frames, "residuals_near_threshold": self.near_threshold,
+                "detectors": self.detectors,
+                "thresholds": {"detail_ratio": DETAIL_RATIO, "flat": FLAT, "legible": LEGIBLE, "same": SAME,
+                               "shifted": SHIFTED, "near": NEAR, "min_cover": MIN_COVER,
                                "sensitivity": SENSITIVITY, "plate_alone": PLATE_ALONE,
                                "min_characters": MIN_CHARACTERS},
                 "candidates_by_kind": self.counts(), "candidates": [c.to_json() for c in self.candidates]}
@@ -157,8 +179,13 @@ def thumbnail(image: np.ndarray, box) -> bytes:
     return cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
-def frame_pairs(original: Path, anonymized: Path, records: list[dict]) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
-    """(record, original pixels, output pixels) for each frame the audit lists, in output order."""
+def frame_pairs(original: Path, anonymized: Path, records: list[dict], account: dict | None = None
+                ) -> Iterator[tuple[dict, np.ndarray, np.ndarray, list[np.ndarray]]]:
+    """(record, original pixels, output pixels, the original's neighbouring frames, small) for each
+    frame the audit lists, in output order. What does not pair up goes in `account`: `short`, the
+    number of listed frames the output lacks; `extra`, the output's frames after the last listed
+    one, and the first of them as `extra_image`."""
+    account = {} if account is None else account
     if anonymized.is_dir():
         for record in records:
             name = record.get("name")
@@ -167,7 +194,7 @@ def frame_pairs(original: Path, anonymized: Path, records: list[dict]) -> Iterat
             before, after = cv2.imread(str(original / name)), cv2.imread(str(anonymized / name))
             if before is None or after is None:
                 raise VpipeError(f"{(original if before is None else anonymized) / name}: cannot read image")
-            yield record, before, after
+            yield record, _same_size(before, after, original / name, anonymized / name), after, []
         return
     import av
 
@@ -176,26 +203,48 @@ def frame_pairs(original: Path, anonymized: Path, records: list[dict]) -> Iterat
             raise VpipeError(f"{path}: not found")
     try:
         with av.open(str(original)) as src, av.open(str(anonymized)) as out:
-            source = enumerate(f.to_ndarray(format="bgr24") for f in src.decode(video=0))
+            # Each original frame with its small grey copy; one read ahead, one kept behind: a
+            # shifted output matches a neighbour better than its own frame.
+            source = ((i, f, small(f)) for i, f in enumerate(f.to_ndarray(format="bgr24") for f in src.decode(video=0)))
             output = (f.to_ndarray(format="bgr24") for f in out.decode(video=0))
-            for record in records:
-                for index, before in source:
-                    if index == record["index"]:
-                        break
-                else:
+            behind, ahead = None, next(source, None)
+            for number, record in enumerate(records):
+                while ahead is not None and ahead[0] < record["index"]:
+                    behind, ahead = ahead, next(source, None)
+                if ahead is None or ahead[0] != record["index"]:
                     raise VpipeError(f"{original}: ends before frame {record['index']} of the audit")
+                current, ahead = ahead, next(source, None)
                 after = next(output, None)
-                if after is None:
-                    raise VpipeError(f"{anonymized}: has fewer frames than the audit lists ({len(records)})")
-                if after.shape != before.shape:  # a sink `size`: compare at the output's size
-                    (bh, bw), (ah, aw) = before.shape[:2], after.shape[:2]
-                    if abs(bw / bh - aw / ah) > 0.02 * aw / ah:
-                        raise VpipeError(f"{anonymized}: frames of {aw}x{ah} against {bw}x{bh} in {original}: "
-                                         "not the same picture (a rotated input?)")
-                    before = cv2.resize(before, (aw, ah), interpolation=cv2.INTER_AREA)
-                yield record, before, after
+                if after is None:  # frame counts differ: the output is not what the audit lists
+                    account["short"] = len(records) - number
+                    return
+                before = _same_size(current[1], after, original, anonymized)
+                neighbours = [n[2] for n in (behind, ahead) if n is not None and abs(n[0] - current[0]) == 1]
+                yield record, before, after, neighbours if before is current[1] else []
+                behind = current
+            extra = next(output, None)
+            if extra is not None:
+                account["extra"], account["extra_image"] = 1 + sum(1 for _ in output), extra
     except av.error.FFmpegError as exc:
         raise VpipeError(f"{exc.filename or anonymized}: cannot decode: {exc}") from None
+
+
+def _same_size(before: np.ndarray, after: np.ndarray, original: Path, anonymized: Path) -> np.ndarray:
+    """The original at the output's size (a sink `size` scales it); another shape is another picture."""
+    if after.shape == before.shape:
+        return before
+    (bh, bw), (ah, aw) = before.shape[:2], after.shape[:2]
+    if abs(bw / bh - aw / ah) > 0.02 * aw / ah:
+        raise VpipeError(f"{anonymized}: frames of {aw}x{ah} against {bw}x{bh} in {original}: "
+                         "not the same picture (a rotated input?)")
+    return cv2.resize(before, (aw, ah), interpolation=cv2.INTER_AREA)
+
+
+def unaudited_images(anonymized: Path, records: list[dict]) -> list[str]:
+    """The images of an output folder that the audit does not list."""
+    listed = {r.get("name") for r in records}
+    return sorted(name for name in (p.relative_to(anonymized).as_posix() for p in anonymized.rglob("*")
+                                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) if name not in listed)
 
 
 class Detectors:
@@ -217,12 +266,15 @@ class Detectors:
             f"then confirmed: a plate scoring {PLATE_ALONE:.2f} or more, or holding {MIN_CHARACTERS} or more "
             "characters in a row; any other class at its stage's own threshold"]
 
-    def __call__(self, image: np.ndarray) -> list[tuple[list[float], float, str, str, float]]:
+    def __call__(self, image: np.ndarray, dedupe: bool = True, index: int | None = None
+                 ) -> list[tuple[list[float], float, str, str, float]]:
         """(box, score, class, pass, the run's threshold) of each object found, `pass` being
-        "frame" or "tiles"."""
+        "frame" or "tiles"; with `dedupe` off, every view's boxes. `index`: the video frame's
+        index, so detect stages that look at tiles in rotation look where the run did on that
+        frame; None for a photo, which gets every tile."""
         found = []
         for x, y, s, view in self._views(image):
-            frame = Frame(view, "verify", 0, 0.0, 0.0, 0.0)
+            frame = Frame(view, "verify", index or 0, None if index is None else 0.0, 0.0, 0.0)
             for element, t in zip(self.elements, self.thresholds):
                 element.params = element.params.model_copy(
                     update={"threshold": t * (SENSITIVITY if s == 1.0 else 1.0), "min_size": 0.0})
@@ -232,7 +284,11 @@ class Detectors:
                 b, source = d.boxes[i], str(d.source[i])
                 found.append(([x + b[0] / s, y + b[1] / s, x + b[2] / s, y + b[3] / s], float(d.scores[i]),
                               d.class_names[i], "frame" if s == 1.0 else "tiles", self.run_threshold.get(source, 0.0)))
-        return _dedupe(found)
+        return _dedupe(found) if dedupe else found
+
+    def score_at(self, found: list, box, name: str, where: str) -> float:
+        """The best score of class `name` in pass `where` among `found` on `box`'s place (0: none)."""
+        return max((f[1] for f in found if f[2] == name and f[3] == where and _matches(box, [f[0]])), default=0.0)
 
     def _views(self, image: np.ndarray):
         yield 0, 0, 1.0, image
@@ -259,42 +315,25 @@ def _dedupe(found: list) -> list:
     return kept
 
 
-def verify(original: Path, anonymized: Path, audit: Path | None = None, detectors: Detectors | None = None) -> Result:
+def verify(original: Path, anonymized: Path, audit: Path | None = None, detectors: Detectors | None = None,
+           progress=None) -> Result:
+    """Account for every picture, then the three checks. `progress(done, total)` is called per frame."""
     audit = audit or audit_beside(anonymized)
     records = read_audit(audit)
     result = Result(original, anonymized, audit, detectors=detectors.names if detectors else [])
     tracks: dict[tuple, dict[int, list[float]]] = {}
     covers: list[list[list[int]]] = []
-    for position, (record, before, after) in enumerate(frame_pairs(original, anonymized, records)):
+    account: dict = {}
+    for position, (record, before, after, neighbours) in enumerate(frame_pairs(original, anonymized, records, account)):
         h, w = after.shape[:2]
         rects = covered_rects(record, w, h)
         covers.append(rects)
         result.frames += 1
         result.whole_frames += rects == [[0, 0, w, h]]
-        found: list[Candidate] = []
-        # 1. coverage
-        for box in rects:
-            result.regions += 1
-            reference = region_detail(before, box, w, h)
-            if reference is None or reference < FLAT:
-                result.flat += 1
-                continue
-            ratio = region_detail(after, box, w, h) / reference
-            if ratio >= DETAIL_RATIO:
-                found.append(Candidate("uncovered_region", position, record["index"], list(box),
-                                       f"listed as covered, but {ratio:.0%} of the original's detail remains"))
-        # 2. residual detections
+        found = _not_the_original(before, after, neighbours, rects, position, record)
+        found += _coverage(before, after, rects, position, record, result)
         if detectors:
-            covered = _covered_detections(record, rects)
-            for box, score, name, where, threshold in detectors(after):
-                # A covered object found again (its blurred silhouette) is check 1's business.
-                if covered_share(box, rects) >= MIN_COVER or _matches(box, covered.get(name)):
-                    continue
-                why = confirmed(after, box, name, score, threshold)
-                if why:
-                    found.append(Candidate(f"residual:{name}", position, record["index"], [int(v) for v in box],
-                                           f"{name} found on the output ({score:.2f}, {where} pass; {why}), "
-                                           "not covered", score=score))
+            found += _residuals(detectors, before, after, rects, position, record, result)
         for c in found:
             c.name, c.time, c.thumbnail = record.get("name"), record.get("pts"), thumbnail(after, c.box)
         result.candidates += found
@@ -303,12 +342,15 @@ def verify(original: Path, anonymized: Path, audit: Path | None = None, detector
         for item in record.get("detections", []):
             if "track" in item and item["track"] >= 0:
                 tracks.setdefault((record.get("name"), item["track"]), {})[position] = item["box"]
+        if progress:
+            progress(position + 1, len(records))
+    result.candidates += _unaccounted(account, records, result.frames, anonymized, detectors, result)
     gaps = temporal_gaps(tracks, covers)
     if gaps:
         # A second pass over the output alone for the thumbnails: a gap is known only once its
         # track has ended, and holding every frame until then would hold the whole video.
         wanted = {p for p, _, _ in gaps}
-        images = {p: after for p, (_, _, after) in enumerate(frame_pairs(original, anonymized, records[:max(wanted) + 1]))
+        images = {p: after for p, (_, _, after, _) in enumerate(frame_pairs(original, anonymized, records[:max(wanted) + 1]))
                   if p in wanted}
         for position, box, track in gaps:
             record = records[position]
@@ -317,8 +359,137 @@ def verify(original: Path, anonymized: Path, audit: Path | None = None, detector
                           name=record.get("name"), time=record.get("pts"))
             c.thumbnail = thumbnail(images[position], c.box)
             result.candidates.append(c)
-    result.candidates.sort(key=lambda c: (c.position, c.kind))
+    result.candidates = ranked(group_repeats(result.candidates))
     return result
+
+
+def _not_the_original(before, after, neighbours, rects, position: int, record: dict) -> list[Candidate]:
+    """Outside the covers the output must be the original's frame: not another picture, not a
+    neighbouring frame (a shift moves every cover off its object)."""
+    o, a = small(before), small(after)
+    mask = outside(rects, a.shape, after.shape[1])
+    own = difference(o, a, mask)
+    near = min((difference(n, a, mask) for n in neighbours if n.shape == a.shape), default=own)
+    whole = [0, 0, after.shape[1], after.shape[0]]
+    if own > MOVING and near < SHIFTED * own:
+        return [Candidate("shifted", position, record["index"], whole,
+                          f"a neighbouring frame of the original matches it better ({near:.1f} against {own:.1f} "
+                          "grey levels outside the covers): the covers are on the wrong frame", score=own)]
+    if own > SAME:
+        return [Candidate("not_the_original", position, record["index"], whole,
+                          f"outside the covers it differs from the original by {own:.1f} grey levels on average",
+                          score=own)]
+    return []
+
+
+def _coverage(before, after, rects, position: int, record: dict, result: Result) -> list[Candidate]:
+    """1. Each covered rectangle holds neither the original's fine detail nor its detail at the
+    object's own scale (what a reader needs)."""
+    h, w = after.shape[:2]
+    found = []
+    for box in rects:
+        result.regions += 1
+        reference = region_detail(before, box, w, h)
+        if reference is None or reference < FLAT:
+            result.flat += 1
+            continue
+        ratio = region_detail(after, box, w, h) / reference
+        legible = legibility(before, after, box)
+        if ratio >= DETAIL_RATIO:
+            why = f"listed as covered, but {ratio:.0%} of the original's detail remains"
+        elif legible is not None and legible >= LEGIBLE:
+            why = f"listed as covered, but legible: {legible:.0%} of the original's detail at the object's scale remains"
+        else:
+            continue
+        found.append(Candidate("uncovered_region", position, record["index"], list(box), why,
+                               score=max(ratio, legible or 0.0)))
+    return found
+
+
+def _residuals(detectors: Detectors, before, after, rects, position: int, record: dict, result: Result,
+               covered: dict | None = None) -> list[Candidate]:
+    """2. What the detectors find on the output that the audit does not cover, confirmed; a
+    detection standing on its score is compared with the original's at the same place."""
+    covered = _covered_detections(record, rects) if covered is None else covered
+    found, on_original = [], None
+    index = None if record.get("name") else record["index"]  # photos carry their file name
+    for box, score, name, where, threshold in detectors(after, index=index):
+        # A covered object found again (its blurred silhouette) is check 1's business.
+        if covered_share(box, rects) >= MIN_COVER or _matches(box, covered.get(name)):
+            continue
+        why = confirmed(after, box, name, score, threshold)
+        if not why:
+            continue
+        if "characters" not in why and score < threshold + NEAR:
+            if on_original is None:
+                on_original = detectors(before, dedupe=False, index=index)
+            if detectors.score_at(on_original, box, name, where) < threshold:
+                result.near_threshold += 1  # the run saw the same object under its threshold
+                continue
+        found.append(Candidate(f"residual:{name}", position, record["index"], [int(v) for v in box],
+                               f"{name} found on the output ({score:.2f}, {where} pass; {why}), not covered",
+                               score=score))
+    return found
+
+
+def _unaccounted(account: dict, records: list[dict], paired: int, anonymized: Path, detectors: Detectors | None,
+                 result: Result) -> list[Candidate]:
+    """The pictures that do not pair up with the audit: every one is a candidate."""
+    found = []
+    if account.get("short"):
+        found.append(Candidate("frame_count", paired, records[paired]["index"], [0, 0, 0, 0],
+                               f"the output ends {account['short']} frame(s) before the audit's {len(records)}"))
+    if account.get("extra"):
+        image = account["extra_image"]
+        c = Candidate("extra_frames", paired, -1, [0, 0, image.shape[1], image.shape[0]],
+                      f"{account['extra']} frame(s) after the {len(records)} the audit lists: nothing says they were anonymized")
+        c.thumbnail = thumbnail(image, c.box)
+        found.append(c)
+    if anonymized.is_dir():
+        for name in unaudited_images(anonymized, records):
+            image = cv2.imread(str(anonymized / name))
+            if image is None:
+                continue
+            # Checked as if nothing covered it: the audit says nothing of it.
+            record = {"index": -1, "name": name}
+            box = [0, 0, image.shape[1], image.shape[0]]
+            here = [Candidate("unaudited_image", result.frames, -1, box, "an image the audit does not list")]
+            if detectors:
+                here += _residuals(detectors, image, image, [], result.frames, record, result, covered={})
+            for c in here:
+                c.name, c.thumbnail = name, thumbnail(image, c.box)
+            found += here
+    return found
+
+
+def group_repeats(candidates: list[Candidate]) -> list[Candidate]:
+    """REPEATS or more candidates of one kind on one box are one entry (the first, with all its
+    frames): a static overlay found on every frame, or one fault repeated."""
+    groups: list[list[Candidate]] = []
+    for c in candidates:
+        for g in groups:
+            if g[0].kind == c.kind and (g[0].box == c.box or box_iou(np.array([g[0].box], float), np.array([c.box], float))[0, 0] >= 0.9):
+                g.append(c)
+                break
+        else:
+            groups.append([c])
+    out = []
+    for g in groups:
+        if len(g) < REPEATS:
+            out += g
+            continue
+        first = g[0]
+        first.frames = [c.index for c in g]
+        first.detail += f"; the same on {len(g)} frames ({g[0].index} to {g[-1].index}): one entry"
+        out.append(first)
+    return out
+
+
+def ranked(candidates: list[Candidate]) -> list[Candidate]:
+    """Most likely leaks first: by kind (RANK), then a single find before a repeat on one place
+    (a static overlay), then by score, then in frame order."""
+    return sorted(candidates, key=lambda c: (RANK.get(c.kind, 3), len(c.frames) >= REPEATS, -(c.score or 0.0),
+                                            c.position))
 
 
 def _covered_detections(record: dict, rects: list) -> dict[str, list]:
