@@ -65,7 +65,7 @@ class FixedDetectors:
     def __init__(self, output: np.ndarray, on_output: float, on_original: float):
         self.output, self.on_output, self.on_original = output, on_output, on_original
 
-    def __call__(self, image, dedupe=True):
+    def __call__(self, image, dedupe=True, index=None):
         score = self.on_output if image is self.output else self.on_original
         return [([10.0, 10.0, 30.0, 30.0], score, "face", "frame", 0.4)]
 
