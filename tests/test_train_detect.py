@@ -177,3 +177,14 @@ def test_progress_bar_shows_iterations_loss_and_time_left(synth, tmp_path):
              progress=console)
     text = console.file.getvalue()
     assert "2/2" in text and "loss " in text and "ETA 0:00:00" in text and "lr " in text
+
+
+def test_a_time_limited_run_warms_up_in_its_first_twentieth_of_time():
+    """A CPU fine-tune under --time-limit may do fewer iterations than the warm-up counts (84 of a
+    3-epoch budget, where 65 fit): the warm-up then ends after 5 % of the time, and the cosine runs
+    to its end at the time limit."""
+    assert td.rate_factor(10, 84, 1680) == pytest.approx(11 / 84)  # no time limit: by iterations
+    assert td.rate_factor(10, 84, 1680, elapsed=60, time_limit=2580) == pytest.approx(60 / 129)
+    assert td.rate_factor(10, 84, 1680, elapsed=300, time_limit=2580) > 0.95
+    assert td.rate_factor(50, 84, 1680, elapsed=2580, time_limit=2580) == pytest.approx(0.05)
+    assert td.rate_factor(1680, 84, 1680) == pytest.approx(0.05)

@@ -9,12 +9,15 @@ Writes DIR/images/000000.jpg ... and DIR/annotations.json (COCO detection: categ
 `licence_plate`, 2 `vehicle`; each plate keeps `plate_text` and `style`). Seeded: image i depends
 only on (seed, i), so the same command gives the same bytes on the same library versions.
 
-Plates are Korean (Hangul, Nanum font), EU (blue band, Latin fonts) and US (state name, slogan)
-styles rendered with PIL from real TrueType fonts of Debian packages (fonts-dejavu-core,
-fonts-liberation, fonts-nanum), then perspective-warped onto a background at 10-200 px wide,
-lit, partly occluded, several per image; some sit on crude procedural vehicles (labelled
-`vehicle`). Hard negatives -- sign-like boxes with text, grille-like stripes, loose lettering --
-are drawn but never labelled. The whole image then gets motion or defocus blur, noise, a lighting
+Plates are Korean (Hangul, Nanum font), EU (blue band, Latin fonts), US (state name, slogan),
+two-line Korean / Japanese / Vietnamese, near-square motorcycle plates, Mercosur (blue band on
+top) and the older grey Brazilian plate (city strip on top), rendered with PIL from real TrueType
+fonts of Debian packages (fonts-dejavu-core, fonts-liberation, fonts-nanum), then
+perspective-warped (some steeply) onto a background at 10-200 px wide (some close-ups up to 90 %
+of the image, some cut by its edge and boxed by their visible part), lit, partly occluded,
+several per image; some sit on crude procedural vehicles (labelled `vehicle`). Hard negatives --
+signs and lit shop boards, truck and wall lettering, grille-like stripes, loose lettering, a
+burnt-in dashcam timestamp line -- are drawn but never labelled. The whole image then gets motion or defocus blur, noise, a lighting
 change and JPEG compression. Backgrounds are procedural (gradients, fractal noise, street-like
 scenes, random shapes) or, with --backgrounds, real photos: give --backgrounds-coco too so their
 own plates and vehicles stay labelled (without it a real photo's plates would be unlabelled

@@ -7,16 +7,17 @@
     vpipe export ssdlite320_mobilenet_v3_large --weights runs/plates_ssdlite.pt --num-classes 3 \\
         --classes runs/plates_ssdlite.names.txt --out models/plates_ssdlite.onnx
 
-    # fine-tune a trained detector on your own labelled plates (COCO JSON + image folder)
-    python -m vpipe.tools.train_detect ssdlite320_mobilenet_v3_large --data none \\
-        --dataset my_plates.json:my_images/ --init runs/plates_ssdlite.pt --lr 2e-4 --epochs 20 \\
-        --out runs/my_plates.pt
+    # fine-tune the shipped plate model on your own labelled plates (COCO JSON + image folder);
+    # the image size is the checkpoint's (512)
+    python -m vpipe.tools.train_detect ssdlite_mobilenet_v2 --init models/weights/plates_ssdlite_mnv2.pt \\
+        --data none --dataset my_plates.json:my_images/ --lr 3e-4 --epochs 20 --out runs/my_plates.pt
 
 Families: `ssdlite320_mobilenet_v3_large` and `fasterrcnn_mobilenet_v3_large_320_fpn`, built by
 the same builder `vpipe export` uses (tools/families.py) with weights=None and
 weights_backbone=None -- nothing is downloaded -- and 3 classes (background, licence_plate,
 vehicle), so the checkpoint's keys are the exporter's. Images are stretched to --image-size
-square, as the runtime does for these models.
+square, as the runtime does for these models; it defaults to the --init checkpoint's size, else
+the family's export size.
 
 Data (`--data`): `real` is ../shared/data/train/openimages-plates (train split; CC BY, may be
 trained on), `synth` the --synth folders (annotations.json + images/), `both` the two mixed
@@ -328,6 +329,22 @@ def evaluate(model, samples_json: Path, images: Path, size: int, device: str, li
     return report
 
 
+def rate_factor(step: int, warmup: int, total: int, elapsed: float = 0.0, time_limit: float | None = None) -> float:
+    """The learning rate's factor: a linear warm-up, then a cosine down to 0.05 over whichever budget
+    ends first, iterations or --time-limit (so a run cut by time still ends at a low rate, whatever
+    the machine's speed). Under a time limit the warm-up also ends after 5 % of it: a slow CPU may
+    never reach the iterations it counts."""
+    ramp = (step + 1) / warmup
+    if time_limit:
+        ramp = max(ramp, elapsed / (0.05 * time_limit))
+    if ramp < 1:
+        return ramp
+    done = max(0, step - warmup) / max(1, total - warmup)
+    if time_limit:
+        done = max(done, elapsed / time_limit)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, done))) * 0.95 + 0.05
+
+
 def set_frozen(model, frozen: bool) -> int:
     """Freeze (or unfreeze) the parameters that came from ImageNet; returns how many tensors."""
     prefixes = getattr(model, "pretrained_prefixes", ())
@@ -379,18 +396,8 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
     total = min(max_iters or 10**12, epochs * steps_per_epoch)
     warmup = min(200, max(1, total // 20))
 
-    def schedule(step: int) -> float:
-        """Linear warm-up, then a cosine over whichever budget ends first: iterations or --time-limit
-        (so a run cut by time still ends at a low rate, whatever the machine's speed)."""
-        if step < warmup:
-            return (step + 1) / warmup
-        done = (step - warmup) / max(1, total - warmup)
-        if time_limit:
-            done = max(done, (time.perf_counter() - start) / time_limit)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, done))) * 0.95 + 0.05
-
     def set_rate(step: int) -> float:
-        rate = lr * schedule(step)
+        rate = lr * rate_factor(step, warmup, total, time.perf_counter() - start, time_limit)
         for group in opt.param_groups:
             group["lr"] = rate
         return rate
