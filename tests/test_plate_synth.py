@@ -35,7 +35,7 @@ def test_same_seed_same_bytes_other_seed_other_images(fonts, tmp_path):
 
 def test_boxes_inside_image_and_text_inside_plate_boxes(fonts):
     widths, styles, plates = [], set(), 0
-    for i in range(16):
+    for i in range(40):  # enough images for every style to appear
         rgb, anns, text = ps.make_image(np.random.default_rng([11, i]), fonts)
         h, w = rgb.shape[:2]
         assert rgb.dtype == np.uint8 and text.shape == (h, w)
@@ -55,7 +55,7 @@ def test_boxes_inside_image_and_text_inside_plate_boxes(fonts):
         styles |= {a["style"] for a in anns if a["category_id"] == 1}
     assert styles == set(ps.STYLES)
     assert min(widths) < 30 and max(widths) > 80, "plates from a few px to large"
-    assert plates > 16, "several plates per image"
+    assert plates > 40, "several plates per image"
 
 
 def test_plate_styles_draw_their_text(fonts):
@@ -65,6 +65,77 @@ def test_plate_styles_draw_their_text(fonts):
         assert plate.style == style and 0.03 < plate.text_mask.mean() < 0.6
     kr = ps.render_plate(np.random.default_rng(1), "kr", fonts)
     assert any("\uac00" <= ch <= "\ud7a3" for ch in kr.text), "Korean plates carry a Hangul syllable"
+
+
+@pytest.mark.parametrize("style", ps.MORE_STYLES)
+def test_new_styles_render_their_text_the_same_for_the_same_rng(fonts, style):
+    plates = [ps.render_plate(np.random.default_rng([4, k]), style, fonts) for k in range(6)]
+    again = ps.render_plate(np.random.default_rng([4, 0]), style, fonts)
+    assert np.array_equal(plates[0].rgb, again.rgb) and plates[0].text == again.text
+    for plate in plates:
+        h, w = plate.rgb.shape[:2]
+        assert plate.style == style and 0.05 < plate.text_mask.mean() < 0.4, plate.text
+        rows = np.flatnonzero(plate.text_mask.any(1))
+        if style in ("kr2", "jp", "vn2", "moto"):  # two lines of characters, a near-square plate
+            assert " / " in plate.text and h / w > 0.45
+            empty = [r for r in range(int(0.3 * h), int(0.55 * h)) if not plate.text_mask[r].any()]
+            assert empty and rows.min() < empty[0] and rows.max() > empty[-1], "two separate rows"
+        else:  # one line under a band or city strip, a 400 x 130 plate
+            assert h / w < 0.4 and rows.min() > 0.25 * h
+    jp = " ".join(p.text for p in plates if style == "jp")
+    assert style != "jp" or any("\u4e00" <= ch <= "\u9fff" for ch in jp), "Japanese plates name a region in kanji"
+
+
+def test_mercosur_has_a_blue_band_and_the_old_brazilian_plate_is_grey(fonts):
+    for k in range(6):
+        mercosur = ps.render_plate(np.random.default_rng([5, k]), "mercosur", fonts)
+        band = mercosur.rgb[6:int(0.2 * mercosur.rgb.shape[0]), 40:-60].reshape(-1, 3).mean(0)
+        assert band[2] > 120 and band[2] > band[0] + 60, "a blue band on top"
+        assert mercosur.rgb[-20:-8, 5:15].mean() > 200, "a white plate"
+        assert not mercosur.text_mask[:int(0.25 * mercosur.rgb.shape[0])].any()
+        assert len(mercosur.text.replace(" ", "")) == 7
+    greys = [ps.render_plate(np.random.default_rng([6, k]), "br_grey", fonts) for k in range(12)]
+    grey = [p for p in greys if abs(int(p.rgb[-8, 8, 0]) - int(p.rgb[-8, 8, 2])) < 10 and 140 < p.rgb[-8, 8, 0] < 220]
+    assert len(grey) >= 4, "mostly grey plates"
+    for plate in greys:
+        letters, dash, digits = plate.text[:3], plate.text[3], plate.text[4:]
+        assert letters.isalpha() and digits.isdigit() and len(digits) == 4 and dash in "- ·"
+
+
+def test_plates_cut_by_the_edge_are_boxed_by_their_visible_part(fonts):
+    rng = np.random.default_rng(0)
+    plate = ps.render_plate(rng, "br_grey", fonts)
+    canvas = ps.Canvas(np.zeros((200, 300, 3), np.uint8), np.zeros((200, 300), bool))
+    quad = np.array([[-60, 50], [100, 50], [100, 102], [-60, 102]], np.float32)  # 60 of 160 px outside
+    box = ps.paste(canvas, plate.rgb, quad, rng, plate.text_mask, light=False)
+    assert box == [0.0, 50.0, 100.0, 52.0]
+    drawn = np.argwhere(canvas.rgb.any(2))
+    assert drawn[:, 1].min() == 0 and drawn[:, 1].max() <= 101 and canvas.text_mask[:, :100].any()
+    # in generated images: plates at every edge, frame-filling ones, steep views, all inside
+    edges = large = 0
+    for i in range(60):
+        rgb, anns, text = ps.make_image(np.random.default_rng([12, i]), fonts)
+        h, w = rgb.shape[:2]
+        for x, y, bw, bh in (a["bbox"] for a in anns if a["category_id"] == 1 and "style" in a):
+            assert 0 <= x and 0 <= y and x + bw <= w and y + bh <= h
+            edges += x <= 0.5 or x + bw >= w - 1.5 or y + bh >= h - 1.5
+            large += bw > 0.5 * w
+    assert edges >= 3 and large >= 2, (edges, large)
+
+
+def test_hard_negatives_and_overlays_are_never_labelled(fonts):
+    for k in range(20):
+        rng = np.random.default_rng([13, k])
+        canvas = ps.Canvas(np.full((360, 640, 3), 90, np.uint8), np.zeros((360, 640), bool))
+        for _ in range(4):
+            ps.add_negative(canvas, rng, fonts)
+        ps.add_overlay(canvas, rng, fonts)
+        assert canvas.annotations == [] and not canvas.text_mask.any()
+    rng = np.random.default_rng(1)
+    canvas = ps.Canvas(np.full((360, 640, 3), 90, np.uint8), np.zeros((360, 640), bool))
+    ps.add_overlay(canvas, rng, fonts)
+    rows = np.flatnonzero((canvas.rgb != 90).any((1, 2)))
+    assert rows.size and (rows.max() < 40 or rows.min() > 320), "a burnt-in line along the top or bottom"
 
 
 def test_a_missing_font_names_the_package(monkeypatch):

@@ -124,3 +124,67 @@ def test_real_training_split_loads():
     assert set(labels.tolist()) == {1, 2} and (labels == 1).sum() == 326
     x, target = td.read_sample(samples[0], 160)
     assert tuple(x.shape) == (3, 160, 160) and float(target["boxes"].max()) <= 160
+
+
+def test_image_size_follows_the_init_checkpoint_or_the_family(trained, tmp_path):
+    ckpt, _ = trained  # trained at 160 px
+    assert td.resolve_size(SSD, None, ckpt) == 160
+    assert td.resolve_size(SSD, None) == 320
+    assert td.resolve_size("ssdlite_mobilenet_v2", None) == 512  # the shipped plate model's size
+    with pytest.raises(VpipeError, match="trained at 160 px"):
+        td.resolve_size(SSD, 320, ckpt)
+    with pytest.raises(VpipeError, match=f"a {SSD} checkpoint, not {RCNN}"):
+        td.resolve_size(RCNN, None, ckpt)
+    with pytest.raises(VpipeError, match="plates_ssdlite_mnv2.pt"):
+        td.resolve_size(SSD, None, tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(VpipeError, match="not a PyTorch checkpoint"):
+        td.resolve_size(SSD, None, tmp_path / "junk.pt")
+
+
+def test_the_shipped_weights_fine_tune_at_512_and_export_at_512():
+    from vpipe.tools.families import get_family
+
+    shipped = td.ROOT / "models" / "weights" / "plates_ssdlite_mnv2.pt"
+    assert td.resolve_size("ssdlite_mobilenet_v2", None, shipped) == 512
+    assert get_family("ssdlite_mobilenet_v2").input_size == (512, 512)
+
+
+def test_cli_fine_tune_shows_progress_and_a_missing_init_is_one_line(trained, synth, tmp_path):
+    ckpt, _ = trained
+    base = [sys.executable, "-m", "vpipe.tools.train_detect", SSD, "--data", "none", "--dataset",
+            f"{synth / 'annotations.json'}:{synth / 'images'}", "--no-val", "--threads", "1", "--batch", "4"]
+    proc = subprocess.run(base + ["--init", str(tmp_path / "both.pt"), "--out", str(tmp_path / "x.pt")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr + proc.stdout
+    assert proc.stdout.strip().splitlines() == [proc.stdout.strip()] and "no such file" in proc.stdout
+    proc = subprocess.run(base + ["--init", str(ckpt), "--max-iters", "2", "--out", str(tmp_path / "ft.pt")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "size 160" in proc.stdout, "the init checkpoint's size, not the 320 default"
+    assert torch.load(tmp_path / "ft.pt", weights_only=True)["args"]["size"] == 160
+
+
+def test_progress_bar_shows_iterations_loss_and_time_left(synth, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    torch.set_num_threads(1)
+    console = Console(file=io.StringIO(), force_terminal=True, width=140)
+    samples = td.load_coco(synth / "annotations.json", synth / "images")[:4]
+    td.train(SSD, samples, tmp_path / "p.pt", batch=2, size=160, max_iters=2, threads=1, log=lambda *_: None,
+             progress=console)
+    text = console.file.getvalue()
+    assert "2/2" in text and "loss " in text and "ETA 0:00:00" in text and "lr " in text
+
+
+def test_a_time_limited_run_warms_up_in_its_first_twentieth_of_time():
+    """A CPU fine-tune under --time-limit may do fewer iterations than the warm-up counts (84 of a
+    3-epoch budget, where 65 fit): the warm-up then ends after 5 % of the time, and the cosine runs
+    to its end at the time limit."""
+    assert td.rate_factor(10, 84, 1680) == pytest.approx(11 / 84)  # no time limit: by iterations
+    assert td.rate_factor(10, 84, 1680, elapsed=60, time_limit=2580) == pytest.approx(60 / 129)
+    assert td.rate_factor(10, 84, 1680, elapsed=300, time_limit=2580) > 0.95
+    assert td.rate_factor(50, 84, 1680, elapsed=2580, time_limit=2580) == pytest.approx(0.05)
+    assert td.rate_factor(1680, 84, 1680) == pytest.approx(0.05)

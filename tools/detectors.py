@@ -67,7 +67,7 @@ class SSDLiteMobileNetV2Features(nn.Module):
         return OrderedDict((str(i), m) for i, m in enumerate(maps))
 
 
-def ssdlite_mobilenet_v2(num_classes: int, weights=None, sr_scale: int = 1, *, size: int = 384,
+def ssdlite_mobilenet_v2(num_classes: int, weights=None, sr_scale: int = 1, *, size: int = 512,
                          backbone_weights: str | Path | None = None) -> nn.Module:
     """SSDLite + MobileNetV2 for `num_classes` (background included), `size` x `size` input."""
     if weights is not None:

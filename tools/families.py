@@ -111,7 +111,7 @@ FAMILIES: dict[str, Family] = {
         Family("fasterrcnn_mobilenet_v3_large_320_fpn", "rcnn", "detect", (320, 320), 91, _RCNN_NMS,
                _RCNN_WHY, batch1_only=True,
                build=_torchvision("detection", "fasterrcnn_mobilenet_v3_large_320_fpn")),
-        Family("ssdlite_mobilenet_v2", "ssd", "detect", (384, 384), 3, _SSD_NMS,
+        Family("ssdlite_mobilenet_v2", "ssd", "detect", (512, 512), 3, _SSD_NMS,
                build=_mobilenet_v2("ssdlite_mobilenet_v2")),
         Family("fasterrcnn_mobilenet_v2_fpn", "rcnn", "detect", (640, 640), 3, _RCNN_NMS,
                _RCNN_WHY, batch1_only=True, build=_mobilenet_v2("fasterrcnn_mobilenet_v2_fpn")),

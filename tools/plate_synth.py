@@ -9,12 +9,15 @@ Writes DIR/images/000000.jpg ... and DIR/annotations.json (COCO detection: categ
 `licence_plate`, 2 `vehicle`; each plate keeps `plate_text` and `style`). Seeded: image i depends
 only on (seed, i), so the same command gives the same bytes on the same library versions.
 
-Plates are Korean (Hangul, Nanum font), EU (blue band, Latin fonts) and US (state name, slogan)
-styles rendered with PIL from real TrueType fonts of Debian packages (fonts-dejavu-core,
-fonts-liberation, fonts-nanum), then perspective-warped onto a background at 10-200 px wide,
-lit, partly occluded, several per image; some sit on crude procedural vehicles (labelled
-`vehicle`). Hard negatives -- sign-like boxes with text, grille-like stripes, loose lettering --
-are drawn but never labelled. The whole image then gets motion or defocus blur, noise, a lighting
+Plates are Korean (Hangul, Nanum font), EU (blue band, Latin fonts), US (state name, slogan),
+two-line Korean / Japanese / Vietnamese, near-square motorcycle plates, Mercosur (blue band on
+top) and the older grey Brazilian plate (city strip on top), rendered with PIL from real TrueType
+fonts of Debian packages (fonts-dejavu-core, fonts-liberation, fonts-nanum), then
+perspective-warped (some steeply) onto a background at 10-200 px wide (some close-ups up to 90 %
+of the image, some cut by its edge and boxed by their visible part), lit, partly occluded,
+several per image; some sit on crude procedural vehicles (labelled `vehicle`). Hard negatives --
+signs and lit shop boards, truck and wall lettering, grille-like stripes, loose lettering, a
+burnt-in dashcam timestamp line -- are drawn but never labelled. The whole image then gets motion or defocus blur, noise, a lighting
 change and JPEG compression. Backgrounds are procedural (gradients, fractal noise, street-like
 scenes, random shapes) or, with --backgrounds, real photos: give --backgrounds-coco too so their
 own plates and vehicles stay labelled (without it a real photo's plates would be unlabelled
@@ -38,7 +41,9 @@ from PIL import Image, ImageDraw, ImageFont
 from vpipe.pipeline.errors import VpipeError
 
 CATEGORIES = [{"id": 1, "name": "licence_plate"}, {"id": 2, "name": "vehicle"}]
-STYLES = ("kr", "eu", "us")
+STYLES = ("kr", "eu", "us", "kr2", "jp", "vn2", "moto", "mercosur", "br_grey")
+#: two-line / near-square styles and the Brazilian ones, drawn by _render_more().
+MORE_STYLES = STYLES[3:]
 #: output sizes (width, height); the runtime stretches frames to the network size, so varied
 #: aspect ratios teach the squashed plates it will see.
 SIZES = ((416, 416), (512, 384), (640, 360), (480, 360), (384, 512), (640, 480))
@@ -57,9 +62,23 @@ US_STATES = ("CALIFORNIA", "TEXAS", "NEW YORK", "FLORIDA", "OHIO", "ILLINOIS", "
              "GEORGIA", "OREGON", "VIRGINIA", "MICHIGAN", "NEW JERSEY", "WASHINGTON", "COLORADO")
 US_SLOGANS = ("SUNSHINE STATE", "EMPIRE STATE", "GARDEN STATE", "dmv.ca.gov", "THE LONE STAR STATE",
               "GRAND CANYON STATE", "LAND OF LINCOLN", "PEACH STATE", "BIRTHPLACE OF AVIATION", "")
+JP_REGIONS = ("品川", "練馬", "大阪", "名古屋", "札幌", "福岡", "京都", "足立", "千葉", "多摩")
+JP_KANA = "あいうえかきくけこさすせそたちつてとなにぬねのはひふほまみむめもやゆよらりるろれわ"
+KR_REGIONS = ("서울", "부산", "경기", "인천", "대구", "광주", "대전", "울산", "강원", "충북", "전남", "경북")
+BR_CITIES = ("SP - SAO PAULO", "RJ - RIO DE JANEIRO", "MG - BELO HORIZONTE", "PR - CURITIBA", "RS - PORTO ALEGRE",
+             "BA - SALVADOR", "SP - CAMPINAS", "SC - FLORIANOPOLIS", "PE - RECIFE", "GO - GOIANIA")
+MERCOSUR = (("BRASIL", (0, 150, 60)), ("ARGENTINA", (110, 180, 230)), ("URUGUAY", (20, 60, 160)),
+            ("PARAGUAY", (200, 30, 40)))
 SIGN_WORDS = ("STOP", "EXIT", "SALE 50%", "OPEN", "PARKING", "ONE WAY", "MAIN ST", "HOTEL", "PHARMACY",
               "NO ENTRY", "BUS", "TAXI", "CAFE", "Route 66", "SPEED 30", "약국", "주차장", "출구", "BANK",
-              "GARAGE", "TICKETS", "2 HR LIMIT", "ELM AVE", "PIZZA", "12345", "KEEP RIGHT")
+              "GARAGE", "TICKETS", "2 HR LIMIT", "ELM AVE", "PIZZA", "12345", "KEEP RIGHT",
+              "OPEN 24H", "$3.49", "SALE", "LOTTO", "TEL 555-0199", "NO 12", "A1 AUTO", "KM 42", "24/7",
+              "EXIT 12B", "편의점", "세일 30%", "ATM", "BAR", "LIQUOR", "TIRES", "BR-116", "FARMACIA")
+#: lettering on a truck's side or a wall: a company name over a phone number or web address.
+TRUCK_WORDS = ("ACME LOGISTICS", "FRESH FOODS", "CITY MOVERS", "NORTH EXPRESS", "BLUE LINE", "BAKERY",
+               "HANJIN", "CJ 대한통운", "TRANSPORTES SILVA", "DHL", "COCA-COLA", "PLUMBING & HEATING")
+TRUCK_LINES = ("1-800-555-0199", "www.acme.com", "(11) 4002-8922", "02-1588-1255", "CALL 555 0123",
+               "SINCE 1987", "DOT 123456", "EST. 1952", "")
 
 
 class FontsMissing(VpipeError):
@@ -109,6 +128,18 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, path: Path, box: tuple[float
     draw.text((x, y), text, font=font, fill=fill)
 
 
+@lru_cache(maxsize=64)
+def _has_glyphs(path: str, text: str) -> bool:
+    """Whether the font draws every character of `text` (not its 'missing glyph' box)."""
+    font = _font(path, 40)
+    def pixels(ch: str) -> bytes:
+        mask = font.getmask(ch)
+        return bytes(mask) + bytes(str(mask.size), "ascii")
+
+    missing = pixels("\U0010fffd")
+    return all(font.getmask(ch).getbbox() and pixels(ch) != missing for ch in set(text) if not ch.isspace())
+
+
 def _pick(rng: np.random.Generator, items):
     return items[int(rng.integers(len(items)))]
 
@@ -132,6 +163,8 @@ def _layer(rgb: np.ndarray, mask: np.ndarray, color) -> None:
 
 def render_plate(rng: np.random.Generator, style: str, fonts: dict[str, list[Path]]) -> Plate:
     """One plate, front-on, at a canonical size (80 px high for KR/EU, 120 for US)."""
+    if style in MORE_STYLES:
+        return _render_more(rng, style, fonts)
     latin = _pick(rng, fonts["latin"])
     if style == "kr":
         h, w = 80, 376
@@ -202,6 +235,94 @@ def render_plate(rng: np.random.Generator, style: str, fonts: dict[str, list[Pat
     mask = np.asarray(text_layer)
     _layer(rgb, mask, fg)
     return Plate(rgb, mask > 127, text, style)
+
+
+def _render_more(rng: np.random.Generator, style: str, fonts: dict[str, list[Path]]) -> Plate:
+    """Two-line / near-square plates and the Brazilian styles. Each is a background, a border,
+    decorations (bands, small text) and lines of registration characters (the text mask)."""
+    latin, hangul = _pick(rng, fonts["latin"]), _pick(rng, fonts["hangul"])
+    kanji = [f for f in fonts["hangul"] if _has_glyphs(str(f), "".join(JP_REGIONS) + JP_KANA)] or fonts["hangul"]
+    deco: list[tuple[str, Path, tuple[float, float, float, float]]] = []  # small text, not the registration
+    if style == "kr2":  # older / commercial Korean two-line: region + class over Hangul + 4 digits
+        h, w = 170, 335
+        bg, fg = _pick(rng, (((40, 110, 60), (240, 240, 240)), ((240, 200, 40), (20, 20, 20)),
+                             ((245, 245, 240), (15, 15, 15))))
+        top = f"{_pick(rng, KR_REGIONS)} {_chars(rng, DIGITS, 2)}"
+        bottom = f"{_pick(rng, HANGUL)} {_chars(rng, DIGITS, 4)}"
+        lines = [(top, hangul, (0.2, 0.06, 0.8, 0.38)), (bottom, hangul, (0.05, 0.42, 0.95, 0.94))]
+    elif style == "jp":  # Japanese: region kanji + class number over a kana + "12-34"
+        h, w = 165, 330
+        bg, fg = _pick(rng, (((245, 245, 240), (20, 90, 50)), ((20, 90, 50), (245, 245, 240)),
+                             ((245, 210, 40), (20, 20, 20)), ((20, 20, 20), (245, 210, 40))))
+        top = f"{_pick(rng, JP_REGIONS)} {_chars(rng, DIGITS, int(rng.integers(2, 4)))}"
+        digits = _chars(rng, DIGITS, 4)
+        bottom = f"{_pick(rng, JP_KANA)} {digits[:2]}-{digits[2:]}"
+        font = _pick(rng, kanji)
+        lines = [(top, font, (0.22, 0.06, 0.78, 0.36)), (bottom, font, (0.04, 0.4, 0.96, 0.94))]
+    elif style == "vn2":  # Vietnamese two-line (cars and motorcycles): "51G" / "123.45"
+        h, w = int(rng.choice([140, 200])), 190 if rng.random() < 0.5 else 280
+        bg, fg = _pick(rng, (((245, 245, 245), (15, 15, 15)), ((245, 205, 40), (15, 15, 15)),
+                             ((30, 60, 150), (245, 245, 245))))
+        top = _pick(rng, (f"{_chars(rng, DIGITS, 2)}{_chars(rng, LETTERS, 1)}",
+                          f"{_chars(rng, DIGITS, 2)}-{_chars(rng, LETTERS, 1)}{_chars(rng, DIGITS, 1)}"))
+        d = _chars(rng, DIGITS, 5)
+        bottom = f"{d[:3]}.{d[3:]}" if rng.random() < 0.7 else d[:4]
+        lines = [(top, latin, (0.15, 0.06, 0.85, 0.46)), (bottom, latin, (0.06, 0.52, 0.94, 0.94))]
+    elif style == "moto":  # motorcycle plates of several countries: small, near-square, 2 rows
+        h, w = int(rng.integers(110, 200)), int(rng.integers(160, 230))
+        bg = _pick(rng, ((245, 245, 245), (245, 210, 40), (235, 240, 250), (250, 245, 225)))
+        fg = _pick(rng, ((15, 15, 15), (20, 30, 120), (150, 20, 20)))
+        top = _pick(rng, (f"{_chars(rng, LETTERS, 2)}{_chars(rng, DIGITS, 2)}", f"{_chars(rng, LETTERS, int(rng.integers(1, 4)))}",
+                          f"{_chars(rng, DIGITS, 2)}-{_chars(rng, LETTERS, 2)}", _pick(rng, US_STATES)[:8]))
+        bottom = _pick(rng, (_chars(rng, LETTERS, 3), _chars(rng, DIGITS, int(rng.integers(3, 6))),
+                             f"{_chars(rng, LETTERS, 1)}{_chars(rng, DIGITS, 3)}"))
+        lines = [(top, latin, (0.1, 0.08, 0.9, 0.46)), (bottom, latin, (0.08, 0.52, 0.92, 0.92))]
+        if rng.random() < 0.3:
+            lines = [(top, latin, (0.18, 0.08, 0.9, 0.46)), (bottom, latin, (0.18, 0.52, 0.92, 0.92))]
+            deco.append(("EU", latin, (0.02, 0.6, 0.16, 0.9)))
+    elif style == "mercosur":  # white, blue band on top with country name and flag, "ABC1D23"
+        h, w = 130, 400
+        bg, fg = (245, 245, 245), (15, 15, 15)
+        country, flag = _pick(rng, MERCOSUR)
+        text = _pick(rng, (f"{_chars(rng, LETTERS, 3)}{_chars(rng, DIGITS, 1)}{_chars(rng, LETTERS, 1)}"
+                           f"{_chars(rng, DIGITS, 2)}", f"{_chars(rng, LETTERS, 2)} {_chars(rng, DIGITS, 3)} "
+                           f"{_chars(rng, LETTERS, 2)}"))
+        lines = [(text, latin, (0.05, 0.3, 0.95, 0.93))]
+    else:  # br_grey: the older Brazilian plate, grey with dark characters and a city strip on top
+        h, w = 130, 400
+        grey = int(rng.integers(150, 215))
+        bg, fg = _pick(rng, (((grey, grey, grey + 5), (25, 25, 25)),) * 3 +
+                       (((180, 30, 30), (240, 240, 240)), ((240, 240, 240), (25, 25, 25))))
+        text = f"{_chars(rng, LETTERS, 3)}{_pick(rng, ('-', ' ', '·'))}{_chars(rng, DIGITS, 4)}"
+        lines = [(text, latin, (0.05, 0.3, 0.95, 0.92))]
+        deco.append((_pick(rng, BR_CITIES), latin, (0.2, 0.05, 0.8, 0.24)))
+    rgb = np.empty((h, w, 3), np.uint8)
+    rgb[:] = bg
+    border = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(border).rounded_rectangle((1, 1, w - 2, h - 2), radius=int(0.06 * min(h, w)), outline=255,
+                                             width=max(2, min(h, w) // 30))
+    _layer(rgb, np.asarray(border), fg if rng.random() < 0.7 else (90, 90, 90))
+    if style == "mercosur":
+        band = np.zeros((h, w), np.uint8)
+        band[3:int(0.24 * h), 3:w - 3] = 255
+        _layer(rgb, band, (20, 50, 160))
+        small = Image.new("L", (w, h), 0)
+        _fit_text(ImageDraw.Draw(small), country, latin, (0.3 * w, 0.05 * h, 0.7 * w, 0.21 * h))
+        _layer(rgb, np.asarray(small), (245, 245, 245))
+        fx0, fy0 = int(0.86 * w), int(0.06 * h)
+        rgb[fy0:fy0 + int(0.14 * h), fx0:fx0 + int(0.09 * w)] = flag  # the flag's place
+        rgb[fy0:fy0 + int(0.14 * h), int(0.03 * w):int(0.08 * w)] = (245, 245, 245)  # Mercosur emblem
+    for word, font, (fx0, fy0, fx1, fy1) in deco:
+        small = Image.new("L", (w, h), 0)
+        _fit_text(ImageDraw.Draw(small), word, font, (fx0 * w, fy0 * h, fx1 * w, fy1 * h))
+        _layer(rgb, np.asarray(small), fg)
+    text_layer = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(text_layer)
+    for line, font, (fx0, fy0, fx1, fy1) in lines:
+        _fit_text(draw, line, font, (fx0 * w, fy0 * h, fx1 * w, fy1 * h))
+    mask = np.asarray(text_layer)
+    _layer(rgb, mask, fg)
+    return Plate(rgb, mask > 127, " / ".join(line for line, _, _ in lines), style)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,12 +413,22 @@ class Canvas:
         return [a["bbox"] for a in self.annotations if a["category_id"] == 1]
 
 
-def _quad(rng: np.random.Generator, cx: float, cy: float, pw: float, ph: float, tilt: float = 1.0) -> np.ndarray:
-    """Destination corners (tl, tr, br, bl) of a plate seen with rotation, yaw and pitch."""
-    angle = math.radians(float(np.clip(rng.normal(0, 6 * tilt), -20, 20)))
+def _quad(rng: np.random.Generator, cx: float, cy: float, pw: float, ph: float, tilt: float = 1.0,
+          steep: bool = False) -> np.ndarray:
+    """Destination corners (tl, tr, br, bl) of a plate seen with rotation, yaw and pitch; `steep`:
+    a strong side view (one edge down to 40 % of the other) or a view from far above or below."""
+    angle = math.radians(float(np.clip(rng.normal(0, (14 if steep else 6) * tilt), -35, 35)))
     yaw = rng.uniform(0.7, 1.0) if rng.random() < 0.5 * tilt else 1.0
+    top_w = 1.0
+    if steep:
+        yaw = rng.uniform(0.4, 0.7) if rng.random() < 0.6 else 1.0
+        top_w = rng.uniform(0.6, 0.85) if yaw == 1.0 else 1.0
+        if rng.random() < 0.5:
+            top_w = 1.0 / top_w if top_w != 1.0 else 1.0
     left_h, right_h = (ph, ph * yaw) if rng.random() < 0.5 else (ph * yaw, ph)
-    pts = np.array([[-pw / 2, -left_h / 2], [pw / 2, -right_h / 2], [pw / 2, right_h / 2], [-pw / 2, left_h / 2]],
+    tw = pw * top_w if top_w <= 1.0 else pw
+    bw = pw if top_w <= 1.0 else pw / top_w
+    pts = np.array([[-tw / 2, -left_h / 2], [tw / 2, -right_h / 2], [bw / 2, right_h / 2], [-bw / 2, left_h / 2]],
                    np.float32)
     pts += rng.uniform(-0.06, 0.06, (4, 2)).astype(np.float32) * np.array([pw, ph], np.float32) * tilt
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], np.float32)
@@ -316,7 +447,8 @@ def _overlaps(box: list[float], others: list[list[float]], limit: float = 0.1) -
 
 def paste(canvas: Canvas, rgb: np.ndarray, quad: np.ndarray, rng: np.random.Generator,
           text_mask: np.ndarray | None = None, light: bool = True) -> list[float]:
-    """Warp `rgb` onto the canvas at `quad`; returns its box [x, y, w, h] (inside the image)."""
+    """Warp `rgb` onto the canvas at `quad`; returns its box [x, y, w, h], clipped to the image
+    (a plate cut by the image's edge is labelled by its visible part)."""
     ph, pw = rgb.shape[:2]
     x0, y0 = np.floor(quad.min(0)).astype(int)
     x1, y1 = np.ceil(quad.max(0)).astype(int)
@@ -332,13 +464,17 @@ def paste(canvas: Canvas, rgb: np.ndarray, quad: np.ndarray, rng: np.random.Gene
     # Small targets are warped from a pre-shrunk source so they alias like a real camera's.
     warped = cv2.warpPerspective(patch, m, (bw, bh), flags=cv2.INTER_AREA if bw < pw / 2 else cv2.INTER_LINEAR)
     alpha = cv2.warpPerspective(np.ones((ph, pw), np.float32), m, (bw, bh), flags=cv2.INTER_LINEAR)[..., None]
-    region = canvas.rgb[y0:y0 + bh, x0:x0 + bw].astype(np.float32)
-    canvas.rgb[y0:y0 + bh, x0:x0 + bw] = np.clip(region * (1 - alpha) + warped * alpha, 0, 255).astype(np.uint8)
+    W, H = canvas.size
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + bw), min(H, y0 + bh)  # the visible part
+    inner = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
+    region = canvas.rgb[cy0:cy1, cx0:cx1].astype(np.float32)
+    canvas.rgb[cy0:cy1, cx0:cx1] = np.clip(region * (1 - alpha[inner]) + warped[inner] * alpha[inner], 0, 255
+                                           ).astype(np.uint8)
     if text_mask is not None:
         tm = cv2.warpPerspective(text_mask.astype(np.float32), m, (bw, bh), flags=cv2.INTER_LINEAR) > 0.5
-        canvas.text_mask[y0:y0 + bh, x0:x0 + bw] |= tm
-    qx0, qy0 = quad.min(0)
-    qx1, qy1 = quad.max(0)
+        canvas.text_mask[cy0:cy1, cx0:cx1] |= tm[inner]
+    qx0, qy0 = np.maximum(quad.min(0), 0)
+    qx1, qy1 = np.minimum(quad.max(0), [W - 1, H - 1])
     return [float(qx0), float(qy0), float(qx1 - qx0), float(qy1 - qy0)]
 
 
@@ -348,26 +484,45 @@ def add_plate(canvas: Canvas, rng: np.random.Generator, fonts, width: float | No
     w, h = canvas.size
     plate = render_plate(rng, _pick(rng, STYLES), fonts)
     aspect = plate.rgb.shape[0] / plate.rgb.shape[1] * rng.uniform(0.85, 1.15)
+    free = width is None and center is None
+    close_up = free and rng.random() < 0.08  # a frame-filling plate, 30-90 % of the image's width
+    cut = free and not close_up and rng.random() < 0.12  # a plate cut by the image's edge
+    steep = rng.random() < 0.15 * tilt
     for _ in range(12):
-        pw = width if width is not None else math.exp(rng.uniform(math.log(10), math.log(min(200, 0.8 * w))))
-        ph = pw * aspect
-        if center is None:
-            cx, cy = rng.uniform(pw * 0.7, w - pw * 0.7), rng.uniform(ph + 2, h - ph - 2)
+        if width is not None:
+            pw = width
+        elif close_up:
+            pw = math.exp(rng.uniform(math.log(0.3 * w), math.log(0.9 * w)))
         else:
+            pw = math.exp(rng.uniform(math.log(10), math.log(min(200, 0.8 * w))))
+        ph = pw * aspect
+        if center is not None:
             cx, cy = center
-        quad = _quad(rng, cx, cy, pw, ph, tilt)
+        elif cut:  # 30-85 % of it inside, across the left, right or bottom edge
+            inside = rng.uniform(0.3, 0.85)
+            side = int(rng.integers(3))
+            cx = (-pw / 2 + inside * pw, w + pw / 2 - inside * pw,
+                  rng.uniform(min(pw * 0.7, w / 2), max(w - pw * 0.7, w / 2)))[side]
+            cy = (rng.uniform(min(ph * 0.8 + 2, h / 2), max(h - ph * 0.8 - 2, h / 2)) if side < 2
+                  else h + ph / 2 - inside * ph)
+        else:
+            cx = rng.uniform(min(pw * 0.7, w / 2), max(w - pw * 0.7, w / 2))
+            cy = rng.uniform(min(ph * 0.8 + 2, h / 2), max(h - ph * 0.8 - 2, h / 2))
+        quad = _quad(rng, cx, cy, pw, ph, tilt, steep)
         qmin, qmax = quad.min(0), quad.max(0)
-        if qmin[0] < 0 or qmin[1] < 0 or qmax[0] > w - 2 or qmax[1] > h - 2:
+        if (not cut and (qmin[0] < 0 or qmin[1] < 0 or qmax[0] > w - 2 or qmax[1] > h - 2)) or \
+                (cut and (qmin[1] < 0 or qmax[1] < 4 or qmin[0] > w - 6 or qmax[0] < 6)):
             if center is not None:
                 return False
             continue
+        qmin, qmax = np.maximum(qmin, 0), np.minimum(qmax, [w - 1, h - 1])
         box = [float(qmin[0]), float(qmin[1]), float(qmax[0] - qmin[0]), float(qmax[1] - qmin[1])]
         if _overlaps(box, canvas.plate_boxes()):
             if center is not None:
                 return False
             continue
-        paste(canvas, plate.rgb, quad, rng, plate.text_mask)
-        if rng.random() < 0.2 and pw >= 16:
+        box = paste(canvas, plate.rgb, quad, rng, plate.text_mask)
+        if rng.random() < 0.2 and pw >= 16 and not cut:
             _occlude(canvas, rng, box)
         canvas.annotations.append({"category_id": 1, "bbox": [round(v, 2) for v in box],
                                    "plate_text": plate.text, "style": plate.style})
@@ -425,24 +580,32 @@ def add_vehicle(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
 
 
 def add_negative(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
-    """Plate-like things that are not plates: signs with text, grille stripes, loose lettering."""
+    """Plate-like things that are not plates: signs and shop boards (some lit), grille stripes,
+    lettering on a truck or a wall (a name over a phone number), loose lettering."""
     w, h = canvas.size
     nw = math.exp(rng.uniform(math.log(12), math.log(min(260, 0.8 * w))))
     kind = rng.random()
-    if kind < 0.5:  # a sign: a coloured panel with border and words
+    lit = False
+    if kind < 0.45:  # a sign: a coloured panel with border and one or two lines of words
+        lines = [_pick(rng, SIGN_WORDS)] + ([_pick(rng, SIGN_WORDS)] if rng.random() < 0.3 else [])
+        if kind < 0.15:  # a truck's side or a wall: large lettering, a name over a number
+            nw = math.exp(rng.uniform(math.log(60), math.log(0.9 * w)))
+            lines = [_pick(rng, TRUCK_WORDS), _pick(rng, TRUCK_LINES)]
         nh = nw * rng.uniform(0.2, 1.0)
         panel = np.empty((max(8, int(nh * 2)), max(16, int(nw * 2)), 3), np.uint8)
-        panel[:] = _color(rng)
+        lit = rng.random() < 0.3  # a lit board: bright face, saturated letters
+        panel[:] = _color(rng, 200, 256) if lit else _color(rng)
         layer = Image.new("L", (panel.shape[1], panel.shape[0]), 0)
         draw = ImageDraw.Draw(layer)
         if rng.random() < 0.6:
             draw.rectangle((1, 1, panel.shape[1] - 2, panel.shape[0] - 2), outline=255, width=max(1, panel.shape[0] // 20))
-        word = _pick(rng, SIGN_WORDS)
-        font = _pick(rng, fonts["hangul"] if any(ord(c) > 0x3000 for c in word) else fonts["latin"])
-        _fit_text(draw, word, font, (0.08 * panel.shape[1], 0.15 * panel.shape[0],
-                                     0.92 * panel.shape[1], 0.85 * panel.shape[0]))
-        _layer(panel, np.asarray(layer), _color(rng))
-    elif kind < 0.8:  # grille-like stripes
+        ph_, pw_ = panel.shape[:2]
+        for k, word in enumerate(line for line in lines if line):
+            font = _pick(rng, fonts["hangul"] if any(ord(c) > 0x3000 for c in word) else fonts["latin"])
+            top, bottom = (0.15, 0.85) if len(lines) == 1 else ((0.1, 0.55) if k == 0 else (0.6, 0.9))
+            _fit_text(draw, word, font, (0.08 * pw_, top * ph_, 0.92 * pw_, bottom * ph_))
+        _layer(panel, np.asarray(layer), _color(rng, 0, 160) if lit else _color(rng))
+    elif kind < 0.7:  # grille-like stripes
         nh = nw * rng.uniform(0.15, 0.6)
         panel = np.empty((max(8, int(nh * 2)), max(16, int(nw * 2)), 3), np.uint8)
         panel[:] = _color(rng, 0, 90)
@@ -456,6 +619,7 @@ def add_negative(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
     else:  # lettering on the background, no panel
         nh = nw * rng.uniform(0.15, 0.4)
         panel = None
+    nh = min(nh, 0.9 * h - 4)
     cx, cy = rng.uniform(nw / 2 + 1, w - nw / 2 - 1), rng.uniform(nh / 2 + 1, h - nh / 2 - 1)
     quad = _quad(rng, cx, cy, nw, nh)
     if quad.min() < 0 or quad[:, 0].max() > w - 2 or quad[:, 1].max() > h - 2:
@@ -466,8 +630,9 @@ def add_negative(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
         return  # never hide a labelled plate of a real background
     if panel is None:
         layer = Image.new("L", (int(nw * 2) + 8, int(nh * 2) + 8), 0)
-        _fit_text(ImageDraw.Draw(layer), _pick(rng, SIGN_WORDS), _pick(rng, fonts["latin"]),
-                  (0, 0, layer.size[0], layer.size[1]))
+        word = _pick(rng, SIGN_WORDS + TRUCK_LINES[:5])
+        font = _pick(rng, fonts["hangul"] if any(ord(c) > 0x3000 for c in word) else fonts["latin"])
+        _fit_text(ImageDraw.Draw(layer), word, font, (0, 0, layer.size[0], layer.size[1]))
         mask = np.asarray(layer)
         x0, y0 = quad.min(0).astype(int)
         m = cv2.getPerspectiveTransform(np.array([[0, 0], [mask.shape[1], 0], [mask.shape[1], mask.shape[0]],
@@ -478,7 +643,34 @@ def add_negative(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
         region = canvas.rgb[y0:y1 + 1, x0:x1 + 1].astype(np.float32)
         canvas.rgb[y0:y1 + 1, x0:x1 + 1] = (region * (1 - warped) + _color(rng) * warped).astype(np.uint8)
     else:
-        paste(canvas, panel, quad, rng)
+        paste(canvas, panel, quad, rng, light=not lit)
+
+
+def add_overlay(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
+    """Burnt-in text of a dashcam or CCTV: a timestamp / GPS / speed line along the top or
+    bottom edge, light with a dark outline. Never labelled, never over a labelled plate."""
+    w, h = canvas.size
+    stamp = (f"{int(rng.integers(2015, 2027))}/{int(rng.integers(1, 13)):02d}/{int(rng.integers(1, 29)):02d} "
+             f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}:{int(rng.integers(0, 60)):02d}")
+    extra = _pick(rng, ("", f"  N{rng.uniform(0, 60):.4f} E{rng.uniform(0, 180):.4f}",
+                        f"  {int(rng.integers(0, 130))} km/h", f"  CAM{int(rng.integers(1, 9))}",
+                        f"  {int(rng.integers(0, 80))} MPH  {_chars(rng, LETTERS, 3)}-{_chars(rng, DIGITS, 4)}"))
+    text = stamp + extra if rng.random() < 0.8 else extra.strip() + "  " + stamp
+    th = int(rng.integers(9, 24))
+    font = _font(str(_pick(rng, fonts["latin"])), th)
+    layer = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(layer)
+    l, t, r, b = draw.textbbox((0, 0), text, font=font, stroke_width=1)
+    x = 4 if rng.random() < 0.6 else max(0, w - (r - l) - 4)
+    y = 3 if rng.random() < 0.5 else max(0, h - (b - t) - 3)
+    box = [float(x), float(y), float(r - l), float(b - t)]
+    if _overlaps(box, canvas.plate_boxes(), 0.0):
+        return
+    edge = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(edge).text((x - l, y - t), text, font=font, fill=255, stroke_width=max(1, th // 10), stroke_fill=255)
+    draw.text((x - l, y - t), text, font=font, fill=255)
+    _layer(canvas.rgb, np.asarray(edge), (10, 10, 10))
+    _layer(canvas.rgb, np.asarray(layer), _pick(rng, ((250, 250, 250), (250, 230, 60), (240, 240, 200))))
 
 
 def degrade(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -567,13 +759,15 @@ def make_image(rng: np.random.Generator, fonts, pool: BackgroundPool | None = No
                                                                     round(bw * sx, 2), round(bh * sy, 2)]})
     else:
         canvas.rgb[:] = procedural_background(rng, w, h)
-    for _ in range(int(rng.integers(0, 4))):
+    for _ in range(int(rng.integers(0, 5))):
         add_negative(canvas, rng, fonts)
     real = bool(canvas.annotations)
     for _ in range(0 if real else int(rng.choice([0, 0, 1, 1, 2]))):  # no toy cars over real ones
         add_vehicle(canvas, rng, fonts)
     for _ in range(int(rng.integers(1, 5))):
         add_plate(canvas, rng, fonts)
+    if rng.random() < 0.25:
+        add_overlay(canvas, rng, fonts)
     return degrade(canvas.rgb, rng), canvas.annotations, canvas.text_mask
 
 

