@@ -47,3 +47,23 @@ def test_recall_boxes_and_timing_from_cocoeval(tmp_path):
     assert report["boxes_per_image"] == 1.0 and report["ms_per_image"] > 0
     for key in ("recall", "boxes_per_image", "ms_per_image"):
         assert key in report
+
+
+def test_detect_params_reach_the_stage_and_a_wrong_one_is_one_line(tmp_path, monkeypatch, capsys):
+    from test_config_errors import run_cli
+
+    constant_detector(tmp_path / "m.onnx", [10, 10, 30, 20])
+    (tmp_path / "img").mkdir()
+    cv2.imwrite(str(tmp_path / "img" / "1.jpg"), np.zeros((200, 400, 3), np.uint8))
+    coco = tmp_path / "gt.json"
+    coco.write_text(json.dumps({"images": [{"id": 1, "file_name": "1.jpg", "height": 200, "width": 400}],
+                                "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [40, 20, 80, 20],
+                                                 "area": 1600, "iscrowd": 0}],
+                                "categories": [{"id": 1, "name": "licence_plate"}]}))
+    whole = detect_scores(tmp_path / "m.onnx", coco, tmp_path / "img")
+    # Two 200-px tiles, each giving the constant box at its own place: two more boxes.
+    tiled = detect_scores(tmp_path / "m.onnx", coco, tmp_path / "img", params={"tiles": {"size": 200, "overlap": 0.0}})
+    assert (whole["boxes_per_image"], tiled["boxes_per_image"]) == (1.0, 3.0)
+    code, _, err = run_cli(monkeypatch, capsys, "eval", "detect", "--model", str(tmp_path / "m.onnx"), "--coco", str(coco),
+                           "--images", str(tmp_path / "img"), "--params", "{tiles: {sizes: 2}}")
+    assert code == 1 and err.strip() == "vpipe: error: --params: tiles.sizes: Extra inputs are not permitted"

@@ -294,7 +294,7 @@ def eval_sr(
 
 def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str | None = None,
                   category: int | None = None, threshold: float = 0.3, device: str = "cpu",
-                  complete: bool = False, tiles: int | None = None) -> dict:
+                  complete: bool = False, params: dict | None = None) -> dict:
     """Recall at IoU 0.5, AP50, boxes per image and ms per image, with pycocotools' COCOeval
     (not a hand-rolled matcher). Detections of `model_class` are scored against `category`."""
     import contextlib
@@ -315,7 +315,7 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
             raise VpipeError(f"{coco_json}: {len(categories)} categories; choose one with --category")
         category = categories[0]["id"]
     detector = Detect(Context(name="eval", base_dir=Path.cwd(), engine_path=model, device=device),
-                      DetectParams(threshold=threshold, tiles={"size": tiles} if tiles else None))
+                      DetectParams(threshold=threshold, **(params or {})))
     classes = [c for c in detector.engine.meta.classes if c != "__background__"]
     if model_class is None:
         if len(classes) != 1:
@@ -337,7 +337,7 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
             x1, y1, x2, y2 = (float(v) for v in found.boxes[i])
             results.append({"image_id": info["id"], "category_id": category,
                             "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(found.scores[i])})
-    report = {"model": str(model), "images": len(counts), "threshold": threshold, "tiles": tiles,
+    report = {"model": str(model), "images": len(counts), "threshold": threshold, "params": params,
               "boxes_per_image": round(float(np.mean(counts)), 3),
               "ms_per_image": round(1000 * seconds / max(1, len(counts)), 2)}
     if not results:
@@ -366,13 +366,29 @@ def eval_detect(
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.3,
     complete: Annotated[bool, typer.Option(help="every object is annotated, so precision and AP mean something")] = False,
     device: Annotated[str, typer.Option()] = "cpu",
-    tiles: Annotated[Optional[int], typer.Option(min=32, help="also look at tiles of this many pixels (detect's tiles.size)")] = None,
+    params: Annotated[Optional[str], typer.Option(
+        help="more of the detect stage's parameters, as JSON or YAML: '{tiles: {size: 512}, cascade: {classes: [vehicle]}}'")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
 ) -> None:
     """Recall at IoU 0.5, AP50 (complete annotations only), boxes per image, ms per image."""
     if not coco.is_file():
         raise VpipeError(f"{coco}: annotations not found")
-    report = detect_scores(model, coco, images, model_class, category, threshold, device, complete, tiles)
+    extra = None
+    if params:
+        import yaml
+        from pydantic import ValidationError
+
+        from vpipe.stages.detect import DetectParams
+
+        extra = yaml.safe_load(params)
+        if not isinstance(extra, dict):
+            raise VpipeError(f"--params: a mapping of detect's parameters, not {params!r}")
+        try:
+            DetectParams(threshold=threshold, **extra)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise VpipeError(f"--params: {'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+    report = detect_scores(model, coco, images, model_class, category, threshold, device, complete, extra)
     ap = f"AP50 {report['ap50']:.3f}" if complete else "AP50 n/a (annotations incomplete)"
     typer.echo(f"{report['images']} images: recall@0.5 {report['recall']:.3f}, {ap}, "
                f"{report['boxes_per_image']:.2f} boxes per image, {report['ms_per_image']:.1f} ms per image")
