@@ -16,7 +16,7 @@ Clips:
 
 For each design (overrides of roadview's `faces` and `plates` stages) the graph runs in this
 process, and the original and the output are decoded side by side. A box **shows** its object when
-the output keeps half or more of the original's fine detail inside it (variance of the Laplacian).
+the output keeps half or more of the original's fine detail inside it (`kept_detail`).
 Printed: per track, the frames where it shows; per design and class, the share of boxes covered and
 the cost per frame (CPU seconds of the whole process, and wall seconds).
 """
@@ -201,13 +201,20 @@ def run(config: Path, max_frames: int | None) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
-def detail(image: np.ndarray, box: list[float]) -> float:
+def kept_detail(before: np.ndarray, after: np.ndarray, box: list[float]) -> float | None:
+    """The share of the original's fine detail inside `box` that the output still holds: the
+    output's Laplacian projected on the original's. An untouched region keeps about 1, a blurred
+    one about 0; the hard edges a cover draws are detail of its own, not the original's, and do not
+    count (a plain ratio of Laplacian variances counted them, and called covered plates readable).
+    None where the original has no detail there."""
     x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
-    x1, y1 = min(image.shape[1], int(np.ceil(box[2]))), min(image.shape[0], int(np.ceil(box[3])))
+    x1, y1 = min(before.shape[1], int(np.ceil(box[2]))), min(before.shape[0], int(np.ceil(box[3])))
     if x1 - x0 < 3 or y1 - y0 < 3:
-        return 0.0
-    gray = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
-    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+        return None
+    lb, la = (cv2.Laplacian(cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY), cv2.CV_64F)
+              for image in (before, after))
+    energy = float((lb * lb).sum())
+    return float((lb * la).sum()) / energy if energy > 0 else None
 
 
 def score(original: Path, output: Path, tracks: list[dict], limit: int | None) -> dict[int, list[int]]:
@@ -220,8 +227,8 @@ def score(original: Path, output: Path, tracks: list[dict], limit: int | None) -
     shows: dict[int, list[int]] = {t["id"]: [] for t in tracks if t["class"] in SCORED}
     for i, (before, after) in enumerate(zip(_frames(original, limit), _frames(output, limit))):
         for tid, box in by_frame.get(i, []):
-            base = detail(before, box)
-            if base > 0 and detail(after, box) >= SHOWS * base:
+            kept = kept_detail(before, after, box)
+            if kept is not None and kept >= SHOWS:
                 shows[tid].append(i)
     return shows
 

@@ -65,9 +65,9 @@ def made(tmp_path_factory) -> dict:
     settings (blur of 48 and 64 cells, a mosaic of 32), each with its audit."""
     tmp = tmp_path_factory.mktemp("fakes")
     runs = {}
-    for name, anonymizer in (("clean", None), ("blur48", "      method: blur\n      cells: 48\n"),
-                             ("blur64", "      method: blur\n      cells: 64\n"),
-                             ("pixelate32", "      method: pixelate\n      cells: 32\n")):
+    for name, anonymizer in (("clean", None), ("blur48", "      method: blur\n      cells: 48\n      strength_override: true\n"),
+                             ("blur64", "      method: blur\n      cells: 64\n      strength_override: true\n"),
+                             ("pixelate32", "      method: pixelate\n      cells: 32\n      strength_override: true\n")):
         cfg = ROADVIEW if anonymizer is None else config(tmp, name, anonymizer)
         out = tmp / f"{name}.mp4"
         assert cli("run", str(cfg), "-i", str(SAMPLE), "-o", str(out), "-q", "--max-frames", str(FRAMES)) == 0
