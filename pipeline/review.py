@@ -18,13 +18,11 @@ Routes (all behind basic auth when a user is given, as the web view's):
 
 from __future__ import annotations
 
-import base64
 import bisect
-import hmac
 import json
 import threading
 from collections import OrderedDict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -32,6 +30,7 @@ import numpy as np
 
 from vpipe.pipeline.edits import line_problem, read_edits
 from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.http import PageHandler, QuietServer, basic_auth_ok
 from vpipe.pipeline.review_page import PAGE
 from vpipe.pipeline.verify import audit_beside
 from vpipe.pipeline.verify_report import report_paths
@@ -211,10 +210,7 @@ class Review:
         return out
 
     def authorized(self, header: str | None) -> bool:
-        if self.user is None:
-            return True
-        expected = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        return header is not None and hmac.compare_digest(header.encode(), f"Basic {expected}".encode())
+        return basic_auth_ok(header, self.user, self.password)
 
 
 def _flags(report: Path) -> dict[int, list[str]]:
@@ -227,18 +223,8 @@ def _flags(report: Path) -> dict[int, list[str]]:
     return flags
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        """Silent: a browser gone mid-reply is not the review's error."""
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(PageHandler):
     review: Review
-
-    def log_message(self, format: str, *args) -> None:
-        """Silent: nothing of the review on the terminal but its address."""
 
     def _allowed(self) -> bool:
         if self.review.authorized(self.headers.get("Authorization")):
@@ -291,19 +277,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, code: int, value) -> None:
         self._send(code, "application/json", json.dumps(value).encode())
 
-    def _send(self, code: int, kind: str, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
 
 def serve(review: Review, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """The review's server, listening (serve_forever it, or run it on a thread)."""
     handler = type("Handler", (_Handler,), {"review": review})
     try:
-        return _Server((host, port), handler)
+        return QuietServer((host, port), handler)
     except OSError as exc:
         raise VpipeError(f"--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None

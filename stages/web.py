@@ -18,8 +18,6 @@ environment (`password: ${WEB_PASS}`) and is never printed or logged.
 
 from __future__ import annotations
 
-import base64
-import hmac
 import html
 import ipaddress
 import json
@@ -29,7 +27,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -38,6 +36,7 @@ from pydantic import Field, field_validator, model_validator
 
 from vpipe.pipeline.element import Params, Sink
 from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.http import PageHandler, QuietServer, basic_auth_ok
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.registry import register
 
@@ -129,7 +128,7 @@ class WebSink(Sink):
         # A socket timeout per connection: a client that connects and sends nothing is let go.
         handler = type("Handler", (_Handler,), {"sink": self, "timeout": self.params.timeout})
         try:
-            self.server = _Server((self.params.host, self.params.port), handler)
+            self.server = QuietServer((self.params.host, self.params.port), handler)
         except OSError as exc:
             raise VpipeError(f"params.port: cannot listen on {self.params.host}:{self.params.port}: "
                              f"{exc.strerror or exc}") from None
@@ -189,10 +188,7 @@ class WebSink(Sink):
         return {"cameras": cameras, "events": events, "ended": self.ended}
 
     def authorized(self, header: str | None) -> bool:
-        if self.params.user is None:
-            return True
-        expected = base64.b64encode(f"{self.params.user}:{self.password}".encode()).decode()
-        return header is not None and hmac.compare_digest(header.encode(), f"Basic {expected}".encode())
+        return basic_auth_ok(header, self.params.user, self.password)
 
     def close(self) -> None:
         self.ended = True
@@ -210,19 +206,8 @@ class WebSink(Sink):
             self.server = None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a viewer left open never holds the process
-
-    def handle_error(self, request, client_address) -> None:
-        """Silent: a viewer gone mid-reply is not the run's error, and a traceback on the run's
-        terminal would interleave with its status line."""
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(PageHandler):
     sink: WebSink
-
-    def log_message(self, format: str, *args) -> None:
-        """Silent: a request log on the run's terminal would interleave with its status line."""
 
     def do_GET(self) -> None:
         sink = self.sink
@@ -249,14 +234,6 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
         self._send(404, "text/plain", b"not found")
-
-    def _send(self, code: int, kind: str, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
 
     def _stream(self, camera: _Camera) -> None:
         self.send_response(200)
