@@ -3,7 +3,7 @@ or another package's), found through the entry-point group `vpipe.commands`:
 
     [project.entry-points."vpipe.commands"]
     export = "vpipe.tools.cli:export"    # a function with typer annotations: one command
-    eval = "vpipe.tools.evaluate:app"    # a typer app: a group of subcommands
+    eval = "vpipe.tools.evaluate.scores:app"    # a typer app: a group of subcommands
 
 Each is imported only when it runs or `vpipe --help` lists it, so `vpipe run` never imports them.
 """

@@ -21,9 +21,9 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
 from vpipe.engines import open_engine  # noqa: E402
-from vpipe.tools import export as E  # noqa: E402
-from vpipe.tools.export import ExportError, export_model  # noqa: E402
-from vpipe.tools.families import FAMILIES  # noqa: E402
+from vpipe.tools.export import exporter as E  # noqa: E402
+from vpipe.tools.export.exporter import ExportError, export_model  # noqa: E402
+from vpipe.tools.export.families import FAMILIES  # noqa: E402
 
 
 def quiet(*_args) -> None:
@@ -277,7 +277,7 @@ def test_offline_torchvision_weights_name(tmp_path, monkeypatch):
 
 
 def test_local_checkpoint(tmp_path):
-    from vpipe.tools.sr_models import ESPCN, SRCNN
+    from vpipe.tools.models.sr_models import ESPCN, SRCNN
 
     ckpt = tmp_path / "srcnn.pth"
     torch.manual_seed(1)
@@ -340,7 +340,7 @@ def test_build_without_tensorrt_is_one_line(tmp_path):
         pytest.skip("tensorrt is installed: the refusal path does not apply")
     except ImportError:
         pass
-    from vpipe.tools.trt_build import build_engine
+    from vpipe.tools.export.trt_build import build_engine
 
     result = export_model("espcn", tmp_path / "m.onnx", random_init=True, check=False, log=quiet)
     with pytest.raises(ExportError, match="TensorRT") as info:
@@ -355,7 +355,7 @@ def test_build_without_tensorrt_is_one_line(tmp_path):
 def test_tensorrt_build_and_run(family, kwargs, tmp_path):
     pytest.importorskip("tensorrt", reason="TensorRT not installed (GPU machines only)")
     pytest.importorskip("polygraphy", reason="polygraphy not installed")
-    from vpipe.tools.trt_build import build_engine
+    from vpipe.tools.export.trt_build import build_engine
 
     result = export_model(family, tmp_path / "m.onnx", random_init=True, log=quiet, **kwargs)
     plan = build_engine(result.path, tmp_path / "m.engine", check=True, use_cache=False, log=quiet)

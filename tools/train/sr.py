@@ -2,14 +2,14 @@
 
 The recipes of the shipped models (models/manifest.json), 4-36 min each on one CPU thread:
 
-    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3_bundled.pt
-    python -m vpipe.tools.train_sr srcnn --scale 2 --iters 12000 --threads 1 --out models/weights/srcnn_x2.pt
-    python -m vpipe.tools.train_sr srcnn --scale 4 --iters 12000 --threads 1 --out models/weights/srcnn_x4.pt
-    python -m vpipe.tools.train_sr espcn-s --scale 3 --iters 40000 --batch 32 --threads 1 \\
+    python -m vpipe.tools.train.sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3_bundled.pt
+    python -m vpipe.tools.train.sr srcnn --scale 2 --iters 12000 --threads 1 --out models/weights/srcnn_x2.pt
+    python -m vpipe.tools.train.sr srcnn --scale 4 --iters 12000 --threads 1 --out models/weights/srcnn_x4.pt
+    python -m vpipe.tools.train.sr espcn-s --scale 3 --iters 40000 --batch 32 --threads 1 \\
         --out models/weights/espcn-s_x3_bundled.pt
     # part 2 of every model (likewise --scale 2 and 4, and espcn-s with --batch 32): CC BY photos added
     OI=../shared/data/train/openimages-plates
-    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 8000 --lr 3e-4 --threads 1 \\
+    python -m vpipe.tools.train.sr srcnn --scale 3 --iters 8000 --lr 3e-4 --threads 1 \\
         --init models/weights/srcnn_x3_bundled.pt --photos $OI/train/images $OI/valid/images $OI/test/images \\
         --out models/weights/srcnn_x3.pt
     vpipe export srcnn --sr-scale 3 --weights models/weights/srcnn_x3.pt --out models/srcnn_x3.onnx
@@ -57,8 +57,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vpipe.tools.evaluate import DEGRADATIONS, downscale, imresize
-from vpipe.tools.families import FAMILIES
+from vpipe.tools.evaluate.scores import DEGRADATIONS, downscale, imresize
+from vpipe.tools.export.families import FAMILIES
 
 #: the super-resolution families, built by the exporter's own builders (one definition of each net)
 ARCHS = tuple(name for name, family in FAMILIES.items() if family.kind == "sr")
@@ -89,7 +89,7 @@ def bundled_images() -> list[tuple[str, np.ndarray]]:
 def folder_photos(folders: list[Path]) -> list[tuple[str, np.ndarray]]:
     """(name, RGB uint8) for every image in `folders` (e.g. the CC BY Open Images photos in
     ../shared/data/train/openimages-plates/*/images); grey ones become 3 equal channels."""
-    from vpipe.tools.evaluate import IMAGE_SUFFIXES
+    from vpipe.tools.evaluate.scores import IMAGE_SUFFIXES
 
     out = []
     for folder in folders:
