@@ -9,7 +9,7 @@ import types
 import pytest
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.tools.export.exporter import ExportError
+from vpipe.tools.export.errors import ExportError
 from vpipe.tools.export import trt_build
 
 

@@ -7,7 +7,6 @@ on torchvision detection models (pytorch #118884). torch is imported inside func
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +15,9 @@ from typing import Any
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.pipeline.errors import VpipeError
+from vpipe.tools.export.errors import ExportError, first_line
 from vpipe.tools.export.families import NMS_MODES, Family, get_family
-
-EXPORTER = "vpipe-export 0.1.0"
+from vpipe.tools.export.metadata import EXPORTER, sha256_file, write_meta
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: fp32 export tolerances: dense outputs by error relative to the output's peak; detections by
@@ -30,10 +28,6 @@ RAW_RTOL = 1e-2
 MIN_MATCH_RATE = 0.9
 MIN_MEAN_IOU = 0.98
 MAX_SCORE_DIFF = 5e-3
-
-
-class ExportError(VpipeError):
-    """An export that cannot be done; the message is one line naming the flag or file."""
 
 
 @dataclass
@@ -47,14 +41,6 @@ class ExportResult:
     accuracy: dict[str, float] = field(default_factory=dict)
     #: the fp32 model kept beside a reduced-precision one.
     fp32_path: Path | None = None
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -212,7 +198,7 @@ def _load_checkpoint(family: Family, path: Path, num_classes: int, sr_scale: int
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ExportError(f"--weights {path}: not a loadable torch checkpoint ({_first_line(exc)})") from None
+        raise ExportError(f"--weights {path}: not a loadable torch checkpoint ({first_line(exc)})") from None
     for key in ("model", "state_dict", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -247,19 +233,14 @@ def _load_torchvision(family: Family, name: str, num_classes: int):
         model = family.build(num_classes, enum).eval()
     except Exception as exc:
         if isinstance(exc, ValueError) and "num_classes" in str(exc):
-            raise ExportError(f"--weights {name}: {_first_line(exc)}") from None
+            raise ExportError(f"--weights {name}: {first_line(exc)}") from None
         raise ExportError(
-            f"--weights {name}: could not download it ({_first_line(exc)}); offline, download "
+            f"--weights {name}: could not download it ({first_line(exc)}); offline, download "
             f"{enum.url} elsewhere and pass the file with --weights PATH"
         ) from None
     file = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
     sha = sha256_file(file) if file.is_file() else ""
     return model, sha, dict(enum.meta)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,7 +384,7 @@ def export_model(
         wrapper, input_names, output_names = _wrap(fam, model, nms, size, score_thresh, iou_thresh, max_det,
                                                    proposals)
     except RuntimeError as exc:  # e.g. a feature map shrinks below a kernel at a small --input-size
-        raise ExportError(f"{fam.name} at --input-size {size}: {_first_line(exc)}") from None
+        raise ExportError(f"{fam.name} at --input-size {size}: {first_line(exc)}") from None
     wrapper.eval()
     if random_init and fam.kind != "sr":  # small SR nets are fine with torch's default init
         _calibrate_random_model(wrapper, network_input(fam, meta, 2, size, seed=2))
@@ -484,7 +465,7 @@ def _torch_export(wrapper, example, path: Path, input_names, output_names, opset
                 do_constant_folding=True,
             )
     except Exception as exc:
-        raise ExportError(f"{fam.name}: torch.onnx.export failed: {_first_line(exc)}") from None
+        raise ExportError(f"{fam.name}: torch.onnx.export failed: {first_line(exc)}") from None
 
 
 def _simplify(path: Path) -> None:
@@ -492,20 +473,6 @@ def _simplify(path: Path) -> None:
     import onnxslim
 
     model = onnxslim.slim(onnx.load(str(path)))
-    onnx.save(model, str(path))
-
-
-def write_meta(path: str | Path, meta: ModelMeta, extra: dict[str, str] | None = None) -> None:
-    """Replace the model's metadata_props with `meta` (plus `extra`), keeping foreign keys."""
-    import onnx
-
-    model = onnx.load(str(path))
-    props = {p.key: p.value for p in model.metadata_props if not p.key.startswith("vpipe.")}
-    props.update(meta.to_props())
-    props.update(extra or {})
-    del model.metadata_props[:]
-    onnx.helper.set_model_props(model, props)
-    model.producer_name = EXPORTER.split()[0]
     onnx.save(model, str(path))
 
 

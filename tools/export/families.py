@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from vpipe.tools.export.errors import ExportError
+
 #: NMS modes by backend, in the order the exporter prefers them.
 NMS_MODES = ("graph", "none", "onnx", "efficientnms")
 
@@ -135,6 +137,4 @@ def get_family(name: str) -> Family:
     try:
         return FAMILIES[name]
     except KeyError:
-        from vpipe.tools.export.exporter import ExportError
-
         raise ExportError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}") from None

@@ -18,7 +18,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.tools.export.exporter import ExportError, sha256_file, write_meta
+from vpipe.tools.export.errors import ExportError
+from vpipe.tools.export.metadata import sha256_file, write_meta
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: a side for SR calibration crops (SR graphs take any size; calibrate on a typical patch).
