@@ -47,6 +47,8 @@ def _load(name: str, point: EntryPoint) -> TyperCommand | TyperGroup:
         return _unavailable(name, f"vpipe {name} cannot be imported ({point.value}): {exc}")
     if isinstance(target, typer.Typer):
         return typer.main.get_group(target)
+    if isinstance(target, (TyperCommand, TyperGroup)):  # built by its package, with its own settings
+        return target
     return _command(name, target)
 
 

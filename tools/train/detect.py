@@ -1,15 +1,15 @@
 """Train licence-plate (and vehicle) detectors from scratch, or fine-tune one on your own plates.
 
     # synthetic data (see tools/data/plate_synth.py), then train on real + synthetic, validate, export
-    python -m vpipe.tools.data.plate_synth --out data/synth --count 4000 --seed 0
-    python -m vpipe.tools.train.detect ssdlite320_mobilenet_v3_large --data both --synth data/synth \\
+    vpipe synth plates --out data/synth --count 4000 --seed 0
+    vpipe train detect ssdlite320_mobilenet_v3_large --data both --synth data/synth \\
         --epochs 60 --device cuda --out runs/plates_ssdlite.pt
     vpipe export ssdlite320_mobilenet_v3_large --weights runs/plates_ssdlite.pt --num-classes 3 \\
         --classes runs/plates_ssdlite.names.txt --out models/plates_ssdlite.onnx
 
     # fine-tune the shipped plate model on your own labelled plates (COCO JSON + image folder);
     # the image size is the checkpoint's (512)
-    python -m vpipe.tools.train.detect ssdlite_mobilenet_v2 --init models/weights/plates_ssdlite_mnv2.pt \\
+    vpipe train detect ssdlite_mobilenet_v2 --init models/weights/plates_ssdlite_mnv2.pt \\
         --data none --dataset my_plates.json:my_images/ --lr 3e-4 --epochs 20 --out runs/my_plates.pt
 
 Families: `ssdlite320_mobilenet_v3_large` and `fasterrcnn_mobilenet_v3_large_320_fpn`, built by
@@ -264,7 +264,7 @@ def gather(data: str, synth: list[str], datasets: list[str], real_root: Path, re
         samples += load_coco(real_root / "train.json", real_root / "train" / "images") * max(1, real_repeat)
     if data in ("synth", "both"):
         if not synth:
-            raise VpipeError(f"--data {data}: give --synth DIR (made by python -m vpipe.tools.data.plate_synth)")
+            raise VpipeError(f"--data {data}: give --synth DIR (made by vpipe synth plates)")
         for folder in synth:
             samples += load_coco(Path(folder) / "annotations.json", Path(folder) / "images")
     for spec in datasets:
@@ -485,8 +485,8 @@ def save(model, out: Path, family: str, epoch: int, val: dict, args: dict) -> No
     tmp.replace(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vpipe.tools.train.detect", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "vpipe train detect") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("family", choices=FAMILIES)
     p.add_argument("--data", default="both", help="real | synth | both | none (default both)")
     p.add_argument("--synth", action="append", default=[], help="synthetic folder (repeatable)")

@@ -2,14 +2,14 @@
 
 The recipes of the shipped models (models/manifest.json), 4-36 min each on one CPU thread:
 
-    python -m vpipe.tools.train.sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3_bundled.pt
-    python -m vpipe.tools.train.sr srcnn --scale 2 --iters 12000 --threads 1 --out models/weights/srcnn_x2.pt
-    python -m vpipe.tools.train.sr srcnn --scale 4 --iters 12000 --threads 1 --out models/weights/srcnn_x4.pt
-    python -m vpipe.tools.train.sr espcn-s --scale 3 --iters 40000 --batch 32 --threads 1 \\
+    vpipe train sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3_bundled.pt
+    vpipe train sr srcnn --scale 2 --iters 12000 --threads 1 --out models/weights/srcnn_x2.pt
+    vpipe train sr srcnn --scale 4 --iters 12000 --threads 1 --out models/weights/srcnn_x4.pt
+    vpipe train sr espcn-s --scale 3 --iters 40000 --batch 32 --threads 1 \\
         --out models/weights/espcn-s_x3_bundled.pt
     # part 2 of every model (likewise --scale 2 and 4, and espcn-s with --batch 32): CC BY photos added
     OI=../shared/data/train/openimages-plates
-    python -m vpipe.tools.train.sr srcnn --scale 3 --iters 8000 --lr 3e-4 --threads 1 \\
+    vpipe train sr srcnn --scale 3 --iters 8000 --lr 3e-4 --threads 1 \\
         --init models/weights/srcnn_x3_bundled.pt --photos $OI/train/images $OI/valid/images $OI/test/images \\
         --out models/weights/srcnn_x3.pt
     vpipe export srcnn --sr-scale 3 --weights models/weights/srcnn_x3.pt --out models/srcnn_x3.onnx
@@ -295,8 +295,8 @@ def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 
     print(f"{out}: saved")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "vpipe train sr") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("arch", choices=ARCHS)
     parser.add_argument("--scale", type=int, default=3, choices=(2, 3, 4))
     parser.add_argument("--iters", type=int, default=12000, help="optimizer steps")
@@ -319,7 +319,7 @@ def main() -> None:
                         help="go on from OUT's .state.pt, saved at every validation, as far as it got")
     parser.add_argument("--stop-after", type=int, help="stop after this step (saved; --resume goes on)")
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     train(args.arch, args.scale, args.iters, args.seed, args.out, batch=args.batch, threads=args.threads,
           patch=args.patch, lr=args.lr, val_every=args.val_every,
           last_lr=args.last_lr, degradation=args.degradation, rescale=tuple(args.rescale),
