@@ -57,15 +57,16 @@ def export(
 ) -> None:
     """Export a PyTorch model family to ONNX with vpipe metadata, checked against PyTorch."""
     from vpipe.tools.export.exporter import export_model
+    from vpipe.tools.export.options import ExportOptions
 
-    result = export_model(
-        family, out, weights=weights, random_init=random_init, num_classes=num_classes,
+    options = ExportOptions(
+        weights=weights, random_init=random_init, num_classes=num_classes,
         classes=str(classes) if classes else None, input_size=input_size, batch=batch,
         dynamic_batch=dynamic_batch, opset=opset, simplify=simplify, fp16=fp16, int8=int8,
         calib=str(calib) if calib else None, nms=nms, check=check, sr_scale=sr_scale,
         score_thresh=score_thresh, iou_thresh=iou_thresh, max_det=max_det, proposals=proposals,
-        log=typer.echo,
     )
+    result = export_model(family, out, options, log=typer.echo)
     typer.echo(f"{result.path}: task={result.meta.task} decoder={result.meta.decoder} nms={result.meta.nms}")
 
 

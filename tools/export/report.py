@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None, prog: str = "vpipe export-report") -> No
     args = parser.parse_args(argv)
 
     from vpipe.tools.export.exporter import export_model
+    from vpipe.tools.export.options import ExportOptions
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vpipe-report-"))
     calib = _calib_images(work / "calib")
@@ -99,14 +100,15 @@ def main(argv: list[str] | None = None, prog: str = "vpipe export-report") -> No
     for name in args.families:
         fam = FAMILIES[name]
         path = work / f"{name}.onnx"
-        result = export_model(name, path, random_init=True, log=lambda *_: None)
+        result = export_model(name, path, ExportOptions(random_init=True), log=lambda *_: None)
         ms = latency_ms(path, args.runs, args.threads)
         size = fam.input_size or SR_SIZE
         row = [name, f"{size[0]}x{size[1]}" + (" (LR)" if fam.kind == "sr" else ""), f"{result.seconds:.1f}",
                f"{path.stat().st_size / 1e6:.1f}", _parity_text(result.parity), f"{ms:.1f}"]
         if name in args.int8:
-            q = export_model(name, work / f"{name}.int8.onnx", random_init=True, int8=True, calib=str(calib),
-                             check=False, log=lambda *_: None)
+            q = export_model(name, work / f"{name}.int8.onnx",
+                             ExportOptions(random_init=True, int8=True, calib=str(calib), check=False),
+                             log=lambda *_: None)
             q_ms = latency_ms(q.path, args.runs, args.threads)
             row += [f"{q_ms:.1f}", f"{ms / q_ms:.2f}x", _accuracy_text(q.accuracy)]
         else:
