@@ -104,8 +104,9 @@ def test_imagenet_body_loads_then_freezes_then_trains(tmp_path, freeze_iters, bo
     assert torch.equal(start["backbone.s8.0.0.weight"], imagenet["features.0.0.weight"])
     assert torch.equal(start["backbone.s32.3.conv.0.0.weight"], imagenet["features.15.conv.0.0.weight"])
 
-    T.train("ssdlite_mobilenet_v2", T.load_coco(coco, folder), tmp_path / "m.pt", epochs=1, batch=2, size=128,
-            max_iters=2, backbone_weights=tmp_path / "mnv2.pth", freeze_iters=freeze_iters, log=lambda *_: None)
+    T.train("ssdlite_mobilenet_v2", T.load_coco(coco, folder), tmp_path / "m.pt",
+            T.TrainOptions(epochs=1, batch=2, size=128, max_iters=2,
+                           backbone_weights=tmp_path / "mnv2.pth", freeze_iters=freeze_iters), log=lambda *_: None)
     trained = torch.load(tmp_path / "m.pt", weights_only=True)
     after = trained["model"]
     assert trained["args"]["backbone"] == "imagenet" and trained["args"]["freeze_iters"] == freeze_iters
