@@ -191,3 +191,15 @@ def test_a_time_limited_run_warms_up_in_its_first_twentieth_of_time():
     assert td.rate_factor(10, 84, 1680, elapsed=300, time_limit=2580) > 0.95
     assert td.rate_factor(50, 84, 1680, elapsed=2580, time_limit=2580) == pytest.approx(0.05)
     assert td.rate_factor(1680, 84, 1680) == pytest.approx(0.05)
+
+
+def test_default_paths_are_the_repository_s():
+    """The real training set and the shipped weights are found from the repository root, wherever
+    the trainer's module sits inside tools/."""
+    import os
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    assert td.ROOT == repo and (td.ROOT / "pyproject.toml").is_file()
+    shared = Path(os.environ.get("VPIPE_SHARED_DATA", repo.parent / "shared" / "data"))
+    assert td.REAL == shared / "train" / "openimages-plates"

@@ -53,7 +53,7 @@ FAMILIES = ("ssdlite_mobilenet_v2", "fasterrcnn_mobilenet_v2_fpn",
 #: families with an ImageNet MobileNetV2 backbone (tools/models/detectors.py): --backbone imagenet applies.
 IMAGENET_FAMILIES = FAMILIES[:2]
 CLASSES = ("licence_plate", "vehicle")  # model labels 1, 2; 0 is background
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository (tools/train/detect.py)
 REAL = Path(os.environ.get("VPIPE_SHARED_DATA", ROOT.parent / "shared" / "data")) / "train" / "openimages-plates"
 
 
