@@ -10,7 +10,7 @@ made from the original: the stage's Blur with 24, 48 and 64 cells, Pixelate with
 a Gaussian blur (sigma 1, 1.5) of the whole picture, JPEG quality 10, a 2x shrink enlarged back.
 On three sets: the bundled clip (its run's audit), the Open Images plates of ../shared/data/train
 (`valid` and `test`, the annotated plates, padded by 0.15 as roadview's plate_blur) and synthetic
-plates (tools/plate_synth.py, 30 of each style, 30, 60 and 120 px wide, on a grey street).
+plates (tools/data/plate_synth.py, 30 of each style, 30, 60 and 120 px wide, on a grey street).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def open_images(data: Path) -> Tally:
 
 def synthetic() -> Tally | None:
     try:
-        from vpipe.tools import plate_synth as synth
+        from vpipe.tools.data import plate_synth as synth
 
         fonts = synth.find_fonts()
     except Exception as exc:  # the tools (PIL) or the fonts absent: this set is skipped

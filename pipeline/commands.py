@@ -3,7 +3,7 @@ or another package's), found through the entry-point group `vpipe.commands`:
 
     [project.entry-points."vpipe.commands"]
     export = "vpipe.tools.cli:export"    # a function with typer annotations: one command
-    eval = "vpipe.tools.evaluate:app"    # a typer app: a group of subcommands
+    eval = "vpipe.tools.evaluate.scores:app"    # a typer app: a group of subcommands
 
 Each is imported only when it runs or `vpipe --help` lists it, so `vpipe run` never imports them.
 """
@@ -47,6 +47,8 @@ def _load(name: str, point: EntryPoint) -> TyperCommand | TyperGroup:
         return _unavailable(name, f"vpipe {name} cannot be imported ({point.value}): {exc}")
     if isinstance(target, typer.Typer):
         return typer.main.get_group(target)
+    if isinstance(target, (TyperCommand, TyperGroup)):  # built by its package, with its own settings
+        return target
     return _command(name, target)
 
 

@@ -90,7 +90,7 @@ def test_the_checker_finds_wrong_way_imports_cycles_and_torch(tmp_path):
     root = _tree(tmp_path, {
         "pipeline/graph.py": "def build():\n    from vpipe.stages.video import VideoSink\n",
         "stages/video.py": "import torch\nfrom vpipe.pipeline.graph import build\n",
-        "tools/export.py": "import torch\nfrom vpipe.stages import video\n",
+        "tools/export/exporter.py": "import torch\nfrom vpipe.stages import video\n",
     })
     found = problems(root, {"pipeline": 0, "stages": 1, "tools": 2})
     assert found == [

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, shared_file
-from vpipe.tools.evaluate import pairs_scores
+from vpipe.tools.evaluate.scores import pairs_scores
 
 pytest.importorskip("skimage")
 

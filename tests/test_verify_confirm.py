@@ -64,7 +64,7 @@ def test_a_plate_stands_on_its_score_or_its_text_a_face_on_the_run_threshold():
 def test_synthetic_plates_of_every_style_are_read_from_60_px_wide():
     """plate_synth's real fonts and three styles (US, EU, KR): a row on nearly every plate 60 px wide or
     more, none once blurred."""
-    synth = pytest.importorskip("vpipe.tools.plate_synth")
+    synth = pytest.importorskip("vpipe.tools.data.plate_synth")
     try:
         fonts = synth.find_fonts()
     except synth.FontsMissing as exc:

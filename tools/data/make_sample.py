@@ -1,6 +1,6 @@
 """Make the bundled sample clip `samples/roadview.mp4` from redistributable material only.
 
-    python -m vpipe.tools.make_sample --out samples/roadview.mp4
+    vpipe sample --out samples/roadview.mp4
 
 The scene is scikit-image's bundled sample photos (the astronaut portrait is a public-domain
 NASA photo; the others are public domain or CC0, see skimage.data) panned like a passing camera,
@@ -113,10 +113,10 @@ def write_h264(out: Path, images: Iterable[np.ndarray], fps: int, crf: int, pres
     return count
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "vpipe sample") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("samples/roadview.mp4"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     n = make(args.out)
     print(f"{args.out}: {n} frames, {args.out.stat().st_size / 1e6:.2f} MB")
 

@@ -18,7 +18,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.tools.export import ExportError, sha256_file, write_meta
+from vpipe.tools.export.errors import ExportError
+from vpipe.tools.export.metadata import sha256_file, write_meta
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: a side for SR calibration crops (SR graphs take any size; calibrate on a typical patch).
@@ -164,7 +165,7 @@ def compare(ref_path: str | Path, test_path: str | Path, images: str | Path, lim
     """How far `test_path` strays from `ref_path` on `images`, by the model's task."""
     import onnxruntime as ort
 
-    from vpipe.tools import parity as P
+    from vpipe.tools.export import parity as P
 
     ref = ort.InferenceSession(str(ref_path), providers=["CPUExecutionProvider"])
     test = ort.InferenceSession(str(test_path), providers=["CPUExecutionProvider"])
@@ -196,7 +197,7 @@ def compare(ref_path: str | Path, test_path: str | Path, images: str | Path, lim
 
 def _detections(decoder: str, a: dict, b: dict, top: int):
     """(reference top-k, all test boxes) per image, as (boxes, scores, labels)."""
-    from vpipe.tools import parity as P
+    from vpipe.tools.export import parity as P
 
     if decoder == "torchvision":
         ref = tuple(a[k] for k in ("boxes", "scores", "labels"))

@@ -1,0 +1,15 @@
+"""The one error of the export tools: its own module, so the family table, the exporter and the
+quantizer can all raise it without importing each other."""
+
+from __future__ import annotations
+
+from vpipe.pipeline.errors import VpipeError
+
+
+class ExportError(VpipeError):
+    """An export that cannot be done; the message is one line naming the flag or file."""
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
