@@ -1,5 +1,5 @@
 """What the built-in elements share: running an engine, what every source kind takes, and the
-paths elements write into. The plugin API itself (Element, Sink, Source...) is vpipe.pipeline.element."""
+paths elements write into. The plugin API itself (Element, Sink, Source...) is vpipe.pipeline.api.element."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 from pydantic import Field
 
 from vpipe.engines import EngineError, open_engine
-from vpipe.pipeline.element import Context, Element, Params
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.outputs import check_writable
+from vpipe.pipeline.api.element import Context, Element, Params
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.outputs import check_writable
 
 
 class CaptureParams(Params):

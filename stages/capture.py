@@ -12,10 +12,10 @@ import av
 import cv2
 from pydantic import Field
 
-from vpipe.pipeline.element import Captured, Source, StreamInfo
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.media import IMAGE_SUFFIXES, image_size, tiff_orientation
-from vpipe.pipeline.registry import register_source
+from vpipe.pipeline.api.element import Captured, Source, StreamInfo
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.media import IMAGE_SUFFIXES, image_size, tiff_orientation
+from vpipe.pipeline.api.registry import register_source
 from vpipe.stages.base import CaptureParams
 
 

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from vpipe.pipeline.element import Params, Sink, StreamInfo
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Params, Sink, StreamInfo
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import output_folder
 from vpipe.stages.events import known_event_types
 from vpipe.stages.video_sink import X264_PRESETS, VideoParams, VideoWriter

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from vpipe.pipeline.element import Params
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Detections, Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Params
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import ModelElement
 from vpipe.stages.decoders import DECODERS
 from vpipe.stages.preprocess import input_size_for, to_tensor

@@ -16,11 +16,11 @@ import av
 import cv2
 from pydantic import Field
 
-from vpipe.pipeline.element import Params, Sink, StreamInfo
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
-from vpipe.pipeline.secrets import redact
+from vpipe.pipeline.api.element import Params, Sink, StreamInfo
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
+from vpipe.pipeline.api.secrets import redact
 
 
 class RtspOutParams(Params):

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from vpipe.pipeline.element import Params
-from vpipe.pipeline.frame import Frame, Mask
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Params
+from vpipe.pipeline.api.frame import Frame, Mask
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import ModelElement
 from vpipe.stages.preprocess import input_size_for, to_tensor
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import cv2
 from pydantic import Field
 
-from vpipe.pipeline.element import Params, Sink
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish, temporary
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Params, Sink
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.outputs import check_writable, make_parent, partial, publish, temporary
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import output_folder, resolve_path
 
 

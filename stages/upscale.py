@@ -12,9 +12,9 @@ import numpy as np
 from pydantic import Field
 
 from vpipe.engines import Engine
-from vpipe.pipeline.element import Params
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Params
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import ModelElement
 
 

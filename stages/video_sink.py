@@ -16,12 +16,12 @@ import av
 import cv2
 from pydantic import Field, field_validator
 
-from vpipe.pipeline.element import Params, Sink, StreamInfo
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.media import VIDEO_SUFFIXES
-from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Params, Sink, StreamInfo
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.media import VIDEO_SUFFIXES
+from vpipe.pipeline.api.outputs import check_writable, make_parent, partial, publish
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import resolve_path
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",

@@ -34,11 +34,11 @@ from urllib.parse import unquote
 import cv2
 from pydantic import Field, field_validator, model_validator
 
-from vpipe.pipeline.element import Params, Sink
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.http import PageHandler, QuietServer, basic_auth_ok
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Params, Sink
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.http import PageHandler, QuietServer, basic_auth_ok
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
 
 BOUNDARY = "vpipeframe"
 

@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 
-from vpipe.pipeline.element import Element, Params
-from vpipe.pipeline.frame import Detections, Frame
-from vpipe.pipeline.registry import ELEMENTS, register
+from vpipe.pipeline.api.element import Element, Params
+from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.pipeline.api.registry import ELEMENTS, register
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams
 
 

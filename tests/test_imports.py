@@ -88,21 +88,21 @@ def _tree(root: Path, files: dict[str, str]) -> Path:
 
 def test_the_checker_finds_wrong_way_imports_cycles_and_torch(tmp_path):
     root = _tree(tmp_path, {
-        "pipeline/graph.py": "def build():\n    from vpipe.stages.video import VideoSink\n",
-        "stages/video.py": "import torch\nfrom vpipe.pipeline.graph import build\n",
+        "pipeline/runtime/graph.py": "def build():\n    from vpipe.stages.video import VideoSink\n",
+        "stages/video.py": "import torch\nfrom vpipe.pipeline.runtime.graph import build\n",
         "tools/export.py": "import torch\nfrom vpipe.stages import video\n",
     })
     found = problems(root, {"pipeline": 0, "stages": 1, "tools": 2})
     assert found == [
-        "pipeline/graph.py imports vpipe.stages.video: pipeline may not import stages",
+        "pipeline/runtime/graph.py imports vpipe.stages.video: pipeline may not import stages",
         "stages/video.py imports torch: the runtime never imports torch",
         "import cycle: pipeline -> stages -> pipeline",
     ]
 
 
 def test_a_clean_tree_passes(tmp_path):
-    root = _tree(tmp_path, {"pipeline/graph.py": "import numpy\n",
-                            "stages/video.py": "from vpipe.pipeline import graph\n"})
+    root = _tree(tmp_path, {"pipeline/runtime/graph.py": "import numpy\n",
+                            "stages/video.py": "from vpipe.pipeline.runtime import graph\n"})
     assert problems(root, {"pipeline": 0, "stages": 1}) == []
 
 
@@ -182,9 +182,9 @@ def test_the_dependency_check_finds_an_undeclared_import(tmp_path):
 def test_running_a_pipeline_imports_no_tool():
     """`vpipe validate` (the CLI, the graph, every built-in element) never imports vpipe.tools;
     the commands from tools are still listed by `vpipe --help`."""
-    code = ("import sys\nfrom vpipe.pipeline.cli import app\nimport typer.main\n"
+    code = ("import sys\nfrom vpipe.pipeline.apps.cli import app\nimport typer.main\n"
             "group = typer.main.get_command(app)\n"
-            "from vpipe.pipeline.config import load_config\nfrom vpipe.pipeline.graph import build_graph\n"
+            "from vpipe.pipeline.runtime.config import load_config\nfrom vpipe.pipeline.runtime.graph import build_graph\n"
             f"build_graph(load_config({str(ROOT / 'configs' / 'roadview.yaml')!r})).close()\n"
             "print(sorted(m for m in sys.modules if m.startswith('vpipe.tools') or m.split('.')[0] in ('torch', 'torchvision')))\n"
             "print(sorted(group.list_commands(None)))\n")

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vpipe.pipeline.verify_confirm import MIN_CHARACTERS, PLATE_ALONE, confirmed, text_row
+from vpipe.pipeline.verify.confirm import MIN_CHARACTERS, PLATE_ALONE, confirmed, text_row
 
 
 def plate(text: str = "KX 4729", width: int = 120, dark_on_light: bool = True) -> tuple[np.ndarray, list[int]]:

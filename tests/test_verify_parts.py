@@ -6,8 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vpipe.pipeline.verify import Candidate, Result, _not_the_original, _residuals, group_repeats, ranked
-from vpipe.pipeline.verify_legible import LEGIBLE, legibility, small
+from vpipe.pipeline.verify.check import Candidate, Result, _not_the_original, _residuals, group_repeats, ranked
+from vpipe.pipeline.verify.legible import LEGIBLE, legibility, small
 from vpipe.stages.anonymize import Blur, Pixelate
 
 

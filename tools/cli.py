@@ -1,5 +1,5 @@
 """`vpipe export` and `vpipe build`: plain functions with typer annotations, mounted by the vpipe app
-through the `vpipe.commands` entry points (pyproject.toml, pipeline/commands.py).
+through the `vpipe.commands` entry points (pyproject.toml, pipeline/apps/commands.py).
 
 Imported when `vpipe --help` lists them, also on machines without torch or TensorRT, so everything
 heavy is imported inside the functions. Errors are `ExportError` (a VpipeError): the CLI prints

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.api.errors import VpipeError
 from vpipe.tools.families import NMS_MODES, Family, get_family
 
 EXPORTER = "vpipe-export 0.1.0"
