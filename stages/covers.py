@@ -37,6 +37,7 @@ class Covers(Element):
     """Covers the rectangles an audit lists (and a reviewer's edits): re-renders without detecting."""
 
     Params = CoversParams
+    replays = "anonymize"
     fail_closed = True
     thread_safe = True
     changes_pixels = True

@@ -60,6 +60,10 @@ class DetectParams(Params):
         return self
 
 
+#: classes whose objects are read as text: `vpipe verify` confirms one by a row of characters.
+TEXT_CLASSES = ("licence_plate",)
+
+
 @register("detect")
 class Detect(ModelElement):
     """Runs a detector engine; the output layout comes from the model's metadata."""
@@ -69,7 +73,7 @@ class Detect(ModelElement):
     provides = ("detections",)
 
     def __init__(self, ctx, params):
-        super().__init__(ctx, params)
+        super().__init__(ctx, params, params.input_size)
         meta = self.engine.meta
         if meta.decoder not in DECODERS:
             raise VpipeError(f"{ctx.engine_path.name}: unknown output layout {meta.decoder!r}")
@@ -101,6 +105,12 @@ class Detect(ModelElement):
 
     def score_floor(self) -> float:
         return self.params.threshold
+
+    def text_classes(self) -> tuple[str, ...]:
+        return tuple(name for name in self.class_names() if name in TEXT_CLASSES)
+
+    def rechecking(self, floor: float) -> DetectParams:
+        return self.params.model_copy(update={"threshold": floor, "min_size": 0.0})
 
     def __call__(self, frame: Frame) -> Frame:
         if self.looks_again:

@@ -26,7 +26,7 @@ class Segment(ModelElement):
     provides = ("masks",)
 
     def __init__(self, ctx, params):
-        super().__init__(ctx, params)
+        super().__init__(ctx, params, params.input_size)
         n = self.engine.outputs[0].shape[1]
         self.classes = self.engine.meta.classes or tuple(f"class_{i}" for i in range(n if isinstance(n, int) else 0))
 

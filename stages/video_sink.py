@@ -89,6 +89,9 @@ class VideoSink(Sink):
     def outputs(self) -> list[Path]:
         return [self._path_for(s) for s in self.ctx.streams] or [self.path]
 
+    def destination(self) -> str:
+        return str(self.path)  # with {source} when it writes one file per source
+
     def _path_for(self, source_id: str) -> Path:
         return Path(str(self.path).replace("{source}", source_id))
 

@@ -34,7 +34,7 @@ from urllib.parse import unquote
 import cv2
 from pydantic import Field, field_validator, model_validator
 
-from vpipe.pipeline.api.element import Params, Sink
+from vpipe.pipeline.api.element import LiveView, Params
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.http import PageHandler, QuietServer, basic_auth_ok
 from vpipe.pipeline.api.frame import Frame
@@ -105,7 +105,7 @@ class _Camera:
 
 
 @register("web")
-class WebSink(Sink):
+class WebSink(LiveView):
     """Serves a live page of the anonymized cameras and their events over HTTP."""
 
     Params = WebParams

@@ -62,6 +62,8 @@ def test_a_frame_from_a_neighbour_is_shifted_and_another_picture_is_not_the_orig
 class FixedDetectors:
     """Detectors that find one face: at `on_output` on the output, `on_original` on the original."""
 
+    text_classes: frozenset[str] = frozenset()  # a face is not read as text
+
     def __init__(self, output: np.ndarray, on_output: float, on_original: float):
         self.output, self.on_output, self.on_original = output, on_output, on_original
 

@@ -15,7 +15,7 @@ from typing import ClassVar, Iterator
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.registry import ELEMENTS
@@ -27,6 +27,12 @@ class Params(BaseModel):
     are `.inf` and `.nan` (an fps of .inf failed only at run time)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class SourceParams(Params):
+    """Base of a source's parameters, for sources whose frames may be downscaled on capture."""
+
+    max_side: int | None = Field(None, ge=16, description="longest side (pixels) of the frames a source hands on; larger ones are downscaled on capture.")
 
 
 @dataclass
@@ -102,10 +108,16 @@ class Element:
     #: what it needs from the stages before it (as `provides`): without it, it would do nothing.
     requires: ClassVar[tuple[str, ...]] = ()
     type_name: ClassVar[str] = ""
-    #: parameters that name what it writes (`vpipe bench` points them into a scratch folder).
+    #: parameters that name what it writes (`vpipe bench` points them into a scratch folder;
+    #: `-o` replaces the first one of the first sink).
     output_params: ClassVar[tuple[str, ...]] = ()
     #: its output is a folder of files (images, snapshots), not one file.
     writes_folder: ClassVar[bool] = False
+    #: shown by `vpipe elements` (test doubles say False).
+    listed: ClassVar[bool] = True
+    #: the element type whose covers, listed in an audit, it renders again without detecting
+    #: (`vpipe apply` puts it in place of a run's stages, with those stages' params).
+    replays: ClassVar[str] = ""
 
     def __init__(self, ctx: Context, params: Params):
         self.ctx = ctx
@@ -147,6 +159,16 @@ class Element:
         downstream say at build time when they would ignore some of them."""
         return None
 
+    def text_classes(self) -> tuple[str, ...]:
+        """Those of its `class_names()` whose objects are read as text (licence plates): `vpipe
+        verify` confirms a box of one by a row of characters, not by its score alone."""
+        return ()
+
+    def rechecking(self, floor: float) -> Params | None:
+        """Its params made to report every box down to score `floor`, whatever its size, for
+        `vpipe verify` to look again at an output; None: it has no such setting."""
+        return None
+
     def upstream_warning(self, floors: dict[str, float]) -> str | None:
         """A warning, not a refusal, about what the stages before it report: `floors` maps each
         detector upstream to the lowest score it reports (score_floor). Printed by `validate`
@@ -165,6 +187,16 @@ class Element:
         """Called once at the end of the stream, also after errors: finalize what was written."""
 
 
+@dataclass
+class Delivery:
+    """What a network sink got to its server: shown in the run's summary and metrics."""
+
+    sent: int = 0
+    #: frames dropped while it was disconnected.
+    dropped: int = 0
+    connections: int = 0
+
+
 class Sink(Element):
     role = "sink"
     output_params = ("path",)
@@ -176,6 +208,25 @@ class Sink(Element):
     #: for `-o folder/`), so one config serves files and folders alike; the swapped-in sink is
     #: the one that declares the suffix or, for a folder, the first such sink that writes one.
     swappable: ClassVar[bool] = False
+
+    def destination(self) -> str:
+        """Where it writes, fit to print in the run's summary (credentials redacted); "" for
+        nowhere. By default its first output."""
+        outputs = self.outputs()
+        return str(outputs[0]) if outputs else ""
+
+    def delivery(self) -> Delivery | None:
+        """What a network sink has delivered so far; None for a sink that writes locally."""
+        return None
+
+
+class LiveView(Sink):
+    """A sink that shows the pictures live on a local web page. `vpipe serve` adds the first one
+    registered to a graph, with the params `port`, `host`, `linger`, `user` and `password`; with
+    `linger` its page stays up after `close()`, until `shutdown()`."""
+
+    def shutdown(self) -> None:
+        """Stop serving the page (after a lingering `close()`)."""
 
 
 @dataclass
@@ -199,6 +250,8 @@ class Source:
     Params: ClassVar[type[Params]] = Params
     #: the form of uri `kind: auto` gives it: "file", "folder", "device" or "url" (graph.uri_form).
     takes: ClassVar[str] = ""
+    #: shown by `vpipe elements` (test doubles say False).
+    listed: ClassVar[bool] = True
 
     def __init__(self, name: str, uri: str, params: Params, base_dir: Path):
         self.name = name
@@ -219,8 +272,9 @@ class Source:
         raise NotImplementedError
 
     def capture(self) -> Iterator[Captured]:
-        """`frames()`, each at most `max_side` on its longer side: what the runner reads."""
-        limit = getattr(self.params, "max_side", None)
+        """`frames()`, each at most `max_side` on its longer side (params derived from
+        SourceParams): what the runner reads."""
+        limit = self.params.max_side if isinstance(self.params, SourceParams) else None
         for captured in self.frames():
             height, width = captured.image.shape[:2]
             if limit and max(height, width) > limit:

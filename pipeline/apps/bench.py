@@ -66,7 +66,7 @@ def measure(config, overrides: Overrides, max_frames, warmup, sequential) -> dic
 def _first_video(config, overrides: Overrides) -> Path:
     graph = build_graph(config, overrides)
     try:
-        path = getattr(graph.sources[0].element, "path", None)
+        path = graph.sources[0].element.info.path
     finally:
         graph.close()
     if path is None or not path.is_file():

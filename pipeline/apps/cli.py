@@ -156,8 +156,7 @@ def _verify_run(graph, config: Path, device: str | None) -> int:
 def verify_targets(graph) -> tuple[Path, Path, Path]:
     """(original, anonymized, audit) of a built graph: the first source, and the first video or
     images sink not raw (not an events stage's snapshots, nor clips: they are no copy of the input)."""
-    source = graph.sources[0].element
-    original = getattr(source, "path", None) or getattr(source, "folder", None)
+    original = graph.sources[0].element.info.path
     pictures = [n.element for n in graph.sinks if n.element.writes_pixels and n.element.swappable and not n.raw_output]
     audits = [n.element for n in graph.sinks if n.element.audit]
     if original is None or not pictures or not audits:
@@ -310,6 +309,7 @@ def serve(
     The page stays up, on the last picture, after the stream ends, until Ctrl-C."""
     import tempfile
 
+    from vpipe.pipeline.api.element import LiveView
     from vpipe.pipeline.runtime.config import NodeSpec, load_config
     from vpipe.pipeline.runtime.graph import Overrides, build_graph
 
@@ -323,13 +323,14 @@ def serve(
     # A --host beyond loopback without --user is refused by the web sink's own parameters.
     loaded = load_config(config)
     # No `inputs`: like any sink, it takes the last stage listed (the anonymizer, in a chain).
-    loaded.spec.sinks.append(NodeSpec(type="web", name="serve_web", params=params))
+    loaded.spec.sinks.append(NodeSpec(type=live_view_type(), name="serve_web", params=params))
     with tempfile.TemporaryDirectory(prefix="vpipe-serve-") as scratch:
         # A view: the config's files (the video, the audit, snapshots) go to a scratch folder,
         # deleted on exit, so an earlier run's out/roadview.mp4 neither blocks it nor is replaced.
         graph = build_graph(loaded, Overrides(input=input, device=device, overwrite=overwrite,
                                               output_dir=None if outputs else Path(scratch)))
         web = graph.nodes["serve_web"].element
+        assert isinstance(web, LiveView)
         host_shown = f"[{host}]" if ":" in host else host
         typer.echo(f"web view: http://{host_shown}:{port}/", err=True)
         try:
@@ -341,6 +342,18 @@ def serve(
             pass
         finally:
             web.shutdown()
+
+
+def live_view_type() -> str:
+    """The sink type `vpipe serve` adds: the first one registered that is a LiveView."""
+    from vpipe.pipeline.api.element import LiveView
+    from vpipe.pipeline.api.registry import ELEMENTS, load_elements
+
+    load_elements()
+    found = next((name for name, cls in ELEMENTS.items() if issubclass(cls, LiveView)), None)
+    if found is None:
+        raise ConfigError("vpipe serve: no live-view sink is registered (a LiveView, such as `web`)")
+    return found
 
 
 @app.command()
@@ -443,7 +456,7 @@ def elements() -> None:
               ("sink", {k: c for k, c in ELEMENTS.items() if c.role == "sink"})]
     for label, classes in groups:
         for name, cls in sorted(classes.items()):
-            if name.startswith("test_"):
+            if not cls.listed:
                 continue
             # The docstring's first paragraph, whole: its first line alone may stop mid-sentence.
             about = " ".join(line.strip() for line in (cls.__doc__ or "").strip().split("\n\n")[0].splitlines())

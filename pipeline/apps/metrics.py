@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Iterator
 
+from vpipe.pipeline.api.element import Sink
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.runtime.runner import Runner
 
@@ -78,9 +79,8 @@ class RunnerCollector:
 
         offline = CounterMetricFamily("vpipe_sink_offline_drops", "Frames a network sink dropped while "
                                       "disconnected from its server", labels=["element"])
-        for node in graph.sinks:
-            if hasattr(node.element, "connections"):
-                offline.add_metric([node.name], node.element.dropped)
+        for name, drops in offline_drops(graph).items():
+            offline.add_metric([name], drops)
 
         latency = HistogramMetricFamily("vpipe_latency_seconds", "Capture-to-sink latency", labels=["sink"])
         for sink, buckets in self._latency_buckets().items():
@@ -145,3 +145,9 @@ def serve_metrics(runner: Runner, port: int, host: str = "127.0.0.1") -> Metrics
     except OSError as exc:
         raise VpipeError(f"--metrics-port {port}: cannot listen on {host}: {exc.strerror or exc}") from None
     return MetricsServer(server, thread, registry)
+
+
+def offline_drops(graph) -> dict[str, int]:
+    """Frames each network sink dropped while disconnected (those that report a Delivery)."""
+    deliveries = {n.name: n.element.delivery() for n in graph.sinks if isinstance(n.element, Sink)}
+    return {name: d.dropped for name, d in deliveries.items() if d is not None}

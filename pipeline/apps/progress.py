@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
+from vpipe.pipeline.api.element import Element, Sink
 from vpipe.pipeline.api.registry import ELEMENTS
 from vpipe.pipeline.runtime.runner import Runner
 
@@ -70,14 +71,7 @@ class Progress:
         the per-stream and per-stage table of `vpipe run --status`."""
         stats = self.runner.stats
         for sink, count in stats.sink_frames.items():
-            element = self.runner.graph.nodes[sink].element
-            where = getattr(element, "path", None) or getattr(element, "folder", None) or ""
-            line = f"{sink_label(sink, element)}: {count} {'images' if element.writes_folder else 'frames'}" + (
-                f" -> {where}" if where else "")
-            if hasattr(element, "connections"):  # a network sink (rtsp): what reached the server
-                line += (f" ({element.sent} sent, {element.dropped} dropped while disconnected, "
-                         f"{element.connections} connections)")
-            print(line, file=sys.stderr)
+            print(sink_line(sink, count, self.runner.graph.nodes[sink].element), file=sys.stderr)
         for node in self.runner.graph.sources:
             for warning in node.element.warnings():  # corrupt or truncated input: said, not silent
                 print(f"warning: {warning}", file=sys.stderr)
@@ -92,6 +86,18 @@ class Progress:
         if table:
             # Full width even when stderr is a file or a pipe (rich would wrap at 80 columns).
             Console(stderr=True, width=max(self.console.width, 130)).print(status_table(self.runner))
+
+
+def sink_line(name: str, count: int, element: Element) -> str:
+    """A sink's line of the summary: what it wrote, where, and what reached a network sink's server."""
+    where = element.destination() if isinstance(element, Sink) else ""
+    line = f"{sink_label(name, element)}: {count} {'images' if element.writes_folder else 'frames'}" + (
+        f" -> {where}" if where else "")
+    delivery = element.delivery() if isinstance(element, Sink) else None
+    if delivery is not None:
+        line += (f" ({delivery.sent} sent, {delivery.dropped} dropped while disconnected, "
+                 f"{delivery.connections} connections)")
+    return line
 
 
 def sink_label(name: str, element) -> str:

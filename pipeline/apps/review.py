@@ -135,6 +135,7 @@ class Review:
         self.original, self.config = original, config
         self.user, self.password = user, password
         self.lock = threading.Lock()
+        self.frames: VideoFrames | FolderFrames | None = None
         self.show(anonymized, audit or audit_beside(anonymized))
 
     def show(self, anonymized: Path, audit: Path) -> None:
@@ -142,7 +143,7 @@ class Review:
         frames = FolderFrames(anonymized, records) if anonymized.is_dir() else VideoFrames(anonymized)
         if len(frames) < len(records):
             raise VpipeError(f"{anonymized}: has {len(frames)} frames, its audit {audit} lists {len(records)}")
-        old = getattr(self, "frames", None)
+        old = self.frames
         self.anonymized, self.audit, self.records, self.frames = anonymized, audit, records, frames
         self.flags = _flags(report_paths(anonymized)[0])
         if old:

@@ -137,8 +137,7 @@ def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
         raise ConfigError(f"--output: the first sink, {raw!r}, writes raw pixels (raw_output: true), and -o "
                           "names an anonymized output: list an anonymized sink first, or set this one's path in the config")
     overrides = _audit_follows_output(overrides)
-    audit_sink = next((n for (_, sp, r), n in zip(specs, names)
-                       if r == "sink" and getattr(ELEMENTS.get(sp.type), "audit", False)), None)
+    audit_sink = next((n for (_, sp, r), n in zip(specs, names) if r == "sink" and _writes_audit(sp.type)), None)
     nodes: dict[str, Node] = {}
     for (loc, node_spec, role), name in zip(specs, names):
         inputs = links[name]
@@ -393,7 +392,9 @@ def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, devic
         wanted = sink_for_output(output)
         if cls.swappable and wanted is not cls:
             cls, raw = wanted, {}
-        raw["path"] = output
+        if not cls.output_params:
+            raise ConfigError(f"--output: the first sink, {name!r}, writes no file ({s.type!r} names no output_params)")
+        raw[cls.output_params[0]] = output
         base_dir = Path.cwd()
     params = _params(config, loc, cls, raw)
     engine_path = None
@@ -422,3 +423,8 @@ def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, devic
             # The path came from -o (or follows it: the audit), not from the config's line.
             raise ConfigError(f"--output: {str(exc).removeprefix('params.path: ')}") from None
         raise config.error(loc, f"{name}: {exc}") from None
+
+
+def _writes_audit(type_name: str) -> bool:
+    cls = ELEMENTS.get(type_name)
+    return cls is not None and issubclass(cls, Sink) and cls.audit

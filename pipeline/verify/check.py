@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from vpipe.pipeline.api.boxes import box_iou, ellipse_mask as _ellipse
+from vpipe.pipeline.api.element import Element
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.media import IMAGE_SUFFIXES
@@ -253,10 +254,12 @@ class Detectors:
     big, at the run's threshold (the magnification is the extra sensitivity there; a lower
     threshold on top found only false alarms on the bundled clip)."""
 
-    def __init__(self, elements: list, tiles: int = 2):
+    def __init__(self, elements: list[Element], tiles: int = 2):
         self.elements, self.tiles = elements, tiles
-        self.thresholds = [e.params.threshold for e in elements]
+        self.thresholds = [e.score_floor() or 0.0 for e in elements]
         self.run_threshold = {e.name: t for e, t in zip(elements, self.thresholds)}  # by stage name
+        #: classes read as text (plates): confirmed by a row of characters.
+        self.text_classes = {name for e in elements for name in e.text_classes()}
 
     @property
     def names(self) -> list[str]:
@@ -276,8 +279,7 @@ class Detectors:
         for x, y, s, view in self._views(image):
             frame = Frame(view, "verify", index or 0, None if index is None else 0.0, 0.0, 0.0)
             for element, t in zip(self.elements, self.thresholds):
-                element.params = element.params.model_copy(
-                    update={"threshold": t * (SENSITIVITY if s == 1.0 else 1.0), "min_size": 0.0})
+                element.params = element.rechecking(t * (SENSITIVITY if s == 1.0 else 1.0)) or element.params
                 frame = element(frame)
             d = frame.detections
             for i in range(len(d)):
@@ -417,7 +419,7 @@ def _residuals(detectors: Detectors, before, after, rects, position: int, record
         # A covered object found again (its blurred silhouette) is check 1's business.
         if covered_share(box, rects) >= MIN_COVER or _matches(box, covered.get(name)):
             continue
-        why = confirmed(after, box, name, score, threshold)
+        why = confirmed(after, box, score, threshold, reads_as_text=name in detectors.text_classes)
         if not why:
             continue
         if "characters" not in why and score < threshold + NEAR:

@@ -21,14 +21,15 @@ PLATE_ALONE = 0.6
 MIN_CHARACTERS = 3
 
 
-def confirmed(image: np.ndarray, box, name: str, score: float, run_threshold: float) -> str | None:
+def confirmed(image: np.ndarray, box, score: float, run_threshold: float, reads_as_text: bool) -> str | None:
     """Why a residual detection on the output is a candidate leak, or None when it is not one.
 
-    A plate is confirmed by its score or by plate-like text. Other classes (faces) have no second
+    A plate (a class its detector declares `reads_as_text`, Element.text_classes) is confirmed
+    by its score or by plate-like text. Other classes (faces) have no second
     detector here (opencv-python 5 ships no Haar cascades, and verify downloads nothing), so
     they stand only at the run's own threshold: below it, on the bundled clip, the detector
     found helmet highlights and shadows, never a face."""
-    if name == "licence_plate":
+    if reads_as_text:
         if score >= PLATE_ALONE:
             return f"scores {score:.2f}"
         characters = text_row(image, box)
