@@ -22,7 +22,7 @@ class GammaParams(Params):
 
 
 @register("gamma")
-class Gamma(Element):
+class Gamma(Element[GammaParams]):
     """Applies out = 255 * (in / 255) ** gamma to every pixel, through one lookup table."""
 
     Params = GammaParams

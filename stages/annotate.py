@@ -22,7 +22,7 @@ class AnnotateParams(Params):
 
 
 @register("annotate")
-class Annotate(Element):
+class Annotate(Element[AnnotateParams]):
     """Draws boxes, class names and scores on a copy of the frame."""
 
     Params = AnnotateParams

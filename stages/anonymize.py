@@ -80,7 +80,7 @@ class UpstreamFault(Exception):
 
 
 @register("anonymize")
-class Anonymize(Element):
+class Anonymize(Element[AnonymizeParams]):
     """Covers every detected box (blur, pixelate or fill); covers the whole frame on a fault."""
 
     Params = AnonymizeParams

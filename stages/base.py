@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field
 
 from vpipe.engines import EngineError, open_engine
-from vpipe.pipeline.api.element import Context, Element, Params, SourceParams
+from vpipe.pipeline.api.element import Context, Element, P, SourceParams
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.outputs import check_writable
 
@@ -24,13 +24,13 @@ class CaptureParams(SourceParams):
 MIN_INPUT, MAX_INPUT = 16, 4096
 
 
-class ModelElement(Element):
+class ModelElement(Element[P]):
     """An element that runs an engine: opened at build time (so `vpipe validate` loads it),
     checked against the tasks the element runs, warmed up on its worker."""
 
     thread_safe = True  # ONNX Runtime sessions take concurrent runs
 
-    def __init__(self, ctx: Context, params: Params, input_size: str | None = None):
+    def __init__(self, ctx: Context, params: P, input_size: str | None = None):
         """`input_size`: the network input "HxW" its params ask for, for models that take any size."""
         super().__init__(ctx, params)
         size = input_size

@@ -77,7 +77,7 @@ class _Camera:
 
 
 @register("clips")
-class ClipsSink(Sink):
+class ClipsSink(Sink[ClipsParams]):
     """An H.264 mp4 of each event with pre-roll and post-roll, from a bounded buffer per camera."""
 
     Params = ClipsParams

@@ -33,7 +33,7 @@ class CoversParams(Params):
 
 
 @register("covers")
-class Covers(Element):
+class Covers(Element[CoversParams]):
     """Covers the rectangles an audit lists (and a reviewer's edits): re-renders without detecting."""
 
     Params = CoversParams

@@ -65,7 +65,7 @@ TEXT_CLASSES = ("licence_plate",)
 
 
 @register("detect")
-class Detect(ModelElement):
+class Detect(ModelElement[DetectParams]):
     """Runs a detector engine; the output layout comes from the model's metadata."""
 
     Params = DetectParams

@@ -69,7 +69,7 @@ class _Camera:
 
 
 @register("events")
-class Events(Element):
+class Events(Element[EventsParams]):
     """Track start/end and zone-enter events on `Frame.events`, with optional snapshots."""
 
     Params = EventsParams

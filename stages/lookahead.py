@@ -90,7 +90,7 @@ class SourceBuffer:
 
 
 @register("lookahead")
-class Lookahead(Element):
+class Lookahead(Element[LookaheadParams]):
     """Delays each source by N frames and covers new and re-found tracks in the frames held."""
 
     Params = LookaheadParams

@@ -51,7 +51,7 @@ class MqttParams(Params):
 
 
 @register("mqtt")
-class MqttSink(Sink):
+class MqttSink(Sink[MqttParams]):
     """Publishes track and zone events to an MQTT broker, with availability and a last will."""
 
     Params = MqttParams

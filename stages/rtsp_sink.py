@@ -36,7 +36,7 @@ class RtspOutParams(Params):
 
 
 @register("rtsp")
-class RtspSink(Sink):
+class RtspSink(Sink[RtspOutParams]):
     """Publishes H.264 over RTSP (or RTMP/FLV); reconnects on server loss, dropping meanwhile."""
 
     Params = RtspOutParams

@@ -18,7 +18,7 @@ class SegmentParams(Params):
 
 
 @register("segment")
-class Segment(ModelElement):
+class Segment(ModelElement[SegmentParams]):
     """Runs a segmentation engine; adds a class map at frame size to `frame.masks[name]`."""
 
     Params = SegmentParams

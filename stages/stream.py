@@ -53,7 +53,7 @@ class _Failed:
 
 
 @register_source("rtsp")
-class NetworkStreamSource(Source):
+class NetworkStreamSource(Source[StreamParams]):
     """RTSP/RTMP/HTTP cameras through PyAV (FFmpeg), with timeouts and reconnection."""
 
     Params = StreamParams

@@ -144,7 +144,7 @@ class SourceState:
 
 
 @register("track")
-class Tracker(Element):
+class Tracker(Element[TrackParams]):
     """Adds track ids to the detections and the boxes of recently lost objects."""
 
     Params = TrackParams

@@ -73,7 +73,7 @@ class UpscaleParams(Params):
 
 
 @register("upscale")
-class Upscale(ModelElement):
+class Upscale(ModelElement[UpscaleParams]):
     """Upscales frames by the model's factor; boxes already found are scaled with them."""
 
     Params = UpscaleParams

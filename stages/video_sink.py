@@ -58,7 +58,7 @@ FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof",
 
 
 @register("video")
-class VideoSink(Sink):
+class VideoSink(Sink[VideoParams]):
     """H.264 (or any FFmpeg encoder) in MP4/MKV/MOV, with the source's timestamps and audio."""
 
     Params = VideoParams

@@ -105,7 +105,7 @@ class _Camera:
 
 
 @register("web")
-class WebSink(LiveView):
+class WebSink(LiveView[WebParams]):
     """Serves a live page of the anonymized cameras and their events over HTTP."""
 
     Params = WebParams

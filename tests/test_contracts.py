@@ -272,3 +272,16 @@ def test_elements_lists_what_is_listed(monkeypatch, capsys):
     assert code in (0, None)
     assert "stage contract_shown: Shown in the reference." in out
     assert "contract_file_sink" not in out and "test_box" not in out
+
+
+def test_each_built_in_types_its_params_as_it_declares_them():
+    """`class Detect(ModelElement[DetectParams])` with `Params = DetectParams`: the type a checker
+    sees for `self.params` is the model the graph builds them with."""
+    import typing
+
+    load_elements()
+    for name, cls in {**ELEMENTS, **SOURCES}.items():
+        if not cls.__module__.startswith("vpipe.stages") or cls.Params is Params:
+            continue
+        typed = [a for base in getattr(cls, "__orig_bases__", ()) for a in typing.get_args(base)]
+        assert typed == [cls.Params], f"{name}: {cls.__name__} subclasses {cls.__orig_bases__}, Params is {cls.Params}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import ClassVar, Generic, Iterator, TypeVar
 
 import cv2
 import numpy as np
@@ -27,6 +27,12 @@ class Params(BaseModel):
     are `.inf` and `.nan` (an fps of .inf failed only at run time)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+#: an element's own Params: `class Blur(Element[BlurParams])` makes `self.params` a BlurParams.
+P = TypeVar("P", bound=Params)
+#: the base class, by a name that the class attribute `Params` of elements does not hide.
+AnyParams = Params
 
 
 class SourceParams(Params):
@@ -83,14 +89,15 @@ class Context:
     where: str = ""
 
 
-class Element:
-    """A stage or a sink. Subclasses set `Params` and implement `__call__`.
+class Element(Generic[P]):
+    """A stage or a sink. Subclasses set `Params` and implement `__call__`; subclassing
+    `Element[TheirParams]` types `self.params` (plain `Element` leaves it untyped).
 
     Built (and engines loaded) when the graph is built, so `vpipe validate` catches a bad model
     before any frame is read; `open` runs on the element's own worker just before the first frame.
     """
 
-    Params: ClassVar[type[Params]] = Params
+    Params: ClassVar[type[AnyParams]] = AnyParams
     #: "stage" passes frames on; "sink" ends a branch.
     role: ClassVar[str] = "stage"
     #: model tasks this element runs; non-empty means it needs an `engine`.
@@ -119,10 +126,10 @@ class Element:
     #: (`vpipe apply` puts it in place of a run's stages, with those stages' params).
     replays: ClassVar[str] = ""
 
-    def __init__(self, ctx: Context, params: Params):
+    def __init__(self, ctx: Context, params: P):
         self.ctx = ctx
         self.name = ctx.name
-        self.params = params
+        self.params: P = params
 
     def outputs(self) -> list[Path]:
         """The files (or the folder) it writes: checked before the run, so that none is an
@@ -164,7 +171,7 @@ class Element:
         verify` confirms a box of one by a row of characters, not by its score alone."""
         return ()
 
-    def rechecking(self, floor: float) -> Params | None:
+    def rechecking(self, floor: float) -> P | None:
         """Its params made to report every box down to score `floor`, whatever its size, for
         `vpipe verify` to look again at an output; None: it has no such setting."""
         return None
@@ -197,7 +204,7 @@ class Delivery:
     connections: int = 0
 
 
-class Sink(Element):
+class Sink(Element[P]):
     role = "sink"
     output_params = ("path",)
     #: suffixes of the one file it writes: `-o FILE` goes to the sink that declares FILE's suffix.
@@ -220,7 +227,7 @@ class Sink(Element):
         return None
 
 
-class LiveView(Sink):
+class LiveView(Sink[P]):
     """A sink that shows the pictures live on a local web page. `vpipe serve` adds the first one
     registered to a graph, with the params `port`, `host`, `linger`, `user` and `password`; with
     `linger` its page stays up after `close()`, until `shutdown()`."""
@@ -243,20 +250,21 @@ class Captured:
     audit: dict | None = None
 
 
-class Source:
-    """A capture element. `info` is known after construction (files are probed then)."""
+class Source(Generic[P]):
+    """A capture element. `info` is known after construction (files are probed then);
+    `Source[TheirParams]` types `self.params`, as for Element."""
 
     kind: ClassVar[str] = ""
-    Params: ClassVar[type[Params]] = Params
+    Params: ClassVar[type[AnyParams]] = AnyParams
     #: the form of uri `kind: auto` gives it: "file", "folder", "device" or "url" (graph.uri_form).
     takes: ClassVar[str] = ""
     #: shown by `vpipe elements` (test doubles say False).
     listed: ClassVar[bool] = True
 
-    def __init__(self, name: str, uri: str, params: Params, base_dir: Path):
+    def __init__(self, name: str, uri: str, params: P, base_dir: Path):
         self.name = name
         self.uri = uri
-        self.params = params
+        self.params: P = params
         self.base_dir = base_dir
         self.info = StreamInfo(source_id=name)
         #: values of `${VAR}`s in the uri -> "${VAR}": messages show the name (set by the graph).
