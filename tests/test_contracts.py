@@ -285,3 +285,13 @@ def test_each_built_in_types_its_params_as_it_declares_them():
             continue
         typed = [a for base in getattr(cls, "__orig_bases__", ()) for a in typing.get_args(base)]
         assert typed == [cls.Params], f"{name}: {cls.__name__} subclasses {cls.__orig_bases__}, Params is {cls.Params}"
+
+
+def test_the_built_in_network_sink_keeps_its_summary_line():
+    """rtsp's line as before the contract (tests/test_live.py reads it from a real run)."""
+    from vpipe.pipeline.apps.progress import sink_line
+
+    load_elements()
+    rtsp = ELEMENTS["rtsp"].__new__(ELEMENTS["rtsp"])
+    rtsp.safe_url, rtsp.sent, rtsp.dropped, rtsp.connections = "rtsp://u:***@cam/in", 9, 4, 2
+    assert sink_line("rtsp", 13, rtsp) == "rtsp: 13 frames -> rtsp://u:***@cam/in (9 sent, 4 dropped while disconnected, 2 connections)"
