@@ -1,4 +1,4 @@
-"""Where verify's legibility threshold comes from (pipeline/verify_legible.py).
+"""Where verify's legibility threshold comes from (pipeline/verify/legible.py).
 
     vpipe run configs/roadview.yaml -o /tmp/c.mp4            # vpipe's own output and its audit
     python benchmarks/verify_legible.py --clean /tmp/c.mp4 [--data ../shared/data/train/openimages-plates]
@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vpipe.pipeline.verify_confirm import MIN_CHARACTERS, text_row
-from vpipe.pipeline.verify_legible import LEGIBLE, legibility
+from vpipe.pipeline.verify.confirm import MIN_CHARACTERS, text_row
+from vpipe.pipeline.verify.legible import LEGIBLE, legibility
 from vpipe.stages.anonymize import Blur, Pixelate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ class Tally:
 def clip(clean: Path) -> Tally:
     import av
 
-    from vpipe.pipeline.verify import covered_rects
+    from vpipe.pipeline.verify.check import covered_rects
 
     tally = Tally(plates=False)
     records = [json.loads(line) for line in clean.with_suffix(".jsonl").read_text().splitlines()]

@@ -329,7 +329,7 @@ def test_typer_commands(tmp_path):
 
 def test_vpipe_cli_prints_one_line_error(tmp_path):
     """The real `vpipe` entry point: an R-CNN batch refusal is one line, exit 1, no traceback."""
-    cmd = [sys.executable, "-c", "from vpipe.pipeline.cli import main; main()", "export",
+    cmd = [sys.executable, "-c", "from vpipe.pipeline.apps.cli import main; main()", "export",
            "fasterrcnn_mobilenet_v3_large_320_fpn", "--random-init", "--batch", "2", "--out", str(tmp_path / "m.onnx")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if "No such command" in proc.stderr:

@@ -143,7 +143,7 @@ def _detail(gray: np.ndarray, box) -> float:
 @pytest.mark.slow
 def test_roadview_covers_the_bundled_clips_plate_in_every_frame(tmp_path):
     config, video, audit = _roadview_in(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q"],
+    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "-q"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     records = [json.loads(line) for line in audit.read_text().splitlines()]

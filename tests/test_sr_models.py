@@ -15,9 +15,9 @@ import pytest
 
 from conftest import ROOT, write_config
 from vpipe.engines import open_engine
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
 from vpipe.tools.evaluate.scores import downscale
 
 PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "rocket")

@@ -22,12 +22,12 @@ TOOLS = {
 
 
 def vpipe(*args: str) -> subprocess.CompletedProcess:
-    code = "import sys; from vpipe.pipeline.cli import main; sys.argv[0] = 'vpipe'; main()"
+    code = "import sys; from vpipe.pipeline.apps.cli import main; sys.argv[0] = 'vpipe'; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
 
 
 def test_help_lists_every_tool_and_imports_no_torch():
-    code = ("import sys; from vpipe.pipeline.cli import main; sys.argv = ['vpipe', '--help']\n"
+    code = ("import sys; from vpipe.pipeline.apps.cli import main; sys.argv = ['vpipe', '--help']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.api.errors import VpipeError
 from vpipe.tools.data import plate_synth as ps
 from vpipe.tools.train import detect as td
 
@@ -21,7 +21,7 @@ RCNN = "fasterrcnn_mobilenet_v3_large_320_fpn"
 
 
 def vpipe(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-c", "from vpipe.pipeline.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from vpipe.pipeline.apps.cli import main; main()", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 

@@ -10,9 +10,9 @@ from onnx import TensorProto, helper
 
 from conftest import write_config
 from vpipe.engines import ModelMeta, open_engine
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
 from vpipe.stages.upscale import Upscaler
 from vpipe.tools.evaluate.scores import downscale, sr_scores
 

@@ -1,5 +1,5 @@
 """The tools' front door: their `vpipe` commands, mounted by the vpipe app through the
-`vpipe.commands` entry points (pyproject.toml, pipeline/commands.py).
+`vpipe.commands` entry points (pyproject.toml, pipeline/apps/commands.py).
 
 - `vpipe export` and `vpipe build`: plain functions with typer annotations.
 - `vpipe train detect|sr`, `vpipe synth plates`, `vpipe weights imagenet`, `vpipe sample`,

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.api.errors import VpipeError
 
 CATEGORIES = [{"id": 1, "name": "licence_plate"}, {"id": 2, "name": "vehicle"}]
 STYLES = ("kr", "eu", "us", "kr2", "jp", "vn2", "moto", "mercosur", "br_grey")

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import typer
 
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.api.errors import VpipeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
                   help="Measure models on labelled data.")
@@ -302,8 +302,8 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
 
     from pycocotools.coco import COCO
 
-    from vpipe.pipeline.element import Context
-    from vpipe.pipeline.frame import Frame
+    from vpipe.pipeline.api.element import Context
+    from vpipe.pipeline.api.frame import Frame
     from vpipe.stages.detect import Detect, DetectParams
 
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints as it loads

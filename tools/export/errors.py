@@ -3,7 +3,7 @@ quantizer can all raise it without importing each other."""
 
 from __future__ import annotations
 
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.api.errors import VpipeError
 
 
 class ExportError(VpipeError):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vpipe.pipeline.boxes import box_iou  # the tracker's pairwise IoU: one definition
+from vpipe.pipeline.api.boxes import box_iou  # the tracker's pairwise IoU: one definition
 
 
 def dense_error(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:

