@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
+from vpipe.pipeline.api.errors import VpipeError
 from vpipe.tools.data import plate_synth as ps
 
 
@@ -151,3 +152,12 @@ def test_cli_and_real_backgrounds_keep_their_labels(fonts, tmp_path):
     data = json.loads((tmp_path / "s" / "annotations.json").read_text())
     assert len(data["images"]) == 6 and data["info"]["seed"] == 2
     assert ps.main(["--out", str(tmp_path / "x"), "--count", "0"]) == 2
+
+
+def test_styles_draw_one_kind_only_and_unknown_ones_are_one_line(fonts, tmp_path):
+    every = json.loads(ps.generate(tmp_path / "all", 4, seed=3, log=None).read_text())
+    moto = json.loads(ps.generate(tmp_path / "moto", 4, seed=3, log=None, styles=["moto"]).read_text())
+    assert moto["info"]["styles"] == ["moto"] and every["info"]["styles"] == list(ps.STYLES)
+    assert (tmp_path / "all/images/000000.jpg").read_bytes() != (tmp_path / "moto/images/000000.jpg").read_bytes()
+    with pytest.raises(VpipeError, match=r"--styles zz: unknown \(known: kr, eu"):
+        ps.generate(tmp_path / "bad", 1, styles=["moto", "zz"], log=None)

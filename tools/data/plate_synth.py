@@ -541,7 +541,7 @@ def add_plate(canvas: Canvas, rng: np.random.Generator, fonts, width: float | No
               center: tuple[float, float] | None = None, tilt: float = 1.0) -> bool:
     """Render, warp and paste one plate; label it. False when it could not be placed."""
     w, h = canvas.size
-    plate = render_plate(rng, _pick(rng, STYLES), fonts)
+    plate = render_plate(rng, _pick(rng, _WORKER.get("styles") or STYLES), fonts)
     aspect = plate.rgb.shape[0] / plate.rgb.shape[1] * rng.uniform(0.85, 1.15)
     free = width is None and center is None
     close_up = free and rng.random() < 0.08  # a frame-filling plate, 30-90 % of the image's width
@@ -852,8 +852,9 @@ def make_image(rng: np.random.Generator, fonts, pool: BackgroundPool | None = No
 _WORKER: dict = {}
 
 
-def _init_worker(backgrounds, backgrounds_coco) -> None:
+def _init_worker(backgrounds, backgrounds_coco, styles=None) -> None:
     _WORKER["fonts"] = find_fonts()
+    _WORKER["styles"] = tuple(styles) if styles else None
     _WORKER["pool"] = BackgroundPool.load(backgrounds, backgrounds_coco) if backgrounds else None
 
 
@@ -869,11 +870,16 @@ def _render(job: tuple[int, int, str]) -> tuple[int, int, list[dict]]:
 
 
 def generate(out: str | Path, count: int, seed: int = 0, backgrounds: str | Path | None = None,
-             backgrounds_coco: str | Path | None = None, log=print, workers: int = 0) -> Path:
+             backgrounds_coco: str | Path | None = None, log=print, workers: int = 0,
+             styles: list[str] | None = None) -> Path:
     """Write `count` images and annotations.json under `out`; returns the JSON's path.
-    `workers` > 0 renders in that many processes; the bytes are the same as with 0."""
+    `workers` > 0 renders in that many processes; the bytes are the same as with 0. `styles`
+    draws plates of those styles only (a held-out set of one kind, to measure on)."""
     if count < 1:
         raise VpipeError(f"--count {count}: must be at least 1")
+    unknown = sorted(set(styles or []) - set(STYLES))
+    if unknown:
+        raise VpipeError(f"--styles {','.join(unknown)}: unknown (known: {', '.join(STYLES)})")
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     find_fonts()  # fail here, in one line, rather than in a worker
@@ -881,10 +887,10 @@ def generate(out: str | Path, count: int, seed: int = 0, backgrounds: str | Path
     if workers > 0:
         import multiprocessing
 
-        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (backgrounds, backgrounds_coco))
+        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (backgrounds, backgrounds_coco, styles))
         results = pool.imap(_render, jobs, chunksize=8)
     else:
-        _init_worker(backgrounds, backgrounds_coco)
+        _init_worker(backgrounds, backgrounds_coco, styles)
         pool, results = None, map(_render, jobs)
     images, annotations = [], []
     for i, (width, height, anns) in enumerate(results):
@@ -897,9 +903,10 @@ def generate(out: str | Path, count: int, seed: int = 0, backgrounds: str | Path
     if pool is not None:
         pool.close()
         pool.join()
+    _WORKER["styles"] = None  # this process's later images draw every style again
     path = out / "annotations.json"
     info = {"description": "vpipe synthetic licence plates", "generator": "vpipe.tools.data.plate_synth",
-            "seed": seed, "count": count, "backgrounds": str(backgrounds) if backgrounds else None}
+            "seed": seed, "count": count, "styles": list(styles or STYLES), "backgrounds": str(backgrounds) if backgrounds else None}
     path.write_text(json.dumps({"info": info, "images": images, "annotations": annotations,
                                 "categories": CATEGORIES}) + "\n")
     if log:
@@ -916,9 +923,11 @@ def main(argv: list[str] | None = None, prog: str = "vpipe synth plates") -> int
     parser.add_argument("--backgrounds", help="folder of real photos used as backgrounds for half the images")
     parser.add_argument("--backgrounds-coco", help="COCO JSON of --backgrounds, so their own plates/vehicles stay labelled")
     parser.add_argument("--workers", type=int, default=0, help="rendering processes (same images for any number)")
+    parser.add_argument("--styles", help=f"comma-separated plate styles to draw, of {','.join(STYLES)} (default: all)")
     args = parser.parse_args(argv)
     try:
-        generate(args.out, args.count, args.seed, args.backgrounds, args.backgrounds_coco, workers=args.workers)
+        generate(args.out, args.count, args.seed, args.backgrounds, args.backgrounds_coco, workers=args.workers,
+                 styles=args.styles.split(",") if args.styles else None)
     except VpipeError as exc:
         print(f"plate_synth: error: {exc}")
         return 2
