@@ -83,3 +83,20 @@ def cut_clips(source: Path, folder: Path, count: int, frames: int) -> list[Path]
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
             out.mux(stream.encode())
     return clips
+
+
+@pytest.fixture(scope="session")
+def roadview_run(tmp_path_factory) -> dict:
+    """`vpipe run configs/roadview.yaml -o roadview.mp4` on the whole bundled clip, once a session.
+
+    A whole run of the default graph (faces and plates, each with tiles) is the suite's costliest
+    step; the tests of that one output (it runs, it covers the plate in every frame, it verifies
+    clean) share it instead of each running it again."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("roadview") / "roadview.mp4"
+    result = subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run",
+                             str(ROOT / "configs" / "roadview.yaml"), "-o", str(out), "-q"],
+                            capture_output=True, text=True, timeout=900)
+    return {"result": result, "video": out, "audit": out.with_suffix(".jsonl")}

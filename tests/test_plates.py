@@ -115,21 +115,6 @@ def test_imagenet_body_loads_then_freezes_then_trains(tmp_path, freeze_iters, bo
     assert torch.equal(after["backbone.s8.0.0.weight"], start["backbone.s8.0.0.weight"]) != body_moves
 
 
-def _roadview_in(tmp_path) -> tuple:
-    """configs/roadview.yaml as shipped, with its outputs moved to tmp_path."""
-    config = yaml.safe_load((ROOT / "configs" / "roadview.yaml").read_text())
-    config["sources"][0]["uri"] = str(SAMPLE)
-    for stage in config["stages"]:
-        if "engine" in stage:
-            stage["engine"] = str((ROOT / "configs" / stage["engine"]).resolve())
-    video, audit = tmp_path / "rv.mp4", tmp_path / "rv.jsonl"
-    for sink in config["sinks"]:
-        sink["params"]["path"] = str(video if sink["type"] == "video" else audit)
-    path = tmp_path / "roadview.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path, video, audit
-
-
 def _gray_frames(path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="gray") for f in container.decode(video=0)]
@@ -141,11 +126,9 @@ def _detail(gray: np.ndarray, box) -> float:
 
 
 @pytest.mark.slow
-def test_roadview_covers_the_bundled_clips_plate_in_every_frame(tmp_path):
-    config, video, audit = _roadview_in(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "-q"],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
+def test_roadview_covers_the_bundled_clips_plate_in_every_frame(roadview_run):
+    video, audit = roadview_run["video"], roadview_run["audit"]
+    assert roadview_run["result"].returncode == 0, roadview_run["result"].stderr
     records = [json.loads(line) for line in audit.read_text().splitlines()]
     assert len(records) == 200
     seen = [r["index"] for r in records if plate_box(r["index"], text=True)]
