@@ -29,7 +29,7 @@ from pathlib import Path
 
 from vpipe.pipeline.batch import FileResult, Job, ignored, plan, preflight, process_file, skip, sort_out, worker_id
 from vpipe.pipeline.config import Config, load_config
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.errors import VpipeError, first_line
 from vpipe.pipeline.manifest import Manifest, sha256
 
 #: seconds between a task's frame counts to the driver (progress only).
@@ -185,8 +185,7 @@ def connect(ray, address: str | None) -> bool:
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except Exception as exc:  # Ray's connection errors are of many types
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise VpipeError(f"--ray {address or ''}: cannot start or reach Ray: {first}".replace("  ", " ")) from None
+        raise VpipeError(f"--ray {address or ''}: cannot start or reach Ray: {first_line(exc)}".replace("  ", " ")) from None
     return True
 
 
@@ -270,8 +269,7 @@ def collect(ray, ref, job: Job, attempts: int) -> FileResult:
     try:
         result = ray.get(ref)
     except ray.exceptions.RayError as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return FileResult(job.source, job.target, "failed", name=job.name, attempts=attempts,
-                          error=f"{job.source}: lost its worker on every attempt: {first}")
+                          error=f"{job.source}: lost its worker on every attempt: {first_line(exc)}")
     result.attempts = attempts
     return result

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.errors import VpipeError, first_line
 from vpipe.tools.families import NMS_MODES, Family, get_family
 
 EXPORTER = "vpipe-export 0.1.0"
@@ -212,7 +212,7 @@ def _load_checkpoint(family: Family, path: Path, num_classes: int, sr_scale: int
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ExportError(f"--weights {path}: not a loadable torch checkpoint ({_first_line(exc)})") from None
+        raise ExportError(f"--weights {path}: not a loadable torch checkpoint ({first_line(exc)})") from None
     for key in ("model", "state_dict", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -247,19 +247,14 @@ def _load_torchvision(family: Family, name: str, num_classes: int):
         model = family.build(num_classes, enum).eval()
     except Exception as exc:
         if isinstance(exc, ValueError) and "num_classes" in str(exc):
-            raise ExportError(f"--weights {name}: {_first_line(exc)}") from None
+            raise ExportError(f"--weights {name}: {first_line(exc)}") from None
         raise ExportError(
-            f"--weights {name}: could not download it ({_first_line(exc)}); offline, download "
+            f"--weights {name}: could not download it ({first_line(exc)}); offline, download "
             f"{enum.url} elsewhere and pass the file with --weights PATH"
         ) from None
     file = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
     sha = sha256_file(file) if file.is_file() else ""
     return model, sha, dict(enum.meta)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,7 +398,7 @@ def export_model(
         wrapper, input_names, output_names = _wrap(fam, model, nms, size, score_thresh, iou_thresh, max_det,
                                                    proposals)
     except RuntimeError as exc:  # e.g. a feature map shrinks below a kernel at a small --input-size
-        raise ExportError(f"{fam.name} at --input-size {size}: {_first_line(exc)}") from None
+        raise ExportError(f"{fam.name} at --input-size {size}: {first_line(exc)}") from None
     wrapper.eval()
     if random_init and fam.kind != "sr":  # small SR nets are fine with torch's default init
         _calibrate_random_model(wrapper, network_input(fam, meta, 2, size, seed=2))
@@ -484,7 +479,7 @@ def _torch_export(wrapper, example, path: Path, input_names, output_names, opset
                 do_constant_folding=True,
             )
     except Exception as exc:
-        raise ExportError(f"{fam.name}: torch.onnx.export failed: {_first_line(exc)}") from None
+        raise ExportError(f"{fam.name}: torch.onnx.export failed: {first_line(exc)}") from None
 
 
 def _simplify(path: Path) -> None:
