@@ -8,7 +8,6 @@ so that every mistake is reported before a single frame is read.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.lineage import check_lineage
 from vpipe.pipeline.outputs import audit_beside, check_outputs
 from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
-from vpipe.pipeline.secrets import scrub
+from vpipe.pipeline.secrets import expand_env, scrub
 
 
 @dataclass
@@ -296,7 +295,9 @@ def _params(config: Config, loc, cls, raw: dict) -> Any:
 def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Overrides, first: bool) -> Source:
     from_cli = first and overrides.input is not None
     # With --input the configured uri is only looked at for its kind: an unset variable is fine.
-    uri, shown = _expand_env(config, loc, s.uri, strict=not from_cli)
+    # `uri: ${CAMERA_URL}` or `rtsp://viewer:${CAM_PASS}@10.0.0.7/stream1`.
+    unset = None if from_cli else (lambda name: config.error(loc + ("uri",), f"environment variable {name} is not set"))
+    uri, shown = expand_env(s.uri, unset)
     if s.kind != "auto" and s.kind not in SOURCES:
         raise config.error(loc + ("kind",), f"unknown source kind {s.kind!r} (known: auto, {', '.join(sorted(SOURCES))})")
     configured = s.kind if s.kind != "auto" else detect_kind(uri, config.base_dir)
@@ -320,24 +321,6 @@ def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Over
         raise config.error(loc + ("uri",), message) from None
     source.shown = shown
     return source
-
-
-def _expand_env(config: Config, loc, uri: str, strict: bool = True) -> tuple[str, dict[str, str]]:
-    """`${NAME}` in a source's uri comes from the environment, so camera passwords stay out of
-    config files (`uri: ${CAMERA_URL}` or `rtsp://viewer:${CAM_PASS}@10.0.0.7/stream1`).
-    Also returns each value -> "${NAME}", so that messages show the name, never the value."""
-    shown: dict[str, str] = {}
-
-    def value(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            if not strict:
-                return match.group(0)
-            raise config.error(loc + ("uri",), f"environment variable {name} is not set")
-        shown[os.environ[name]] = match.group(0)
-        return os.environ[name]
-
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, uri), shown
 
 
 def uri_form(uri: str, base_dir: Path | None) -> str:
