@@ -20,6 +20,7 @@ from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.lineage import check_lineage
 from vpipe.pipeline.outputs import audit_beside, check_outputs
 from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
+from vpipe.pipeline.paths import resolve_path
 from vpipe.pipeline.secrets import expand_env, scrub
 
 
@@ -330,10 +331,7 @@ def uri_form(uri: str, base_dir: Path | None) -> str:
         return "url"
     if uri.isdigit() or uri.startswith("/dev/video"):
         return "device"
-    path = Path(uri).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    return "folder" if path.is_dir() else "file"
+    return "folder" if resolve_path(base_dir or Path(), uri).is_dir() else "file"
 
 
 def detect_kind(uri: str, base_dir: Path | None) -> str:

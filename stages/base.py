@@ -3,7 +3,6 @@ paths elements write into. The plugin API itself (Element, Sink, Source...) is v
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field
@@ -12,6 +11,7 @@ from vpipe.engines import EngineError, open_engine
 from vpipe.pipeline.element import Context, Element, Params
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.outputs import check_writable
+from vpipe.pipeline.paths import resolve_path
 
 
 class CaptureParams(Params):
@@ -63,12 +63,6 @@ class ModelElement(Element):
         warmup = getattr(self.engine, "warmup", None)
         if warmup:
             warmup()
-
-
-def resolve_path(base_dir: Path, value: str) -> Path:
-    """A path from a config: `~` expanded, relative to the config file's folder, normalized."""
-    path = Path(value).expanduser()
-    return Path(os.path.normpath(path if path.is_absolute() else base_dir / path))
 
 
 def output_folder(ctx: Context, value: str, field_name: str) -> Path:

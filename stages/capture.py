@@ -15,6 +15,7 @@ from pydantic import Field
 from vpipe.pipeline.element import Captured, Source, StreamInfo
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.media import IMAGE_SUFFIXES, image_size, tiff_orientation
+from vpipe.pipeline.paths import resolve_path
 from vpipe.pipeline.registry import register_source
 from vpipe.stages.base import CaptureParams
 
@@ -96,8 +97,7 @@ class VideoFileSource(Source):
 
     def __init__(self, name, uri, params, base_dir):
         super().__init__(name, uri, params, base_dir)
-        path = Path(uri).expanduser()
-        self.path = path if path.is_absolute() else base_dir / path
+        self.path = resolve_path(base_dir, uri)
         if not self.path.is_file():
             raise VpipeError(f"{self.path}: video file not found")
         self.container = open_video(str(self.path))
@@ -182,8 +182,7 @@ class ImageFolderSource(Source):
 
     def __init__(self, name, uri, params, base_dir):
         super().__init__(name, uri, params, base_dir)
-        folder = Path(uri).expanduser()
-        self.folder = folder if folder.is_absolute() else base_dir / folder
+        self.folder = resolve_path(base_dir, uri)
         if not self.folder.is_dir():
             raise VpipeError(f"{self.folder}: image folder not found")
         pattern = "**/*" if params.recursive else "*"

@@ -20,7 +20,7 @@ from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Detections, Frame
 from vpipe.pipeline.registry import register
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams, Blur, Pixelate
-from vpipe.stages.base import resolve_path
+from vpipe.pipeline.paths import resolve_path
 from vpipe.stages.regions import cover_polygon
 
 #: the audit entry holding the reviewer's covers and removals.

@@ -13,7 +13,8 @@ from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish, temporary
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import output_folder, resolve_path
+from vpipe.pipeline.paths import resolve_path
+from vpipe.stages.base import output_folder
 
 
 class JsonlParams(Params):

@@ -22,7 +22,7 @@ from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.media import VIDEO_SUFFIXES
 from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
 from vpipe.pipeline.registry import register
-from vpipe.stages.base import resolve_path
+from vpipe.pipeline.paths import resolve_path
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
                 "veryslow", "placebo")
