@@ -24,7 +24,8 @@ from typing import Callable
 from vpipe.pipeline.config import Config, load_config
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.graph import Overrides, build_graph
-from vpipe.pipeline.manifest import Manifest, sha256
+from vpipe.pipeline.manifest import Manifest
+from vpipe.pipeline.paths import sha256_file
 from vpipe.pipeline.media import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES
 from vpipe.pipeline.runner import Runner
 
@@ -121,7 +122,7 @@ def done_already(job: Job, manifest: Manifest, known: dict[str, dict]) -> bool:
     record = known.get(job.name, {})
     return (record.get("state") == "done" and record.get("sha256") is not None
             and record.get("output") == str(job.target.relative_to(manifest.path.parent))
-            and record["sha256"] == sha256(job.target))
+            and record["sha256"] == sha256_file(job.target))
 
 
 def sort_out(jobs: list[Job], manifest: Manifest, overwrite: bool) -> tuple[list[Job], list[Job]]:
@@ -172,8 +173,8 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
             result.status, result.error = "failed", f"{job.source}: no frame decoded"
         else:
             partial.replace(job.target)
-            result.sha256 = sha256(job.target)
-            result.audit_sha256 = sha256(audit) if audit.exists() else ""
+            result.sha256 = sha256_file(job.target)
+            result.audit_sha256 = sha256_file(audit) if audit.exists() else ""
     except VpipeError as exc:
         result.status, result.error = "failed", str(exc)
     result.seconds = time.perf_counter() - start

@@ -30,7 +30,8 @@ from pathlib import Path
 from vpipe.pipeline.batch import FileResult, Job, ignored, plan, preflight, process_file, skip, sort_out, worker_id
 from vpipe.pipeline.config import Config, load_config
 from vpipe.pipeline.errors import VpipeError, first_line
-from vpipe.pipeline.manifest import Manifest, sha256
+from vpipe.pipeline.manifest import Manifest
+from vpipe.pipeline.paths import sha256_file
 
 #: seconds between a task's frame counts to the driver (progress only).
 REPORT_EVERY = 1.0
@@ -114,7 +115,7 @@ def ship_models(ray, config: Config) -> tuple[list[tuple[int, str, str]], list]:
     for i, spec in enumerate(config.spec.stages):
         path = config.resolve(spec.engine) if spec.engine else None
         if path and path.is_file():
-            models.append((i, path.name, sha256(path)))
+            models.append((i, path.name, sha256_file(path)))
             refs.append(ray.put(path.read_bytes()))
     return models, refs
 

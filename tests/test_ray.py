@@ -21,7 +21,8 @@ import elements  # noqa: F401  (registers the test elements here; the workers im
 from conftest import CENTERFACE, SAMPLE, cut_clips
 from vpipe.pipeline.batch import find_videos, run_batch
 from vpipe.pipeline.errors import ConfigError
-from vpipe.pipeline.manifest import NAME, Manifest, sha256
+from vpipe.pipeline.manifest import NAME, Manifest
+from vpipe.pipeline.paths import sha256_file
 
 ray = pytest.importorskip("ray")
 from vpipe.pipeline.ray_batch import run_ray_batch  # noqa: E402
@@ -98,7 +99,7 @@ def test_ray_outputs_are_frame_identical_to_a_local_batch(cluster, clips, tmp_pa
     for result in run.results:
         line = states[result.name]
         assert line["state"] == "done" and line["frames_in"] == line["frames_out"] == 30
-        assert line["sha256"] == sha256(result.output)
+        assert line["sha256"] == sha256_file(result.output)
     assert not list((tmp_path / "ray").rglob("*.partial*"))
 
 
@@ -131,7 +132,7 @@ def test_a_rerun_after_losing_the_manifest_refuses_or_redoes_with_overwrite(clus
     second = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None, overwrite=True)
     assert [r.status for r in second.results] == ["done"] * 4
     states = Manifest(out).states()
-    assert all(states[r.name]["state"] == "done" and states[r.name]["sha256"] == sha256(r.output)
+    assert all(states[r.name]["state"] == "done" and states[r.name]["sha256"] == sha256_file(r.output)
                for r in second.results)
     third = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None)
     assert [r.status for r in third.results] == ["skipped"] * 4

@@ -7,7 +7,6 @@ on torchvision detection models (pytorch #118884). torch is imported inside func
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
 from vpipe.pipeline.errors import VpipeError, first_line
+from vpipe.pipeline.paths import sha256_file
 from vpipe.tools.families import NMS_MODES, Family, get_family
 
 EXPORTER = "vpipe-export 0.1.0"
@@ -47,14 +47,6 @@ class ExportResult:
     accuracy: dict[str, float] = field(default_factory=dict)
     #: the fp32 model kept beside a reduced-precision one.
     fp32_path: Path | None = None
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:

@@ -18,7 +18,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.tools.export import ExportError, sha256_file, write_meta
+from vpipe.pipeline.paths import sha256_file
+from vpipe.tools.export import ExportError, write_meta
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: a side for SR calibration crops (SR graphs take any size; calibrate on a typical patch).
