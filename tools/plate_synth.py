@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.media import IMAGE_SUFFIXES
 
 CATEGORIES = [{"id": 1, "name": "licence_plate"}, {"id": 2, "name": "vehicle"}]
 STYLES = ("kr", "eu", "us", "kr2", "jp", "vn2", "moto", "mercosur", "br_grey")
@@ -717,7 +718,7 @@ class BackgroundPool:
         folder = Path(folder)
         if not folder.is_dir():
             raise VpipeError(f"--backgrounds {folder}: not a directory")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise VpipeError(f"--backgrounds {folder}: no images")
         boxes: dict[str, list[tuple[int, list[float]]]] = {}

@@ -18,10 +18,10 @@ from typing import Callable, Iterator
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
+from vpipe.pipeline.media import IMAGE_SUFFIXES
 from vpipe.pipeline.paths import sha256_file
 from vpipe.tools.export import ExportError, write_meta
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: a side for SR calibration crops (SR graphs take any size; calibrate on a typical patch).
 SR_PATCH = 128
 #: operators quantized; box math, NMS and resizes stay float so coordinates keep their precision.
