@@ -25,8 +25,9 @@ from vpipe.pipeline.config import Config, load_config
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.graph import Overrides, build_graph
 from vpipe.pipeline.manifest import Manifest
-from vpipe.pipeline.paths import sha256_file
 from vpipe.pipeline.media import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES
+from vpipe.pipeline.outputs import audit_path
+from vpipe.pipeline.paths import sha256_file
 from vpipe.pipeline.runner import Runner
 
 
@@ -96,7 +97,7 @@ def plan(in_dir: Path, out_dir: Path, max_frames: int | None = None) -> list[Job
     # The input folder may lie inside the output folder: no output, or its temporary name, may be an input.
     inputs = {v.resolve() for v in videos}
     for job in jobs:
-        for path in (job.target, partial_of(job), job.target.with_suffix(".jsonl")):
+        for path in (job.target, partial_of(job), audit_path(job.target, folder=False)):
             if path.resolve() in inputs:
                 raise ConfigError(f"--output: {path} would write over the input {path}: choose another folder")
     return jobs
@@ -151,7 +152,7 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
     `cores`: what its engines share (default: the machine's); `on_frames`: frames written so far,
     every fraction of a second; `on_runner`: the runner before it starts (a metrics endpoint)."""
     partial = partial_of(job)
-    audit = job.target.with_suffix(".jsonl")
+    audit = audit_path(job.target, folder=False)
     start = time.perf_counter()
     result = FileResult(job.source, job.target, "done", name=job.name, worker=worker_id())
     try:
@@ -200,7 +201,7 @@ def preflight(config: Config, jobs: list[Job], device: str | None = None) -> Non
     partial = partial_of(job)
     try:
         build_graph(config, Overrides(input=str(job.source), output=str(partial), device=device,
-                                      audit=str(job.target.with_suffix(".jsonl")))).close()
+                                      audit=str(audit_path(job.target, folder=False)))).close()
     except ConfigError as exc:
         if str(job.source) not in str(exc):
             raise

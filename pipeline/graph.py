@@ -18,7 +18,7 @@ from vpipe.pipeline.config import Config, NodeSpec, QueueSpec, SourceSpec, valid
 from vpipe.pipeline.element import Context, Element, Sink, Source, StreamInfo
 from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.lineage import check_lineage
-from vpipe.pipeline.outputs import audit_beside, check_outputs
+from vpipe.pipeline.outputs import audit_path, check_outputs
 from vpipe.pipeline.registry import ELEMENTS, SOURCES, load_elements
 from vpipe.pipeline.paths import resolve_path
 from vpipe.pipeline.secrets import expand_env, scrub
@@ -182,7 +182,7 @@ def _audit_follows_output(overrides: Overrides) -> Overrides:
     sink = sink_for_output(overrides.output)
     if sink.audit:
         return overrides
-    return replace(overrides, audit=audit_beside(overrides.output, folder=sink.writes_folder))
+    return replace(overrides, audit=str(audit_path(Path(overrides.output), folder=sink.writes_folder)))
 
 
 def _check_node(config: Config, loc, s: NodeSpec, element: Element) -> None:

@@ -96,11 +96,13 @@ def check_report(option: str, path: Path, inputs: list[Path], overwrite: bool) -
         raise ConfigError(f"{option}: {path} exists: --overwrite replaces it")
 
 
-def audit_beside(output: str, folder: bool) -> str:
-    """The audit (jsonl) of a run written to `output`: `OUT.jsonl` beside `OUT.mp4`, and
-    `FOLDER.jsonl` beside an image folder (not inside it, among the images)."""
-    path = Path(output)
-    return str(path.with_name(path.name + ".jsonl") if folder else path.with_suffix(".jsonl"))
+def audit_path(output: Path, folder: bool | None = None) -> Path:
+    """Where the audit (jsonl) of a run written to `output` goes: `OUT.jsonl` beside `OUT.mp4`,
+    and `FOLDER.jsonl` beside an image folder (not inside it, among the images). `folder`: whether
+    `output` is a folder; None: as it is on disk (an output written already, to verify or review)."""
+    if folder is None:
+        folder = not output.is_file()
+    return output.with_name(output.name + ".jsonl") if folder else output.with_suffix(".jsonl")
 
 
 def check_outputs(config, nodes: dict, overrides, audit: str | None) -> None:

@@ -31,8 +31,8 @@ import numpy as np
 from vpipe.pipeline.edits import line_problem, read_edits
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.http import PageHandler, QuietServer, basic_auth_ok
+from vpipe.pipeline.outputs import audit_path
 from vpipe.pipeline.review_page import PAGE
-from vpipe.pipeline.verify import audit_beside
 from vpipe.pipeline.verify_report import report_paths
 
 #: JPEG quality of the frames served (tests hash the original's frames encoded the same way).
@@ -135,7 +135,7 @@ class Review:
         self.original, self.config = original, config
         self.user, self.password = user, password
         self.lock = threading.Lock()
-        self.show(anonymized, audit or audit_beside(anonymized))
+        self.show(anonymized, audit or audit_path(anonymized))
 
     def show(self, anonymized: Path, audit: Path) -> None:
         records = read_edits(audit)
@@ -205,7 +205,7 @@ class Review:
             Runner(graph, max_frames=frames).run()
         finally:
             graph.close()
-        audit = audit_beside(out)
+        audit = audit_path(out)
         self.show(out, audit)
         return out
 

@@ -27,6 +27,7 @@ from vpipe.pipeline.boxes import box_iou, ellipse_mask as _ellipse
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.media import IMAGE_SUFFIXES
+from vpipe.pipeline.outputs import audit_path
 from vpipe.pipeline.verify_confirm import MIN_CHARACTERS, PLATE_ALONE, confirmed
 from vpipe.pipeline.verify_legible import LEGIBLE, SAME, SHIFTED, difference, legibility, outside, small
 
@@ -109,11 +110,6 @@ class Result:
                                "sensitivity": SENSITIVITY, "plate_alone": PLATE_ALONE,
                                "min_characters": MIN_CHARACTERS},
                 "candidates_by_kind": self.counts(), "candidates": [c.to_json() for c in self.candidates]}
-
-
-def audit_beside(anonymized: Path) -> Path:
-    """Where `vpipe run -o OUT` puts the audit: OUT.jsonl beside a file or a folder."""
-    return anonymized.with_suffix(".jsonl") if anonymized.is_file() else anonymized.parent / (anonymized.name + ".jsonl")
 
 
 def read_audit(path: Path) -> list[dict]:
@@ -318,7 +314,7 @@ def _dedupe(found: list) -> list:
 def verify(original: Path, anonymized: Path, audit: Path | None = None, detectors: Detectors | None = None,
            progress=None) -> Result:
     """Account for every picture, then the three checks. `progress(done, total)` is called per frame."""
-    audit = audit or audit_beside(anonymized)
+    audit = audit or audit_path(anonymized)
     records = read_audit(audit)
     result = Result(original, anonymized, audit, detectors=detectors.names if detectors else [])
     tracks: dict[tuple, dict[int, list[float]]] = {}

@@ -21,7 +21,7 @@ from vpipe.pipeline.config import load_config
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.outputs import make_parent, partial
+from vpipe.pipeline.outputs import audit_path, make_parent, partial
 
 # No model: these tests are about where files go, not what is in them.
 GRAPH = """
@@ -377,3 +377,13 @@ def test_a_batch_reads_webm_and_names_what_it_ignores(tmp_path, monkeypatch, cap
     assert code in (0, None) and "1 done" in err, err
     assert (tmp_path / "out" / "a.mp4").exists()
     assert "b.gif" in err and "ignored" in err, err
+
+
+def test_the_audit_lies_beside_a_file_or_a_folder_whether_planned_or_written(tmp_path):
+    """One rule for where `run` writes the audit and where verify and review look for it."""
+    assert audit_path(tmp_path / "clip.v1.mp4", folder=False) == tmp_path / "clip.v1.jsonl"
+    assert audit_path(tmp_path / "photos.v1", folder=True) == tmp_path / "photos.v1.jsonl"
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    (tmp_path / "photos.v1").mkdir()
+    assert audit_path(tmp_path / "clip.mp4") == tmp_path / "clip.jsonl"
+    assert audit_path(tmp_path / "photos.v1") == tmp_path / "photos.v1.jsonl"
