@@ -26,7 +26,7 @@ from vpipe.pipeline.errors import ConfigError, VpipeError
 from vpipe.pipeline.graph import Overrides, build_graph
 from vpipe.pipeline.manifest import Manifest
 from vpipe.pipeline.media import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES
-from vpipe.pipeline.outputs import audit_path
+from vpipe.pipeline.outputs import audit_path, partial
 from vpipe.pipeline.paths import sha256_file
 from vpipe.pipeline.runner import Runner
 
@@ -106,7 +106,7 @@ def plan(in_dir: Path, out_dir: Path, max_frames: int | None = None) -> list[Job
 def partial_of(job: Job) -> Path:
     """What a file's output is written as until its run ended cleanly (never another's output:
     `output_name`)."""
-    return job.target.with_name(job.target.stem + ".partial.mp4")
+    return partial(job.target)
 
 
 def worker_id() -> str:
@@ -151,12 +151,12 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
     """Run the config on one file: into `NAME.partial.mp4`, renamed to its own name when complete.
     `cores`: what its engines share (default: the machine's); `on_frames`: frames written so far,
     every fraction of a second; `on_runner`: the runner before it starts (a metrics endpoint)."""
-    partial = partial_of(job)
+    temp = partial_of(job)
     audit = audit_path(job.target, folder=False)
     start = time.perf_counter()
     result = FileResult(job.source, job.target, "done", name=job.name, worker=worker_id())
     try:
-        graph = build_graph(config, Overrides(input=str(job.source), output=str(partial), device=device,
+        graph = build_graph(config, Overrides(input=str(job.source), output=str(temp), device=device,
                                               audit=str(audit), cores=cores))
         runner = Runner(graph, max_frames=job.max_frames)
         if on_runner:
@@ -170,10 +170,10 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
         result.warnings = [w for node in graph.sources for w in node.element.warnings()]
         if runner.interrupted:
             result.status = "interrupted"
-        elif not partial.exists():  # a stream without frames: nothing was written
+        elif not temp.exists():  # a stream without frames: nothing was written
             result.status, result.error = "failed", f"{job.source}: no frame decoded"
         else:
-            partial.replace(job.target)
+            temp.replace(job.target)
             result.sha256 = sha256_file(job.target)
             result.audit_sha256 = sha256_file(audit) if audit.exists() else ""
     except VpipeError as exc:
@@ -198,9 +198,9 @@ def preflight(config: Config, jobs: list[Job], device: str | None = None) -> Non
     if not jobs:
         return
     job = jobs[0]
-    partial = partial_of(job)
+    temp = partial_of(job)
     try:
-        build_graph(config, Overrides(input=str(job.source), output=str(partial), device=device,
+        build_graph(config, Overrides(input=str(job.source), output=str(temp), device=device,
                                       audit=str(audit_path(job.target, folder=False)))).close()
     except ConfigError as exc:
         if str(job.source) not in str(exc):

@@ -17,7 +17,10 @@ from vpipe.pipeline.errors import ConfigError, VpipeError
 
 def partial(path: Path) -> Path:
     """The name a file is written under until it is complete (the suffix kept: FFmpeg and
-    OpenCV choose the format by it)."""
+    OpenCV choose the format by it). A name that is a temporary one already is its own: a batch
+    hands each file's run `NAME.partial.mp4` and renames it itself, once the run ended cleanly."""
+    if path.stem.endswith(".partial"):
+        return path
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
@@ -147,4 +150,4 @@ def check_outputs(config, nodes: dict, overrides, audit: str | None) -> None:
 def _with_temporary(outputs: list[Path], folder: bool) -> list[tuple[Path, Path]]:
     """Each output with itself, then (a file) with the `partial` name it is written under: that
     name must not be an input or somebody's file either (`-i clip.partial.mp4 -o clip.mp4`)."""
-    return [(path, temp) for path in outputs for temp in ([path] if folder else [path, partial(path)])]
+    return [(path, temp) for path in outputs for temp in dict.fromkeys([path] if folder else [path, partial(path)])]

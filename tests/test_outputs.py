@@ -387,3 +387,27 @@ def test_the_audit_lies_beside_a_file_or_a_folder_whether_planned_or_written(tmp
     (tmp_path / "photos.v1").mkdir()
     assert audit_path(tmp_path / "clip.mp4") == tmp_path / "clip.jsonl"
     assert audit_path(tmp_path / "photos.v1") == tmp_path / "photos.v1.jsonl"
+
+
+def test_a_batch_writes_each_video_under_one_partial_name(tmp_path, monkeypatch):
+    """The batch named the graph's output `NAME.partial.mp4` and the sink added its own
+    `.partial`: a killed run left `NAME.partial.partial.mp4`, a name no rerun looks at (issue 25)."""
+    from vpipe.pipeline.batch import partial_of, plan, process_file
+    from vpipe.stages import video_sink
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(SAMPLE, videos / "a.mp4")
+    [job] = plan(videos, tmp_path / "out", max_frames=2)
+    written, real_open = [], video_sink.av.open
+
+    def recording_open(path, mode="r", **kwargs):
+        if mode == "w":
+            written.append(Path(path))
+        return real_open(path, mode, **kwargs)
+
+    monkeypatch.setattr(video_sink.av, "open", recording_open)
+    result = process_file(load_config(graph(tmp_path)), job)
+    assert result.status == "done", result.error
+    assert written == [partial_of(job)] == [tmp_path / "out" / "a.partial.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jsonl", "a.mp4"]
