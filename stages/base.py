@@ -1,15 +1,17 @@
-"""What the built-in elements share: running an engine, what every source kind takes, and the
-paths elements write into. The plugin API itself (Element, Sink, Source...) is vpipe.pipeline.element."""
+"""What the built-in elements share: running an engine, what every source kind takes, the
+paths elements write into, and state kept per source and clip. The plugin API itself (Element, Sink, Source...) is vpipe.pipeline.element."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Generic, TypeVar
 
 from pydantic import Field
 
 from vpipe.engines import EngineError, open_engine
 from vpipe.pipeline.element import Context, Element, Params
 from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.frame import Frame
 from vpipe.pipeline.outputs import check_writable
 from vpipe.pipeline.paths import resolve_path
 
@@ -74,3 +76,27 @@ def output_folder(ctx: Context, value: str, field_name: str) -> Path:
     except VpipeError as exc:
         raise VpipeError(f"{field_name}: {exc}") from None
     return folder
+
+
+S = TypeVar("S")
+
+
+class PerSource(dict[str, S], Generic[S]):
+    """Each source's state by source id, begun anew where its frames begin a new clip (`Frame.clip`:
+    a stream reconnected, a batch went on to its next file): a clip's tracks, motion and pre-roll
+    are not the next one's. Sources never share state (a merge interleaves their frames)."""
+
+    def __init__(self, new: Callable[[], S]):
+        super().__init__()
+        self.new = new
+        self.clips: dict[str, int] = {}
+
+    def at(self, frame: Frame) -> tuple[S, S | None]:
+        """The state of `frame`'s source, and the last clip's state where `frame` begins a new clip
+        (to carry over or finish what it must); None otherwise."""
+        state = self.get(frame.source_id)
+        if state is not None and self.clips[frame.source_id] == frame.clip:
+            return state, None
+        self[frame.source_id] = self.new()
+        self.clips[frame.source_id] = frame.clip
+        return self[frame.source_id], state

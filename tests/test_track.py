@@ -10,6 +10,7 @@ import pytest
 
 from vpipe.pipeline.element import Context
 from vpipe.pipeline.frame import Detections, Frame
+from vpipe.stages.base import PerSource
 from vpipe.stages.lookahead import Lookahead, LookaheadParams
 from vpipe.stages.track import Tracker, TrackParams
 
@@ -317,3 +318,13 @@ sinks:
     other = "b.png" if boxed == "a.png" else "a.png"
     assert covered == {boxed: 1, other: 0}
     assert np.array_equal(cv2.imread(str(tmp_path / "out" / other)), cv2.imread(str(photos / other)))
+
+
+def test_per_source_state_begins_anew_with_each_clip_and_sources_never_share_it():
+    """The one rule of tracker, look-ahead, events and clips: what a clip learned stays with it."""
+    states = PerSource(list)
+    at = lambda source, clip: states.at(Frame(IMAGE, source, 0, 0.0, 0.0, 0.0, clip=clip))  # noqa: E731
+    first, ended = at("cam", 0)
+    first.append("seen")
+    assert ended is None and at("cam", 0) == (["seen"], None) and at("other", 0) == ([], None)
+    assert at("cam", 1) == ([], ["seen"]) and states["other"] == []
