@@ -8,7 +8,7 @@ from typing import Callable, Generic, TypeVar
 
 from pydantic import Field
 
-from vpipe.engines import EngineError, open_engine
+from vpipe.engines import open_engine
 from vpipe.pipeline.element import Context, Element, Params
 from vpipe.pipeline.errors import VpipeError
 from vpipe.pipeline.frame import Frame
@@ -38,10 +38,7 @@ class ModelElement(Element):
         if size and not all(MIN_INPUT <= int(side) <= MAX_INPUT for side in size.split("x")):
             # 99999x99999 would allocate tens of GB in the engine; 0x0 fails only at run time.
             raise VpipeError(f"params.input_size: each side must be {MIN_INPUT} to {MAX_INPUT} pixels, got {size}")
-        try:
-            self.engine = open_engine(ctx.engine_path, ctx.device, ctx.threads)
-        except EngineError as exc:
-            raise VpipeError(str(exc)) from None
+        self.engine = open_engine(ctx.engine_path, ctx.device, ctx.threads)  # an EngineError is a VpipeError
         task = self.engine.meta.task
         if task not in self.engine_tasks:
             what = f"a {task} model" if task else "a model without vpipe metadata"
