@@ -4,7 +4,12 @@ The plugin API, for elements written outside vpipe (docs/elements.md): subclass 
 Source, give it a Params model, and register it by name.
 """
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("vpipe")  # pyproject.toml's: the one place it is written
+except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 from vpipe.pipeline.element import Captured, Context, Element, Params, Sink, Source, StreamInfo  # noqa: E402
 from vpipe.pipeline.frame import Detections, Frame, Mask  # noqa: E402

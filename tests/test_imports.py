@@ -193,3 +193,10 @@ def test_running_a_pipeline_imports_no_tool():
     loaded, commands = done.stdout.splitlines()
     assert loaded == "[]"
     assert all(name in commands for name in ("'run'", "'export'", "'build'", "'eval'"))
+
+
+def test_the_version_is_written_once():
+    """pyproject.toml holds it; the package reads it from the installed metadata."""
+    from vpipe.pipeline import __version__
+
+    assert __version__ == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
+from vpipe.pipeline import __version__
 from vpipe.pipeline.errors import VpipeError, first_line
 from vpipe.pipeline.paths import sha256_file
 from vpipe.tools.families import NMS_MODES, Family, get_family
 
-EXPORTER = "vpipe-export 0.1.0"
+EXPORTER = f"vpipe-export {__version__}"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: fp32 export tolerances: dense outputs by error relative to the output's peak; detections by
