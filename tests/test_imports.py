@@ -13,6 +13,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 #: a package may import only packages of a lower layer.
 LAYERS = {"pipeline": 0, "engines": 1, "stages": 2, "tools": 3}
@@ -200,3 +202,16 @@ def test_the_version_is_written_once():
     from vpipe.pipeline import __version__
 
     assert __version__ == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_the_fast_tier_collects_without_torch_or_ray(request):
+    """The export and ray tests import torch and ray at module level; the fast tier does not
+    even import those modules (conftest.pytest_ignore_collect)."""
+    from conftest import _may_select, collected_heavy
+
+    markexpr = request.config.getoption("markexpr")
+    if not markexpr or _may_select(markexpr, "export") or _may_select(markexpr, "slow"):
+        pytest.skip("the fast tier's check: the other tiers import torch and ray")
+    if any(arg.partition("::")[0].endswith(".py") for arg in request.config.args):
+        pytest.skip("modules named on the command line are imported whatever their tier")
+    assert collected_heavy == []
