@@ -221,7 +221,10 @@ def run_ray_batch(config_path: Path, in_dir: Path, out_dir: Path, address: str |
         tracker = ray.remote(Tracker).options(num_cpus=0).remote()
         shared, (models, blobs) = ray.put(config), ship_models(ray, config)
         metrics = (metrics_port, metrics_host) if metrics_port else None
-        submit = lambda job: task.remote(shared, job, device, cpus, tracker, metrics, models, *blobs)
+
+        def submit(job: Job):
+            return task.remote(shared, job, device, cpus, tracker, metrics, models, *blobs)
+
         done, endpoints = drive(ray, submit, pending, tracker, manifest, cpus, quiet, log)
     finally:
         if owned:

@@ -94,8 +94,13 @@ def _may_select(markexpr: str, tier: str) -> bool:
 
     expression = Expression.compile(markexpr)
     others = sorted(set(re.findall(r"[A-Za-z_][\w.:+-]*", markexpr)) - {"and", "or", "not", tier})
-    return any(expression.evaluate(lambda name, **_: name == tier or name in chosen)
-               for chosen in (set(c) for n in range(len(others) + 1) for c in itertools.combinations(others, n)))
+    subsets = (set(c) for n in range(len(others) + 1) for c in itertools.combinations(others, n))
+    return any(expression.evaluate(_marked({tier, *marks})) for marks in subsets)
+
+
+def _marked(marks: set[str]):
+    """A test carrying `marks`, as `-m` asks it."""
+    return lambda name, **_: name in marks
 
 
 def cut_clips(source: Path, folder: Path, count: int, frames: int) -> list[Path]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import av
 import cv2
 import pytest
 
-from conftest import CENTERFACE, SAMPLE, shared_file, write_config
+from conftest import CENTERFACE, SAMPLE, write_config
 from vpipe.pipeline import cli
 from vpipe.pipeline.outputs import partial
 

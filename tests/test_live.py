@@ -195,7 +195,7 @@ def test_survives_five_server_restarts_and_reports_the_gaps(tmp_path, server):
             time.sleep(2.0)
             assert proc.poll() is None, "vpipe exited while the camera was down"
             back = cam.start()
-            wait_for(lambda: any(r["time"] > back for r in records(out)), 15, "frames after the restart")
+            wait_for(lambda back=back: any(r["time"] > back for r in records(out)), 15, "frames after the restart")
             got = records(out)
             first = next(r for r in got if r["time"] > back)
             before = got[got.index(first) - 1]

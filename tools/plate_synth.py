@@ -375,7 +375,7 @@ def procedural_background(rng: np.random.Generator, w: int, h: int) -> np.ndarra
                 for wx in range(x + 4, x + bw - 8, int(rng.integers(10, 26))):
                     img[wy:wy + 6, wx:wx + 5] = _color(rng, 0, 255) * 0.6
             x += bw + int(rng.integers(0, 20))
-        for k in range(int(rng.integers(0, 4))):
+        for _ in range(int(rng.integers(0, 4))):
             y = int(rng.integers(horizon, h))
             img[y:y + 3, :] = 230
     else:  # random shapes
