@@ -130,7 +130,9 @@ def sort_out(jobs: list[Job], manifest: Manifest, overwrite: bool) -> tuple[list
     """(jobs done already, jobs to run). An output that exists without the manifest vouching for
     it is refused before the batch starts, unless `overwrite` (then it is redone)."""
     known = manifest.states()
-    done, todo, unknown = [], [], []
+    done: list[Job] = []
+    todo: list[Job] = []
+    unknown: list[Job] = []
     for job in jobs:
         if not job.target.exists():
             todo.append(job)

@@ -7,6 +7,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -131,7 +132,7 @@ def print_report(report: dict) -> None:
                       f"pipeline/decode = {report['fps_vs_decode']:.3f}")
 
 
-def plain_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def plain_table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     """Columns padded to their widest cell, text left and figures right, with no frame."""
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     left = {0, 1}
