@@ -389,7 +389,7 @@ def _coverage(before, after, rects, position: int, record: dict, result: Result)
         if reference is None or reference < FLAT:
             result.flat += 1
             continue
-        ratio = region_detail(after, box, w, h) / reference
+        ratio = (region_detail(after, box, w, h) or 0.0) / reference  # the reference's region: never None
         legible = legibility(before, after, box)
         if ratio >= DETAIL_RATIO:
             why = f"listed as covered, but {ratio:.0%} of the original's detail remains"

@@ -38,23 +38,29 @@ class ModelElement(Element):
         if size and not all(MIN_INPUT <= int(side) <= MAX_INPUT for side in size.split("x")):
             # 99999x99999 would allocate tens of GB in the engine; 0x0 fails only at run time.
             raise VpipeError(f"params.input_size: each side must be {MIN_INPUT} to {MAX_INPUT} pixels, got {size}")
-        self.engine = open_engine(ctx.engine_path, ctx.device, ctx.threads)  # an EngineError is a VpipeError
+        if ctx.engine_path is None:  # the graph gives one to every element with engine_tasks
+            raise VpipeError(f"{self.type_name!r} runs a model: give it an engine")
+        self.engine_path: Path = ctx.engine_path
+        self.engine = open_engine(self.engine_path, ctx.device, ctx.threads)  # an EngineError is a VpipeError
         task = self.engine.meta.task
         if task not in self.engine_tasks:
             what = f"a {task} model" if task else "a model without vpipe metadata"
-            raise VpipeError(f"{ctx.engine_path.name} is {what}; {self.type_name!r} needs a "
+            raise VpipeError(f"{self.engine_path.name} is {what}; {self.type_name!r} needs a "
                              f"{' or '.join(self.engine_tasks)} model (export one with `vpipe export`)")
         self.input_name = self.engine.inputs[0].name
         size = getattr(params, "input_size", None)
         #: network input (H, W) for models that take any size; None: the frame's size.
-        self.input_override = tuple(int(v) for v in size.split("x")) if size else None
+        self.input_override: tuple[int, int] | None = None
+        if size:
+            height, width = (int(v) for v in size.split("x"))
+            self.input_override = (height, width)
 
     def batch_error(self, size: int) -> str | None:
         if type(self).run_batch is Element.run_batch:
             return super().batch_error(size)
         dim = self.engine.inputs[0].shape[0]
         if isinstance(dim, int) and dim != size:
-            return (f"{self.ctx.engine_path.name} takes batches of {dim}, not {size} "
+            return (f"{self.engine_path.name} takes batches of {dim}, not {size} "
                     "(export it with --dynamic-batch)")
         return None
 
