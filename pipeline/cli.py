@@ -278,18 +278,26 @@ def review(
             raise VpipeError(f"{path}: not found")
     if original.resolve() == anonymized.resolve():
         raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
-    password = None
-    if user:
-        if "VPIPE_WEB_PASSWORD" not in os.environ:
-            raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
-        password = os.environ["VPIPE_WEB_PASSWORD"]
-    state = Review(original, anonymized, audit, config or DEFAULT_CONFIG, user, password)
+    state = Review(original, anonymized, audit, config or DEFAULT_CONFIG, user, web_password(user))
     server = serve_review(state, port)
     typer.echo(f"review: http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
     finally:
         server.server_close()
+
+
+def web_password(user: str | None) -> str | None:
+    """The basic-auth password of `--user`, from $VPIPE_WEB_PASSWORD (a command line is public);
+    None without a user."""
+    if not user:
+        return None
+    password = os.environ.get("VPIPE_WEB_PASSWORD")
+    if password is None:
+        raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
+    if not password:
+        raise ConfigError("--user: VPIPE_WEB_PASSWORD is empty: anyone could log in")
+    return password
 
 
 @app.command()
@@ -314,11 +322,7 @@ def serve(
     from vpipe.pipeline.graph import Overrides, build_graph
 
     params: dict = {"port": port, "host": host, "linger": True}
-    if user:
-        if "VPIPE_WEB_PASSWORD" not in os.environ:
-            raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
-        if not os.environ["VPIPE_WEB_PASSWORD"]:
-            raise ConfigError("--user: VPIPE_WEB_PASSWORD is empty: anyone could log in")
+    if web_password(user):  # checked now; the sink reads it from the environment, so no config holds it
         params |= {"user": user, "password": "${VPIPE_WEB_PASSWORD}"}
     # A --host beyond loopback without --user is refused by the web sink's own parameters.
     loaded = load_config(config)
