@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def timed(args: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", *args, "-q", "--overwrite"], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", *args, "-q", "--overwrite"], check=True, cwd=ROOT)
     return time.perf_counter() - start
 
 

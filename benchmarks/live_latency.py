@@ -62,7 +62,7 @@ def main() -> int:
                     config.write_text(graph(f"rtsp://127.0.0.1:{port}/cam", n, batch))
                     out = Path(tmp) / f"live{n}_{batch}.json"
                     started = time.perf_counter()
-                    subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "bench", str(config),
+                    subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "bench", str(config),
                                     "--frames", str(args.frames), "--json", str(out)],
                                    check=True, capture_output=True, timeout=900)
                     result = json.loads(out.read_text())

@@ -87,7 +87,7 @@ def run(name: str, config: Path, seconds: float, broker: int, web: int | None, c
         for k in range(cameras):
             threading.Thread(target=viewer, args=(web, f"cam{k}", stop), daemon=True).start()
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "--overwrite"],
+    proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "--overwrite"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(seconds)
     proc.send_signal(signal.SIGINT)
@@ -123,8 +123,8 @@ def preroll(cameras: int, seconds: float) -> dict:
     frames per camera, no event, then the bytes held and the process's resident memory growth."""
     import av
 
-    from vpipe.pipeline.element import Context, StreamInfo
-    from vpipe.pipeline.frame import Frame
+    from vpipe.pipeline.api.element import Context, StreamInfo
+    from vpipe.pipeline.api.frame import Frame
     from vpipe.stages.clips import ClipsParams, ClipsSink
 
     def rss_mb() -> float:

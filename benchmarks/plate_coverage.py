@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the leak kit: tests/support
 from support.leak import covered_share  # noqa: E402
@@ -63,7 +63,7 @@ sinks: [{{type: jsonl, params: {{path: {audit}}}}}]
 def _run_config(config: Path, images: Path, tmp: Path) -> Path:
     """The user's graph as `vpipe run` runs it; the audit follows the output folder."""
     out = tmp / "out"
-    done = subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-i", str(images),
+    done = subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "-i", str(images),
                            "-o", str(out), "-q"], capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"plate_coverage: {done.stderr.strip()}")

@@ -45,7 +45,7 @@ def cores(count: int | None):
 
 
 def local(config: Path, clips: Path, out: Path) -> dict:
-    from vpipe.pipeline.batch import run_batch
+    from vpipe.pipeline.apps.batch import run_batch
 
     start = time.perf_counter()
     results = run_batch(config, clips, out, log=lambda line: None)
@@ -55,7 +55,7 @@ def local(config: Path, clips: Path, out: Path) -> dict:
 def on_ray(config: Path, clips: Path, out: Path, workers: int) -> dict:
     import ray
 
-    from vpipe.pipeline.ray_batch import run_ray_batch
+    from vpipe.pipeline.apps.ray_batch import run_ray_batch
 
     start = time.perf_counter()
     temp = tempfile.mkdtemp(prefix="vray", dir="/tmp")  # short: Ray's socket paths have a limit

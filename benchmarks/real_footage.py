@@ -2,7 +2,7 @@
 of resolution-aware detection (docs/plates.md, "Small and far objects").
 
     python benchmarks/real_footage.py --annotations DIR [--composites] [--designs roadview,full,tiles]
-        [--frames N] [--json out.json]
+        [--frames N] [--plate-model OTHER.onnx] [--json out.json]
 
 Clips:
 * each `DIR/NAME.json` names a video of ../shared/data/video (NAME.mp4) and holds its tracks with a
@@ -35,9 +35,9 @@ import cv2
 import numpy as np
 import yaml
 
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -168,12 +168,14 @@ def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int) 
 # -- running and scoring ----------------------------------------------------------------------
 
 
-def design_config(design: dict[str, dict], clip: Path, work: Path) -> Path:
+def design_config(design: dict[str, dict], clip: Path, work: Path, plate_model: Path | None = None) -> Path:
     spec = yaml.safe_load((ROOT / "configs" / "roadview.yaml").read_text())
     spec["sources"] = [{"name": "camera", "uri": str(clip)}]
     for stage in spec["stages"]:
         if "engine" in stage:
             stage["engine"] = str((ROOT / "configs" / stage["engine"]).resolve())
+        if plate_model and stage["name"] == "plates":
+            stage["engine"] = str(plate_model.resolve())
         params = stage.setdefault("params", {})
         for key, value in design.get(stage["name"], {}).items():
             if value is None:
@@ -251,6 +253,9 @@ def main() -> int:
     parser.add_argument("--composite-frames", type=int, default=60)
     parser.add_argument("--designs", default="roadview,full,tiles,rotate1,rotate2,cascade,faces2x,faces_t03")
     parser.add_argument("--frames", type=int, help="at most this many frames of each clip")
+    parser.add_argument("--plate-model", type=Path, action="append", default=[],
+                        help="another plate model in place of roadview's (repeatable: each runs every "
+                             "design, side by side with the shipped one)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if not SHARED.exists():
@@ -268,13 +273,15 @@ def main() -> int:
                       for seed, size in enumerate([(1920, 1080), (1280, 720)])]
         if not clips:
             sys.exit("real_footage: nothing to measure: give --annotations DIR and/or --composites")
-        for design in designs:
+        runs = [(d, None) for d in designs] + [(d, m) for m in args.plate_model for d in designs]
+        for design, model in runs:
+            label = design if model is None else f"{design}[{model.stem}]"
             totals: dict[str, list[int]] = {c: [0, 0] for c in SCORED}  # boxes shown, boxes
             cost = {"cpu_s": 0.0, "wall_s": 0.0, "frames": 0}
             for name, video, tracks in clips:
-                folder = work / design / name
+                folder = work / label / name
                 folder.mkdir(parents=True)
-                cpu, wall = run(design_config(DESIGNS[design], video, folder), args.frames)
+                cpu, wall = run(design_config(DESIGNS[design], video, folder, model), args.frames)
                 frames = sum(1 for _ in _frames(video, args.frames))
                 cost["cpu_s"] += cpu
                 cost["wall_s"] += wall
@@ -287,15 +294,15 @@ def main() -> int:
                     totals[track["class"]][0] += len(shows[track["id"]])
                     totals[track["class"]][1] += len(boxes)
                     key = f"{name}#{track['id']} {track['class']} ({track.get('note', '')})"
-                    report["tracks"].setdefault(key, {})[design] = ranges(shows[track["id"]])
-                    print(f"{design:9s} {key}: {len(shows[track['id']])} of {len(boxes)} frames show it"
+                    report["tracks"].setdefault(key, {})[label] = ranges(shows[track["id"]])
+                    print(f"{label:9s} {key}: {len(shows[track['id']])} of {len(boxes)} frames show it"
                           + (f" [{ranges(shows[track['id']])}]" if shows[track["id"]] else ""), flush=True)
             row = {c: round(1 - s / n, 4) if n else None for c, (s, n) in totals.items()}
             row.update(boxes={c: n for c, (_, n) in totals.items()},
                        cpu_s_per_frame=round(cost["cpu_s"] / max(cost["frames"], 1), 4),
                        wall_s_per_frame=round(cost["wall_s"] / max(cost["frames"], 1), 4))
-            report["designs"][design] = row
-            print(f"== {design}: covered plates {row['licence_plate']}, faces {row['face']}; "
+            report["designs"][label] = row
+            print(f"== {label}: covered plates {row['licence_plate']}, faces {row['face']}; "
                   f"CPU {row['cpu_s_per_frame']} s/frame, wall {row['wall_s_per_frame']} s/frame", flush=True)
     print(json.dumps(report["designs"], indent=2))
     if args.json:

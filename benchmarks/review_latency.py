@@ -24,7 +24,7 @@ from pathlib import Path
 import av
 import cv2
 
-from vpipe.pipeline.review import Review, serve
+from vpipe.pipeline.apps.review import Review, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 

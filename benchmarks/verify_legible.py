@@ -1,4 +1,4 @@
-"""Where verify's legibility threshold comes from (pipeline/verify_legible.py).
+"""Where verify's legibility threshold comes from (pipeline/verify/legible.py).
 
     vpipe run configs/roadview.yaml -o /tmp/c.mp4            # vpipe's own output and its audit
     python benchmarks/verify_legible.py --clean /tmp/c.mp4 [--data ../shared/data/train/openimages-plates]
@@ -10,7 +10,7 @@ made from the original: the stage's Blur with 24, 48 and 64 cells, Pixelate with
 a Gaussian blur (sigma 1, 1.5) of the whole picture, JPEG quality 10, a 2x shrink enlarged back.
 On three sets: the bundled clip (its run's audit), the Open Images plates of ../shared/data/train
 (`valid` and `test`, the annotated plates, padded by 0.15 as roadview's plate_blur) and synthetic
-plates (tools/plate_synth.py, 30 of each style, 30, 60 and 120 px wide, on a grey street).
+plates (tools/data/plate_synth.py, 30 of each style, 30, 60 and 120 px wide, on a grey street).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vpipe.pipeline.verify_confirm import MIN_CHARACTERS, text_row
-from vpipe.pipeline.verify_legible import LEGIBLE, legibility
+from vpipe.pipeline.verify.confirm import MIN_CHARACTERS, text_row
+from vpipe.pipeline.verify.legible import LEGIBLE, legibility
 from vpipe.stages.anonymize import Blur, Pixelate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ class Tally:
 def clip(clean: Path) -> Tally:
     import av
 
-    from vpipe.pipeline.verify import covered_rects
+    from vpipe.pipeline.verify.check import covered_rects
 
     tally = Tally(plates=False)
     records = [json.loads(line) for line in clean.with_suffix(".jsonl").read_text().splitlines()]
@@ -132,7 +132,7 @@ def open_images(data: Path) -> Tally:
 
 def synthetic() -> Tally | None:
     try:
-        from vpipe.tools import plate_synth as synth
+        from vpipe.tools.data import plate_synth as synth
 
         fonts = synth.find_fonts()
     except Exception as exc:  # the tools (PIL) or the fonts absent: this set is skipped

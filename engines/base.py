@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.api.errors import VpipeError
 
 
 @dataclass(frozen=True)

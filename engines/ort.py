@@ -9,7 +9,7 @@ import onnxruntime as ort
 
 from vpipe.engines.base import EngineError, TensorSpec
 from vpipe.engines.metadata import ModelMeta
-from vpipe.pipeline.errors import first_line
+from vpipe.pipeline.api.errors import first_line
 
 _ORT_DTYPES = {
     "tensor(float)": np.float32,

@@ -22,11 +22,11 @@ class GammaParams(Params):
 
 
 @register("gamma")
-class Gamma(Element):
+class Gamma(Element[GammaParams]):
     """Applies out = 255 * (in / 255) ** gamma to every pixel, through one lookup table."""
 
     Params = GammaParams
-    changes_pixels = True  # the graph then knows these pixels are new (pipeline/lineage.py)
+    changes_pixels = True  # the graph then knows these pixels are new (pipeline/runtime/lineage.py)
     thread_safe = True
 
     def __init__(self, ctx, params: GammaParams):

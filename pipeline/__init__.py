@@ -11,9 +11,10 @@ try:
 except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
     __version__ = "0+unknown"
 
-from vpipe.pipeline.element import Captured, Context, Element, Params, Sink, Source, StreamInfo  # noqa: E402
-from vpipe.pipeline.frame import Detections, Frame, Mask  # noqa: E402
-from vpipe.pipeline.registry import register, register_source  # noqa: E402
+from vpipe.pipeline.api.element import (  # noqa: E402
+    Captured, Context, Delivery, Element, LiveView, Params, Sink, Source, SourceParams, StreamInfo)
+from vpipe.pipeline.api.frame import Detections, Frame, Mask  # noqa: E402
+from vpipe.pipeline.api.registry import register, register_source  # noqa: E402
 
-__all__ = ["Captured", "Context", "Detections", "Element", "Frame", "Mask", "Params", "Sink", "Source",
-           "StreamInfo", "register", "register_source"]
+__all__ = ["Captured", "Context", "Delivery", "Detections", "Element", "Frame", "LiveView", "Mask", "Params",
+           "Sink", "Source", "SourceParams", "StreamInfo", "register", "register_source"]

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from vpipe.pipeline.element import Element, Params
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Element, Params
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
 
 PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
            (10, 249, 72), (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0)]
@@ -22,7 +22,7 @@ class AnnotateParams(Params):
 
 
 @register("annotate")
-class Annotate(Element):
+class Annotate(Element[AnnotateParams]):
     """Draws boxes, class names and scores on a copy of the frame."""
 
     Params = AnnotateParams

@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from vpipe.pipeline.boxes import ellipse_mask
-from vpipe.pipeline.element import Element, Params
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.boxes import ellipse_mask
+from vpipe.pipeline.api.element import Element, Params
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.regions import Regions, RegionsParams, cover_polygon
 
 
@@ -80,7 +80,7 @@ class UpstreamFault(Exception):
 
 
 @register("anonymize")
-class Anonymize(Element):
+class Anonymize(Element[AnonymizeParams]):
     """Covers every detected box (blur, pixelate or fill); covers the whole frame on a fault."""
 
     Params = AnonymizeParams

@@ -1,5 +1,5 @@
 """What the built-in elements share: running an engine, what every source kind takes, the
-paths elements write into, and state kept per source and clip. The plugin API itself (Element, Sink, Source...) is vpipe.pipeline.element."""
+paths elements write into, and state kept per source and clip. The plugin API itself (Element, Sink, Source...) is vpipe.pipeline.api.element."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from typing import Callable, Generic, TypeVar
 from pydantic import Field
 
 from vpipe.engines import open_engine
-from vpipe.pipeline.element import Context, Element, Params
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.outputs import check_writable
-from vpipe.pipeline.paths import resolve_path
+from vpipe.pipeline.api.element import Context, Element, P, SourceParams
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.outputs import check_writable
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.paths import resolve_path
 
 
-class CaptureParams(Params):
+class CaptureParams(SourceParams):
     """What every source kind takes."""
 
     max_side: int = Field(4096, ge=16, description="longest side (pixels) of the frames a source hands on; larger ones are downscaled on capture, so memory and model cost stay bounded whatever the input (a 10000x10000 photo would cost tens of GB in a detector). Every stage and sink then sees the smaller frame.")
@@ -26,15 +26,16 @@ class CaptureParams(Params):
 MIN_INPUT, MAX_INPUT = 16, 4096
 
 
-class ModelElement(Element):
+class ModelElement(Element[P]):
     """An element that runs an engine: opened at build time (so `vpipe validate` loads it),
     checked against the tasks the element runs, warmed up on its worker."""
 
     thread_safe = True  # ONNX Runtime sessions take concurrent runs
 
-    def __init__(self, ctx: Context, params: Params):
+    def __init__(self, ctx: Context, params: P, input_size: str | None = None):
+        """`input_size`: the network input "HxW" its params ask for, for models that take any size."""
         super().__init__(ctx, params)
-        size = getattr(params, "input_size", None)
+        size = input_size
         if size and not all(MIN_INPUT <= int(side) <= MAX_INPUT for side in size.split("x")):
             # 99999x99999 would allocate tens of GB in the engine; 0x0 fails only at run time.
             raise VpipeError(f"params.input_size: each side must be {MIN_INPUT} to {MAX_INPUT} pixels, got {size}")
@@ -48,7 +49,6 @@ class ModelElement(Element):
             raise VpipeError(f"{self.engine_path.name} is {what}; {self.type_name!r} needs a "
                              f"{' or '.join(self.engine_tasks)} model (export one with `vpipe export`)")
         self.input_name = self.engine.inputs[0].name
-        size = getattr(params, "input_size", None)
         #: network input (H, W) for models that take any size; None: the frame's size.
         self.input_override: tuple[int, int] | None = None
         if size:

@@ -12,11 +12,11 @@ import av
 import cv2
 from pydantic import Field
 
-from vpipe.pipeline.element import Captured, Source, StreamInfo
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.media import IMAGE_SUFFIXES, image_size, tiff_orientation
-from vpipe.pipeline.paths import resolve_path
-from vpipe.pipeline.registry import register_source
+from vpipe.pipeline.api.element import Captured, Source, StreamInfo
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.media import IMAGE_SUFFIXES, image_size, tiff_orientation
+from vpipe.pipeline.api.registry import register_source
+from vpipe.pipeline.api.paths import resolve_path
 from vpipe.stages.base import CaptureParams
 
 
@@ -89,7 +89,7 @@ def missing_frames(container, stream, seen: int, last_pts: float | None, fps: fl
 
 
 @register_source("file")
-class VideoFileSource(Source):
+class VideoFileSource(Source[VideoParams]):
     """A video file decoded by PyAV (FFmpeg): any container and codec FFmpeg reads."""
 
     Params = VideoParams
@@ -174,7 +174,7 @@ class ImagesParams(CaptureParams):
 
 
 @register_source("images")
-class ImageFolderSource(Source):
+class ImageFolderSource(Source[ImagesParams]):
     """Image files of a folder in name order; sinks keep their names."""
 
     Params = ImagesParams
@@ -279,7 +279,7 @@ class WebcamParams(CaptureParams):
 
 
 @register_source("webcam")
-class WebcamSource(Source):
+class WebcamSource(Source[WebcamParams]):
     """A local camera by index or /dev/videoN, through OpenCV (V4L2 on Linux)."""
 
     Params = WebcamParams

@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from vpipe.pipeline.element import Params, Sink, StreamInfo
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
-from vpipe.stages.base import PerSource, output_folder
+from vpipe.pipeline.api.element import Params, Sink, StreamInfo
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
+from vpipe.stages.base import output_folder, PerSource
 from vpipe.stages.events import known_event_types
 from vpipe.stages.video_sink import X264_PRESETS, VideoParams, VideoWriter
 
@@ -76,7 +76,7 @@ class _Camera:
 
 
 @register("clips")
-class ClipsSink(Sink):
+class ClipsSink(Sink[ClipsParams]):
     """An H.264 mp4 of each event with pre-roll and post-roll, from a bounded buffer per camera."""
 
     Params = ClipsParams

@@ -14,13 +14,13 @@ import math
 import numpy as np
 from pydantic import Field
 
-from vpipe.pipeline.edits import read_edits, removed
-from vpipe.pipeline.element import Context, Element, Params
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Detections, Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.edits import read_edits, removed
+from vpipe.pipeline.api.element import Context, Element, Params
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams, Blur, Pixelate
-from vpipe.pipeline.paths import resolve_path
+from vpipe.pipeline.api.paths import resolve_path
 from vpipe.stages.regions import cover_polygon
 
 #: the audit entry holding the reviewer's covers and removals.
@@ -33,10 +33,11 @@ class CoversParams(Params):
 
 
 @register("covers")
-class Covers(Element):
+class Covers(Element[CoversParams]):
     """Covers the rectangles an audit lists (and a reviewer's edits): re-renders without detecting."""
 
     Params = CoversParams
+    replays = "anonymize"
     fail_closed = True
     thread_safe = True
     changes_pixels = True

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from vpipe.pipeline.element import Params
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Detections, Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Params
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import ModelElement
 from vpipe.stages.decoders import DECODERS
 from vpipe.stages.preprocess import input_size_for, to_tensor
@@ -60,8 +60,12 @@ class DetectParams(Params):
         return self
 
 
+#: classes whose objects are read as text: `vpipe verify` confirms one by a row of characters.
+TEXT_CLASSES = ("licence_plate",)
+
+
 @register("detect")
-class Detect(ModelElement):
+class Detect(ModelElement[DetectParams]):
     """Runs a detector engine; the output layout comes from the model's metadata."""
 
     Params = DetectParams
@@ -69,7 +73,7 @@ class Detect(ModelElement):
     provides = ("detections",)
 
     def __init__(self, ctx, params):
-        super().__init__(ctx, params)
+        super().__init__(ctx, params, params.input_size)
         meta = self.engine.meta
         if meta.decoder not in DECODERS:
             raise VpipeError(f"{ctx.engine_path.name}: unknown output layout {meta.decoder!r}")
@@ -101,6 +105,12 @@ class Detect(ModelElement):
 
     def score_floor(self) -> float:
         return self.params.threshold
+
+    def text_classes(self) -> tuple[str, ...]:
+        return tuple(name for name in self.class_names() if name in TEXT_CLASSES)
+
+    def rechecking(self, floor: float) -> DetectParams:
+        return self.params.model_copy(update={"threshold": floor, "min_size": 0.0})
 
     def __call__(self, frame: Frame) -> Frame:
         if self.looks_again:

@@ -21,12 +21,12 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from vpipe.pipeline.element import Element, Params
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.outputs import make_parent, partial, publish
-from vpipe.pipeline.registry import register
-from vpipe.stages.base import PerSource, output_folder
+from vpipe.pipeline.api.element import Element, Params
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.outputs import make_parent, partial, publish
+from vpipe.pipeline.api.registry import register
+from vpipe.stages.base import output_folder, PerSource
 
 EVENT_TYPES = ("start", "end", "enter")
 
@@ -68,7 +68,7 @@ class _Camera:
 
 
 @register("events")
-class Events(Element):
+class Events(Element[EventsParams]):
     """Track start/end and zone-enter events on `Frame.events`, with optional snapshots."""
 
     Params = EventsParams

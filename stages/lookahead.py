@@ -32,9 +32,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from vpipe.pipeline.element import Element, Params
-from vpipe.pipeline.frame import Detections, Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Element, Params
+from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import PerSource
 from vpipe.stages.track import clip_box
 
@@ -89,7 +89,7 @@ class SourceBuffer:
 
 
 @register("lookahead")
-class Lookahead(Element):
+class Lookahead(Element[LookaheadParams]):
     """Delays each source by N frames and covers new and re-found tracks in the frames held."""
 
     Params = LookaheadParams

@@ -22,11 +22,11 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 
-from vpipe.pipeline.element import Params, Sink
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
-from vpipe.pipeline.secrets import expand_env, redact, scrub
+from vpipe.pipeline.api.element import Params, Sink
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
+from vpipe.pipeline.api.secrets import redact, scrub, expand_env
 from vpipe.stages.events import EVENT_TYPES, known_event_types
 
 
@@ -49,7 +49,7 @@ class MqttParams(Params):
 
 
 @register("mqtt")
-class MqttSink(Sink):
+class MqttSink(Sink[MqttParams]):
     """Publishes track and zone events to an MQTT broker, with availability and a last will."""
 
     Params = MqttParams

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from vpipe.pipeline.element import Params
-from vpipe.pipeline.errors import VpipeError
+from vpipe.pipeline.api.element import Params
+from vpipe.pipeline.api.errors import VpipeError
 
 Polygon = list[tuple[float, float]]
 

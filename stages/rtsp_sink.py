@@ -16,11 +16,11 @@ import av
 import cv2
 from pydantic import Field
 
-from vpipe.pipeline.element import Params, Sink, StreamInfo
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
-from vpipe.pipeline.secrets import redact
+from vpipe.pipeline.api.element import Delivery, Params, Sink, StreamInfo
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
+from vpipe.pipeline.api.secrets import redact
 
 
 class RtspOutParams(Params):
@@ -36,7 +36,7 @@ class RtspOutParams(Params):
 
 
 @register("rtsp")
-class RtspSink(Sink):
+class RtspSink(Sink[RtspOutParams]):
     """Publishes H.264 over RTSP (or RTMP/FLV); reconnects on server loss, dropping meanwhile."""
 
     Params = RtspOutParams
@@ -51,8 +51,6 @@ class RtspSink(Sink):
             raise VpipeError(f"params.codec: this FFmpeg build has no {params.codec!r} encoder")
         self.format = "rtsp" if scheme.startswith("rtsp") else "flv"
         self.safe_url = redact(params.url)
-        #: shown by `vpipe run` beside the frame count (credentials redacted).
-        self.path = self.safe_url
         self.container = None
         self.stream = None
         #: frames written, frames dropped while disconnected, and connections made.
@@ -77,6 +75,12 @@ class RtspSink(Sink):
         except (av.error.FFmpegError, OSError) as exc:
             self._lost(exc)
             self.dropped += 1
+
+    def destination(self) -> str:
+        return self.safe_url
+
+    def delivery(self) -> Delivery:
+        return Delivery(sent=self.sent, dropped=self.dropped, connections=self.connections)
 
     def close(self) -> None:
         if self.container is not None:

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from vpipe.pipeline.element import Params
-from vpipe.pipeline.frame import Frame, Mask
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Params
+from vpipe.pipeline.api.frame import Frame, Mask
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import ModelElement
 from vpipe.stages.preprocess import input_size_for, to_tensor
 
@@ -18,7 +18,7 @@ class SegmentParams(Params):
 
 
 @register("segment")
-class Segment(ModelElement):
+class Segment(ModelElement[SegmentParams]):
     """Runs a segmentation engine; adds a class map at frame size to `frame.masks[name]`."""
 
     Params = SegmentParams
@@ -26,7 +26,7 @@ class Segment(ModelElement):
     provides = ("masks",)
 
     def __init__(self, ctx, params):
-        super().__init__(ctx, params)
+        super().__init__(ctx, params, params.input_size)
         n = self.engine.outputs[0].shape[1]
         self.classes = self.engine.meta.classes or tuple(f"class_{i}" for i in range(n if isinstance(n, int) else 0))
 

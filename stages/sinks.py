@@ -8,13 +8,13 @@ from pathlib import Path
 import cv2
 from pydantic import Field
 
-from vpipe.pipeline.element import Params, Sink
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish, temporary
-from vpipe.pipeline.registry import register
-from vpipe.pipeline.paths import resolve_path
+from vpipe.pipeline.api.element import Params, Sink
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.outputs import check_writable, make_parent, partial, publish, temporary
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import output_folder
+from vpipe.pipeline.api.paths import resolve_path
 
 
 class JsonlParams(Params):
@@ -22,7 +22,7 @@ class JsonlParams(Params):
 
 
 @register("jsonl")
-class JsonlSink(Sink):
+class JsonlSink(Sink[JsonlParams]):
     """One line per frame: where it came from, what was detected, what anonymization did.
     Each line is flushed as written, so an interrupted run keeps every finished frame."""
 
@@ -78,7 +78,7 @@ class ImagesParams(Params):
 
 
 @register("images")
-class ImagesSink(Sink):
+class ImagesSink(Sink[ImagesParams]):
     """Frames as image files; frames from an image folder keep their names (a mirrored tree)."""
 
     Params = ImagesParams
@@ -122,7 +122,7 @@ class DisplayParams(Params):
 
 
 @register("display")
-class DisplaySink(Sink):
+class DisplaySink(Sink[DisplayParams]):
     """Shows frames in a window (needs a display). A screen shows pictures as a file does, so
     it takes only anonymized frames, or `raw_output: true` said on purpose."""
 

@@ -21,9 +21,9 @@ from typing import Iterator, Literal
 import av
 from pydantic import Field
 
-from vpipe.pipeline.element import Captured, Params, Source, StreamInfo
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.registry import register_source
+from vpipe.pipeline.api.element import Captured, Params, Source, StreamInfo
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.registry import register_source
 from vpipe.stages.base import CaptureParams
 from vpipe.stages.capture import decode_bgr, open_video
 
@@ -53,7 +53,7 @@ class _Failed:
 
 
 @register_source("rtsp")
-class NetworkStreamSource(Source):
+class NetworkStreamSource(Source[StreamParams]):
     """RTSP/RTMP/HTTP cameras through PyAV (FFmpeg), with timeouts and reconnection."""
 
     Params = StreamParams

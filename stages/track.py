@@ -22,12 +22,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from pydantic import Field, model_validator
 
-from vpipe.pipeline.boxes import box_iou
-from vpipe.pipeline.element import Element, Params
-from vpipe.pipeline.frame import Detections, Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.boxes import box_iou
+from vpipe.pipeline.api.element import Element, Params
+from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import PerSource
-
 
 class TrackParams(Params):
     max_age: int = Field(10, ge=0, le=10_000, description="frames a confirmed track keeps covering its predicted box after its last detection (K).")
@@ -145,7 +144,7 @@ class SourceState:
 
 
 @register("track")
-class Tracker(Element):
+class Tracker(Element[TrackParams]):
     """Adds track ids to the detections and the boxes of recently lost objects."""
 
     Params = TrackParams

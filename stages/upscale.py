@@ -12,9 +12,9 @@ import numpy as np
 from pydantic import Field
 
 from vpipe.engines import Engine
-from vpipe.pipeline.element import Params
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
+from vpipe.pipeline.api.element import Params
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import ModelElement
 
 
@@ -73,7 +73,7 @@ class UpscaleParams(Params):
 
 
 @register("upscale")
-class Upscale(ModelElement):
+class Upscale(ModelElement[UpscaleParams]):
     """Upscales frames by the model's factor; boxes already found are scaled with them."""
 
     Params = UpscaleParams

@@ -16,13 +16,13 @@ import av
 import cv2
 from pydantic import Field, field_validator
 
-from vpipe.pipeline.element import Params, Sink, StreamInfo
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.media import VIDEO_SUFFIXES
-from vpipe.pipeline.outputs import check_writable, make_parent, partial, publish
-from vpipe.pipeline.registry import register
-from vpipe.pipeline.paths import resolve_path
+from vpipe.pipeline.api.element import Params, Sink, StreamInfo
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.media import VIDEO_SUFFIXES
+from vpipe.pipeline.api.outputs import check_writable, make_parent, partial, publish
+from vpipe.pipeline.api.registry import register
+from vpipe.pipeline.api.paths import resolve_path
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
                 "veryslow", "placebo")
@@ -58,7 +58,7 @@ FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof",
 
 
 @register("video")
-class VideoSink(Sink):
+class VideoSink(Sink[VideoParams]):
     """H.264 (or any FFmpeg encoder) in MP4/MKV/MOV, with the source's timestamps and audio."""
 
     Params = VideoParams
@@ -88,6 +88,9 @@ class VideoSink(Sink):
 
     def outputs(self) -> list[Path]:
         return [self._path_for(s) for s in self.ctx.streams] or [self.path]
+
+    def destination(self) -> str:
+        return str(self.path)  # with {source} when it writes one file per source
 
     def _path_for(self, source_id: str) -> Path:
         return Path(str(self.path).replace("{source}", source_id))

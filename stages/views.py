@@ -22,7 +22,7 @@ from math import ceil
 
 import numpy as np
 
-from vpipe.pipeline.boxes import box_iou
+from vpipe.pipeline.api.boxes import box_iou
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,12 @@ from urllib.parse import unquote
 import cv2
 from pydantic import Field, field_validator, model_validator
 
-from vpipe.pipeline.element import Params, Sink
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.http import PageHandler, QuietServer, basic_auth_ok
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.registry import register
-from vpipe.pipeline.secrets import expand_env
+from vpipe.pipeline.api.element import LiveView, Params
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.http import PageHandler, QuietServer, basic_auth_ok
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.registry import register
+from vpipe.pipeline.api.secrets import expand_env
 
 BOUNDARY = "vpipeframe"
 
@@ -105,7 +105,7 @@ class _Camera:
 
 
 @register("web")
-class WebSink(Sink):
+class WebSink(LiveView[WebParams]):
     """Serves a live page of the anonymized cameras and their events over HTTP."""
 
     Params = WebParams

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vpipe.pipeline.boxes import box_iou
-from vpipe.pipeline.element import Context
-from vpipe.pipeline.frame import Detections, Frame
+from vpipe.pipeline.api.boxes import box_iou
+from vpipe.pipeline.api.element import Context
+from vpipe.pipeline.api.frame import Detections, Frame
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams
 
 
@@ -78,9 +78,9 @@ def test_the_face_detector_finds_nothing_where_it_found_faces(tmp_path, method):
     import av
 
     from conftest import ROOT, SAMPLE, write_config
-    from vpipe.pipeline.config import load_config
-    from vpipe.pipeline.graph import build_graph
-    from vpipe.pipeline.runner import Runner
+    from vpipe.pipeline.runtime.config import load_config
+    from vpipe.pipeline.runtime.graph import build_graph
+    from vpipe.pipeline.runtime.runner import Runner
     from vpipe.stages.detect import Detect, DetectParams
 
     detect = Detect(Context("faces", ROOT, engine_path=ROOT / "models" / "centerface.onnx"),
@@ -120,7 +120,7 @@ sinks: [{{type: video, params: {{path: {tmp_path}/out.mp4}}}}]
 def test_weak_cells_are_refused_without_consent(method, cells):
     """Above 8 blocks across a box, characters of a plate can be told apart (issue 22 M1;
     benchmarks/cells_legibility.py): such a setting must be asked for explicitly."""
-    from vpipe.pipeline.errors import VpipeError
+    from vpipe.pipeline.api.errors import VpipeError
 
     with pytest.raises(VpipeError, match=r"params.cells: .*strength_override: true"):
         Anonymize(Context(name="anon", base_dir="."), AnonymizeParams(method=method, cells=cells))

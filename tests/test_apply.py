@@ -14,13 +14,13 @@ import pytest
 
 import elements  # noqa: F401  (registers test_box)
 from conftest import ROOT, SAMPLE, write_config
-from vpipe.pipeline.apply import build_apply
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.element import Context
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
-from vpipe.pipeline.verify import verify
+from vpipe.pipeline.apps.apply import build_apply
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.api.element import Context
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
+from vpipe.pipeline.verify.check import verify
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams
 
 FACE, PLATE = [40, 40, 120, 100], [300, 200, 420, 260]
@@ -126,7 +126,7 @@ def test_a_malformed_audit_line_is_one_line_naming_the_file_and_line(run_output,
     broken.write_text("\n".join(lines) + "\n")
     with pytest.raises(VpipeError, match=rf"^{broken}:3: .*{message}".replace("[", r"\[")):
         build_apply(originals, broken, str(tmp_path / "applied"), config)
-    cli = subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "apply", str(originals), str(broken),
+    cli = subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "apply", str(originals), str(broken),
                           "-o", str(tmp_path / "out"), "--config", str(config)], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert cli.returncode != 0 and cli.stderr.count("\n") == 1 and f"{broken}:3: " in cli.stderr

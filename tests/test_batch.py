@@ -9,9 +9,9 @@ import numpy as np
 import elements  # noqa: F401  (registers the test elements)
 from conftest import ROOT, SAMPLE, write_config
 from elements import BatchFlaky
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
 
 ENGINE = ROOT / "models" / "centerface.onnx"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vpipe.pipeline.bench import print_report
+from vpipe.pipeline.apps.bench import print_report
 
 
 def stage(role: str) -> dict:

@@ -39,7 +39,7 @@ def test_help_shows_no_value_for_flags(monkeypatch, capsys):
 
 
 def test_ray_alone_means_a_local_runtime_and_needs_a_folder(monkeypatch, capsys):
-    from vpipe.pipeline.cli import _bare_ray
+    from vpipe.pipeline.apps.cli import _bare_ray
 
     assert _bare_ray(["run", "c.yaml", "-i", "in", "--ray"])[-1] == "--ray=local"
     assert _bare_ray(["run", "c.yaml", "--ray", "-q"])[2:] == ["--ray=local", "-q"]
@@ -68,8 +68,8 @@ def test_a_missing_optional_module_is_one_line_naming_its_extra(monkeypatch, cap
 
 def test_the_summary_names_the_sink_that_wrote_images():
     """roadview's sink is named `video`; with `-o photos_anon/` it writes images, and says so."""
-    from vpipe.pipeline.progress import sink_label
-    from vpipe.pipeline.registry import ELEMENTS, load_elements
+    from vpipe.pipeline.apps.progress import sink_label
+    from vpipe.pipeline.api.registry import ELEMENTS, load_elements
 
     load_elements()
     images = ELEMENTS["images"].__new__(ELEMENTS["images"])
@@ -81,9 +81,9 @@ def test_run_verify_checks_the_anonymized_video_not_the_snapshots(tmp_path):
     snapshot folder for the output and failed (issue 22 M9)."""
     import elements  # noqa: F401  (registers test_box)
     from conftest import SAMPLE, write_config
-    from vpipe.pipeline.cli import verify_targets
-    from vpipe.pipeline.config import load_config
-    from vpipe.pipeline.graph import build_graph
+    from vpipe.pipeline.apps.cli import verify_targets
+    from vpipe.pipeline.runtime.config import load_config
+    from vpipe.pipeline.runtime.graph import build_graph
 
     config = write_config(tmp_path, f"""
 sources: [{{uri: {SAMPLE}}}]

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnxruntime
 import pytest
 
-from vpipe.pipeline import cli
+from vpipe.pipeline.apps import cli
 
 BAD = sorted((Path(__file__).parent / "fixtures" / "bad_configs").glob("*.yaml"))
 
@@ -56,7 +56,7 @@ def test_valid_config_passes(monkeypatch, capsys):
 
 def test_real_binary_reports_without_traceback(tmp_path):
     bad = BAD[6]  # a parameter of the wrong type
-    result = subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(bad)],
+    result = subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(bad)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

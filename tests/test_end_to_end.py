@@ -14,12 +14,12 @@ import cv2
 import pytest
 
 from conftest import CENTERFACE, SAMPLE, write_config
-from vpipe.pipeline import cli
-from vpipe.pipeline.outputs import partial
+from vpipe.pipeline.apps import cli
+from vpipe.pipeline.api.outputs import partial
 
 
 def vpipe(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", *args],
+    return subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", *args],
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -77,7 +77,7 @@ sinks:
   - {{type: video, params: {{path: {tmp_path}/live.mp4}}}}
   - {{type: jsonl, inputs: [blur], params: {{path: {tmp_path}/live.jsonl}}}}
 """)
-    process = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q"],
+    process = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "-q"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not partial(tmp_path / "live.jsonl").exists():  # frames flow

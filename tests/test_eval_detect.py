@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from vpipe.engines import ModelMeta
-from vpipe.tools.evaluate import detect_scores
+from vpipe.tools.evaluate.scores import detect_scores
 
 
 def constant_detector(path, box):

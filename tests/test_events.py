@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vpipe.pipeline.element import Context
-from vpipe.pipeline.frame import Detections, Frame
+from vpipe.pipeline.api.element import Context
+from vpipe.pipeline.api.frame import Detections, Frame
 from vpipe.stages.events import Events, EventsParams
 
 
@@ -73,9 +73,9 @@ sinks: [{{type: "null"}}]
 
 
 def test_snapshots_are_outputs_like_a_sinks(tmp_path):
-    from vpipe.pipeline.config import load_config
-    from vpipe.pipeline.errors import ConfigError
-    from vpipe.pipeline.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.config import load_config
+    from vpipe.pipeline.api.errors import ConfigError
+    from vpipe.pipeline.runtime.graph import Overrides, build_graph
 
     snaps = tmp_path / "snaps"
     snaps.mkdir()

@@ -21,9 +21,13 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
 from vpipe.engines import open_engine  # noqa: E402
-from vpipe.tools import export as E  # noqa: E402
-from vpipe.tools.export import ExportError, export_model  # noqa: E402
-from vpipe.tools.families import FAMILIES  # noqa: E402
+from vpipe.tools.export import exporter as E  # noqa: E402
+from vpipe.tools.export import kinds  # noqa: E402
+from vpipe.tools.export.errors import ExportError  # noqa: E402
+from vpipe.tools.export.families import FAMILIES  # noqa: E402
+from vpipe.tools.export.exporter import export_model  # noqa: E402
+from vpipe.pipeline.api.paths import sha256_file  # noqa: E402
+from vpipe.tools.export.options import ExportOptions, parse_size  # noqa: E402
 
 
 def quiet(*_args) -> None:
@@ -75,11 +79,11 @@ def calib_dir(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("family,kwargs", PARITY_CASES, ids=[c[0] for c in PARITY_CASES])
 def test_export_parity_and_metadata(family, kwargs, tmp_path):
     fam = FAMILIES[family]
-    result = export_model(family, tmp_path / "m.onnx", random_init=True, log=quiet, **kwargs)
+    result = export_model(family, tmp_path / "m.onnx", ExportOptions(random_init=True, **kwargs), log=quiet)
     onnx.checker.check_model(str(result.path))
     p = result.parity
     if fam.kind in ("sr", "segment"):
-        assert max(v for k, v in p.items() if k.endswith("_max_rel")) <= E.DENSE_RTOL
+        assert max(v for k, v in p.items() if k.endswith("_max_rel")) <= kinds.DENSE_RTOL
     else:
         assert p["boxes"] > 0, "the check must compare some boxes"
         assert p["match_rate"] >= E.MIN_MATCH_RATE and p["mean_iou"] >= E.MIN_MEAN_IOU
@@ -99,12 +103,12 @@ def test_export_parity_and_metadata(family, kwargs, tmp_path):
         assert ("vpipe.pre_upsample" in meta.extra) == family.startswith("srcnn")
     elif fam.kind == "segment":
         assert meta.decoder == "segment" and names == ["out"]
-        assert meta.mean == E.IMAGENET_MEAN and len(meta.classes) == 21 and meta.classes[0] == "class_0"
+        assert meta.mean == kinds.IMAGENET_MEAN and len(meta.classes) == 21 and meta.classes[0] == "class_0"
         assert out["out"].shape == (1, 21, *meta.input_size)
     else:
         assert meta.decoder == "torchvision" and meta.nms == "graph" and names == ["boxes", "scores", "labels"]
         assert meta.scale == 255 and meta.mean == (0, 0, 0) and meta.std == (1, 1, 1)
-        assert meta.input_size == E.parse_size(kwargs["input_size"]) and meta.resize == "stretch"
+        assert meta.input_size == parse_size(kwargs["input_size"]) and meta.resize == "stretch"
         assert meta.classes[0] == "__background__" and meta.classes[1] == "class_1"
         assert len(meta.classes) == fam.num_classes  # COCO's 91, or 3 for the plate families
         assert out["labels"].dtype == np.int64 and out["boxes"].shape[1] == 4
@@ -130,13 +134,14 @@ def _corrupting_export(monkeypatch):
 def test_parity_check_fails_on_a_wrong_graph(family, kwargs, tmp_path, monkeypatch):
     _corrupting_export(monkeypatch)
     with pytest.raises(ExportError, match="differ") as info:
-        export_model(family, tmp_path / "m.onnx", random_init=True, log=quiet, **kwargs)
+        export_model(family, tmp_path / "m.onnx", ExportOptions(random_init=True, **kwargs), log=quiet)
     assert "\n" not in str(info.value)
 
 
 def test_ssd_raw_dynamic_layout(tmp_path):
-    result = export_model("ssdlite320_mobilenet_v3_large", tmp_path / "raw.onnx", random_init=True,
-                          input_size="160x160", nms="none", dynamic_batch=True, log=quiet)
+    result = export_model("ssdlite320_mobilenet_v3_large", tmp_path / "raw.onnx",
+                          ExportOptions(random_init=True, input_size="160x160", nms="none",
+                                        dynamic_batch=True), log=quiet)
     meta = result.meta
     assert meta.decoder == "raw" and meta.nms == "none"
     assert meta.mean == (0.5, 0.5, 0.5) and meta.std == (0.5, 0.5, 0.5)  # SSDlite's own normalization
@@ -149,8 +154,9 @@ def test_ssd_raw_dynamic_layout(tmp_path):
 
 
 def test_ssd_onnx_nms_batched(tmp_path):
-    result = export_model("ssdlite320_mobilenet_v3_large", tmp_path / "nms.onnx", random_init=True,
-                          input_size="160x160", nms="onnx", batch=2, max_det=50, log=quiet)
+    result = export_model("ssdlite320_mobilenet_v3_large", tmp_path / "nms.onnx",
+                          ExportOptions(random_init=True, input_size="160x160", nms="onnx", batch=2,
+                                        max_det=50), log=quiet)
     assert result.meta.decoder == "nms" and result.parity["boxes"] > 0
     engine = open_engine(result.path)
     assert [o.name for o in engine.outputs] == ["num_dets", "det_boxes", "det_scores", "det_classes"]
@@ -164,8 +170,8 @@ def test_ssd_onnx_nms_batched(tmp_path):
 
 def test_efficientnms_plugin_node(tmp_path):
     pytest.importorskip("onnx_graphsurgeon", reason="--nms efficientnms needs onnx-graphsurgeon")
-    result = export_model("ssdlite320_mobilenet_v3_large", tmp_path / "trt.onnx", random_init=True,
-                          input_size="160x160", nms="efficientnms", log=quiet)
+    result = export_model("ssdlite320_mobilenet_v3_large", tmp_path / "trt.onnx",
+                          ExportOptions(random_init=True, input_size="160x160", nms="efficientnms"), log=quiet)
     model = onnx.load(str(result.path))
     nodes = [n for n in model.graph.node if n.op_type == "EfficientNMS_TRT"]
     assert len(nodes) == 1
@@ -173,7 +179,7 @@ def test_efficientnms_plugin_node(tmp_path):
     assert attrs["background_class"] == 0 and attrs["max_output_boxes"] == 100
     assert [o.name for o in model.graph.output] == ["num_dets", "det_boxes", "det_scores", "det_classes"]
     assert result.meta.decoder == "nms" and result.meta.nms == "efficientnms"
-    assert result.parity["boxes_max_rel"] <= E.RAW_RTOL  # the raw part was checked before the plugin
+    assert result.parity["boxes_max_rel"] <= kinds.RAW_RTOL  # the raw part was checked before the plugin
 
 
 def test_runtime_decoders_read_exports(tmp_path):
@@ -183,8 +189,9 @@ def test_runtime_decoders_read_exports(tmp_path):
     x = np.random.default_rng(3).random((1, 3, 160, 160), np.float32)
     found = {}
     for nms in ("graph", "none", "onnx"):
-        result = export_model("ssdlite320_mobilenet_v3_large", tmp_path / f"{nms}.onnx", random_init=True,
-                              input_size="160x160", nms=nms, check=False, log=quiet)
+        result = export_model("ssdlite320_mobilenet_v3_large", tmp_path / f"{nms}.onnx",
+                              ExportOptions(random_init=True, input_size="160x160", nms=nms, check=False),
+                                            log=quiet)
         engine = open_engine(result.path)
         meta = engine.meta
         # The runtime normalizes for raw/nms exports; the graph export normalizes itself.
@@ -204,7 +211,9 @@ def test_int8_detector_and_srcnn(tmp_path, calib_dir):
         ("ssdlite320_mobilenet_v3_large", {"input_size": "160x160"}, "box_agreement"),
     ):
         out = tmp_path / f"{family}.int8.onnx"
-        result = export_model(family, out, random_init=True, int8=True, calib=str(calib_dir), log=quiet, **kwargs)
+        result = export_model(family, out,
+                              ExportOptions(random_init=True, int8=True, calib=str(calib_dir), **kwargs),
+                                            log=quiet)
         assert result.path == out and result.fp32_path.is_file()
         model = onnx.load(str(out))
         assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)
@@ -220,7 +229,8 @@ def test_int8_detector_and_srcnn(tmp_path, calib_dir):
 
 def test_fp16_keeps_float32_io(tmp_path, calib_dir):
     pytest.importorskip("onnxconverter_common", reason="--fp16 needs onnxconverter-common")
-    result = export_model("espcn", tmp_path / "e.onnx", random_init=True, fp16=True, calib=str(calib_dir), log=quiet)
+    result = export_model("espcn", tmp_path / "e.onnx",
+                          ExportOptions(random_init=True, fp16=True, calib=str(calib_dir)), log=quiet)
     session = ort.InferenceSession(str(result.path))
     assert session.get_inputs()[0].type == "tensor(float)" and session.get_outputs()[0].type == "tensor(float)"
     assert result.accuracy["psnr_db"] > 40
@@ -234,7 +244,8 @@ def test_fp16_keeps_float32_io(tmp_path, calib_dir):
 ])
 def test_rcnn_refusals(kwargs, message, tmp_path):
     with pytest.raises(ExportError, match=message) as info:
-        export_model("fasterrcnn_mobilenet_v3_large_320_fpn", tmp_path / "m.onnx", random_init=True, log=quiet, **kwargs)
+        export_model("fasterrcnn_mobilenet_v3_large_320_fpn", tmp_path / "m.onnx",
+                     ExportOptions(random_init=True, **kwargs), log=quiet)
     assert "\n" not in str(info.value)
 
 
@@ -248,7 +259,7 @@ def test_rcnn_refusals(kwargs, message, tmp_path):
 ])
 def test_bad_flags_are_one_line(kwargs, message, tmp_path):
     with pytest.raises(ExportError, match=message) as info:
-        export_model("ssdlite320_mobilenet_v3_large", tmp_path / "m.onnx", log=quiet, **kwargs)
+        export_model("ssdlite320_mobilenet_v3_large", tmp_path / "m.onnx", ExportOptions(**kwargs), log=quiet)
     assert "\n" not in str(info.value)
 
 
@@ -270,32 +281,33 @@ def test_offline_torchvision_weights_name(tmp_path, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", no_socket)
     with pytest.raises(ExportError) as info:
         export_model("ssdlite320_mobilenet_v3_large", tmp_path / "m.onnx",
-                     weights="SSDLite320_MobileNet_V3_Large_Weights.DEFAULT", log=quiet)
+                     ExportOptions(weights="SSDLite320_MobileNet_V3_Large_Weights.DEFAULT"), log=quiet)
     text = str(info.value)
     assert "\n" not in text and "--weights PATH" in text and "could not download" in text
     assert not (tmp_path / "m.onnx").exists()
 
 
 def test_local_checkpoint(tmp_path):
-    from vpipe.tools.sr_models import ESPCN, SRCNN
+    from vpipe.tools.models.sr_models import ESPCN, SRCNN
 
     ckpt = tmp_path / "srcnn.pth"
     torch.manual_seed(1)
     torch.save({"model": SRCNN(mid_kernel=5).state_dict()}, ckpt)
-    result = export_model("srcnn-955", tmp_path / "m.onnx", weights=str(ckpt), log=quiet)
-    assert result.meta.weights_sha256 == E.sha256_file(ckpt)
+    result = export_model("srcnn-955", tmp_path / "m.onnx", ExportOptions(weights=str(ckpt)), log=quiet)
+    assert result.meta.weights_sha256 == sha256_file(ckpt)
     # The wrong family's checkpoint is refused on one line naming the file.
     torch.save(ESPCN().state_dict(), ckpt)
     with pytest.raises(ExportError, match="does not fit srcnn-955") as info:
-        export_model("srcnn-955", tmp_path / "m.onnx", weights=str(ckpt), log=quiet)
+        export_model("srcnn-955", tmp_path / "m.onnx", ExportOptions(weights=str(ckpt)), log=quiet)
     assert str(ckpt) in str(info.value) and "\n" not in str(info.value)
 
 
 def test_classes_file(tmp_path):
     names = tmp_path / "names.txt"
     names.write_text("person\ncar\n")
-    result = export_model("ssdlite320_mobilenet_v3_large", tmp_path / "m.onnx", random_init=True,
-                          input_size="160x160", classes=str(names), check=False, log=quiet)
+    result = export_model("ssdlite320_mobilenet_v3_large", tmp_path / "m.onnx",
+                          ExportOptions(random_init=True, input_size="160x160", classes=str(names),
+                                        check=False), log=quiet)
     assert result.meta.classes == ("__background__", "person", "car")
     assert open_engine(result.path).run({"images": np.zeros((1, 3, 160, 160), np.float32)})["scores"].ndim == 1
 
@@ -317,7 +329,7 @@ def test_typer_commands(tmp_path):
 
 def test_vpipe_cli_prints_one_line_error(tmp_path):
     """The real `vpipe` entry point: an R-CNN batch refusal is one line, exit 1, no traceback."""
-    cmd = [sys.executable, "-c", "from vpipe.pipeline.cli import main; main()", "export",
+    cmd = [sys.executable, "-c", "from vpipe.pipeline.apps.cli import main; main()", "export",
            "fasterrcnn_mobilenet_v3_large_320_fpn", "--random-init", "--batch", "2", "--out", str(tmp_path / "m.onnx")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if "No such command" in proc.stderr:
@@ -340,9 +352,9 @@ def test_build_without_tensorrt_is_one_line(tmp_path):
         pytest.skip("tensorrt is installed: the refusal path does not apply")
     except ImportError:
         pass
-    from vpipe.tools.trt_build import build_engine
+    from vpipe.tools.export.trt_build import build_engine
 
-    result = export_model("espcn", tmp_path / "m.onnx", random_init=True, check=False, log=quiet)
+    result = export_model("espcn", tmp_path / "m.onnx", ExportOptions(random_init=True, check=False), log=quiet)
     with pytest.raises(ExportError, match="TensorRT") as info:
         build_engine(result.path, tmp_path / "m.engine", log=quiet)
     assert "\n" not in str(info.value)
@@ -355,9 +367,9 @@ def test_build_without_tensorrt_is_one_line(tmp_path):
 def test_tensorrt_build_and_run(family, kwargs, tmp_path):
     pytest.importorskip("tensorrt", reason="TensorRT not installed (GPU machines only)")
     pytest.importorskip("polygraphy", reason="polygraphy not installed")
-    from vpipe.tools.trt_build import build_engine
+    from vpipe.tools.export.trt_build import build_engine
 
-    result = export_model(family, tmp_path / "m.onnx", random_init=True, log=quiet, **kwargs)
+    result = export_model(family, tmp_path / "m.onnx", ExportOptions(random_init=True, **kwargs), log=quiet)
     plan = build_engine(result.path, tmp_path / "m.engine", check=True, use_cache=False, log=quiet)
     engine = open_engine(plan, device="cuda")
     assert engine.meta.task == result.meta.task and engine.meta.classes == result.meta.classes

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from vpipe.pipeline.frame import EMPTY, Detections
+from vpipe.pipeline.api.frame import EMPTY, Detections
 
 
 def dets(n: int, **kw) -> Detections:
@@ -97,7 +97,7 @@ def test_empty_is_the_neutral_element():
 
 
 def test_resizing_a_frame_fits_its_boxes_and_masks_to_the_new_pixels():
-    from vpipe.pipeline.frame import Frame, Mask
+    from vpipe.pipeline.api.frame import Frame, Mask
 
     labels = np.zeros((10, 20), np.uint8)
     labels[:, 10:] = 1

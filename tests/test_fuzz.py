@@ -206,7 +206,7 @@ def test_a_malformed_input_is_a_short_error(kind, tmp_path):
     bad = _make(kind, tmp_path)
     config = tmp_path / "graph.yaml"
     config.write_text(GRAPH.format(src=SAMPLE, model=CENTERFACE, out=tmp_path / "unused.mp4"))
-    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-i", str(bad),
+    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "-i", str(bad),
                         "-o", str(tmp_path / "out" / "anon.mp4"), "-q"], capture_output=True, text=True, timeout=300)
     assert "Traceback" not in r.stderr + r.stdout
     assert r.returncode not in (0, None), f"{kind}: accepted ({r.stderr})"
@@ -263,7 +263,7 @@ def test_a_folder_with_a_fifo_and_a_non_utf8_name_runs_to_its_end(tmp_path):
     _special("non_utf8_name", folder)
     config = tmp_path / "graph.yaml"
     config.write_text(GRAPH.format(src=SAMPLE, model=CENTERFACE, out=tmp_path / "unused.mp4"))
-    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-i", str(folder),
+    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "-i", str(folder),
                         "-o", str(tmp_path / "out"), "-q"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr and r.stderr.count("skipped") == 2, r.stderr
@@ -276,7 +276,7 @@ def test_a_folder_with_a_fifo_and_a_non_utf8_name_runs_to_its_end(tmp_path):
 def test_image_size_is_read_from_the_header(suffix, tmp_path):
     import cv2
 
-    from vpipe.pipeline.media import image_size
+    from vpipe.pipeline.api.media import image_size
 
     path = tmp_path / f"x{suffix}"
     cv2.imwrite(str(path), np.zeros((37, 53, 3), np.uint8))
@@ -392,7 +392,7 @@ CLASHES = [("a.partial.mp4", "a.ts"), ("a.partial.mkv", "a.mp4"), ("a.partial.mp
 
 @pytest.mark.parametrize("names", CLASHES, ids=["+".join(c) for c in CLASHES])
 def test_batch_outputs_and_temporary_names_never_meet(names, tmp_path):
-    from vpipe.pipeline.batch import partial_of, plan
+    from vpipe.pipeline.apps.batch import partial_of, plan
 
     src = tmp_path / "in"
     for name in names:

@@ -15,13 +15,13 @@ import numpy as np
 
 import elements  # noqa: F401  (registers the test elements)
 from conftest import CENTERFACE, SAMPLE, write_config
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
 
 
 def vpipe(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", *args],
+    return subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", *args],
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -156,7 +156,7 @@ sinks:
   - {{type: jsonl, params: {{path: {tmp_path}/kill.jsonl}}}}
 """)
     tests = str(Path(__file__).parent)
-    script = f"import sys; sys.path.insert(0, {tests!r}); import elements; from vpipe.pipeline.cli import main; main()"
+    script = f"import sys; sys.path.insert(0, {tests!r}); import elements; from vpipe.pipeline.apps.cli import main; main()"
     process = subprocess.Popen([sys.executable, "-c", script, "run", str(config), "-q"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # Outputs are written under NAME.partial.EXT and renamed on close: a killed run leaves those.
@@ -209,7 +209,7 @@ sinks: [{{type: images, raw_output: true, params: {{path: {out}}}}}]
 
 def test_every_image_folder_reader_takes_the_same_suffixes(tmp_path):
     """tools/quantize.py's calibration folder had its own list, without .tif/.tiff (issue 25)."""
-    from vpipe.pipeline.media import IMAGE_SUFFIXES
+    from vpipe.pipeline.api.media import IMAGE_SUFFIXES
     from vpipe.tools import quantize
 
     for suffix in IMAGE_SUFFIXES:

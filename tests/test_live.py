@@ -114,7 +114,7 @@ def server():
 
 
 def vpipe(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.cli", "run", "-q", *args],
+    return subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", "-q", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
 
@@ -136,7 +136,7 @@ def interrupt(proc: subprocess.Popen) -> tuple[int, str, str]:
 
 def records(path: Path) -> list[dict]:
     """The audit's lines: under its `.partial` name while the run goes on, its own name after."""
-    from vpipe.pipeline.outputs import partial
+    from vpipe.pipeline.api.outputs import partial
 
     for candidate in (path, partial(path), path):  # the rename may fall between the first two
         try:
@@ -364,15 +364,15 @@ def test_a_stalled_camera_times_out_and_ctrl_c_still_stops_promptly(tmp_path, se
     ("rtmp://host/app/key@x", "rtmp://host/app/key@x"),  # an "@" in the path is not a password
 ])
 def test_redact_hides_passwords(uri, shown):
-    from vpipe.pipeline.secrets import redact
+    from vpipe.pipeline.api.secrets import redact
 
     assert redact(uri) == shown
 
 
 def test_uri_from_the_environment_and_a_one_line_error_when_unset(tmp_path, monkeypatch):
-    from vpipe.pipeline.config import load_config
-    from vpipe.pipeline.errors import ConfigError
-    from vpipe.pipeline.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.config import load_config
+    from vpipe.pipeline.api.errors import ConfigError
+    from vpipe.pipeline.runtime.graph import Overrides, build_graph
 
     config = load_config(write_config(tmp_path, """
 sources: [{name: cam, uri: 'rtsp://viewer:${CAM_PASS}@127.0.0.1:9/s1'}]

@@ -160,8 +160,8 @@ def test_engine_threads_share_the_cores_the_run_is_given(tmp_path):
     """A Ray task's CPUs (`Overrides.cores`), not the machine's, set its engines' ORT threads."""
     from pathlib import Path
 
-    from vpipe.pipeline.config import load_config
-    from vpipe.pipeline.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.config import load_config
+    from vpipe.pipeline.runtime.graph import Overrides, build_graph
 
     roadview = Path(__file__).parents[1] / "configs" / "roadview.yaml"  # two model stages
     for cores, each in ((1, 1), (4, 2), (8, 4)):

@@ -14,10 +14,10 @@ import pytest
 
 import elements  # noqa: F401  (registers the test elements)
 from conftest import SAMPLE, write_config
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.errors import ConfigError
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.api.errors import ConfigError
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
 
 BOX = [100, 50, 300, 200]
 #: inside the box, clear of the lines drawn on its border; and a patch far from it.

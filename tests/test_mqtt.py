@@ -25,7 +25,7 @@ from conftest import ROOT, SAMPLE, write_config
 mqtt = pytest.importorskip("paho.mqtt.client", reason="paho-mqtt missing (pip install 'vpipe[mqtt]')")
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto missing (apt-get install mosquitto)")
-VPIPE = [sys.executable, "-m", "vpipe.pipeline.cli"]
+VPIPE = [sys.executable, "-m", "vpipe.pipeline.apps.cli"]
 SCHEMA = {"id": str, "type": str, "camera": str, "class": str, "track": int, "time": float, "index": int,
           "box": list, "snapshot": str}
 

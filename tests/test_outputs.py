@@ -17,11 +17,11 @@ import pytest
 import elements  # noqa: F401  (registers test_box)
 from conftest import SAMPLE, write_config
 from test_config_errors import run_cli
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.outputs import audit_path, make_parent, partial
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.api.outputs import make_parent, partial, audit_path
 
 # No model: these tests are about where files go, not what is in them.
 GRAPH = """
@@ -342,7 +342,7 @@ def test_reports_never_replace_an_input_or_an_existing_file(tmp_path, monkeypatc
 @pytest.mark.parametrize("line", ['[1, 2]', '{"state": "done"}', '"text"', '{"file": 3, "state": "done"}', "null"])
 def test_a_malformed_manifest_line_is_ignored_not_a_traceback(line, tmp_path):
     """A line of the batch manifest that is JSON but not a record gave a 45-line traceback (issue 22)."""
-    from vpipe.pipeline.manifest import NAME, Manifest
+    from vpipe.pipeline.apps.manifest import NAME, Manifest
 
     (tmp_path / NAME).write_text(line + "\n" + '{"file": "a.mp4", "state": "done", "sha256": "x"}\n')
     assert list(Manifest(tmp_path).states()) == ["a.mp4"]
@@ -392,7 +392,7 @@ def test_the_audit_lies_beside_a_file_or_a_folder_whether_planned_or_written(tmp
 def test_a_batch_writes_each_video_under_one_partial_name(tmp_path, monkeypatch):
     """The batch named the graph's output `NAME.partial.mp4` and the sink added its own
     `.partial`: a killed run left `NAME.partial.partial.mp4`, a name no rerun looks at (issue 25)."""
-    from vpipe.pipeline.batch import partial_of, plan, process_file
+    from vpipe.pipeline.apps.batch import partial_of, plan, process_file
     from vpipe.stages import video_sink
 
     videos = tmp_path / "videos"

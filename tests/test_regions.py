@@ -10,11 +10,11 @@ from pydantic import ValidationError
 
 from conftest import SAMPLE, write_config
 from test_anonymize import textured
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.element import Context, StreamInfo
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Detections, Frame
-from vpipe.pipeline.graph import build_graph
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.api.element import Context, StreamInfo
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.pipeline.runtime.graph import build_graph
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams
 
 OVERLAY = [[200, 200], [310, 200], [310, 235], [200, 235]]  # a dashcam's text overlay, bottom right

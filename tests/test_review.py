@@ -23,11 +23,11 @@ import pytest
 
 from conftest import ROOT, SAMPLE, write_config
 from support.cdp import Browser
-from vpipe.pipeline.apply import build_apply
-from vpipe.pipeline.runner import Runner
-from vpipe.pipeline.review import QUALITY
-from vpipe.pipeline.verify import verify
-from vpipe.pipeline.verify_report import report_paths, write_reports
+from vpipe.pipeline.apps.apply import build_apply
+from vpipe.pipeline.runtime.runner import Runner
+from vpipe.pipeline.apps.review import QUALITY
+from vpipe.pipeline.verify.check import verify
+from vpipe.pipeline.verify.report import report_paths, write_reports
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
                              shutil.which("google-chrome")) if p), None)
@@ -84,7 +84,7 @@ sinks: [{{type: video, params: {{path: {tmp_path}/out.mp4}}}}]
 def test_draw_a_box_on_the_flagged_frame_save_and_render(reviewed_run, tmp_path):
     original, output, config = reviewed_run
     port, secret = free_port(), "s3cret-review"
-    proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.cli", "review", str(original), str(output),
+    proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.apps.cli", "review", str(original), str(output),
                              "--config", str(config), "--port", str(port), "--user", "editor"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
                             env={**os.environ, "VPIPE_WEB_PASSWORD": secret})

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from test_apply import images, run_output  # noqa: F401  (the fixture: a lossless run over six PNGs)
-from vpipe.pipeline.review import Review, review_path
+from vpipe.pipeline.apps.review import Review, review_path
 
 
 def test_a_folder_is_reviewed_saved_and_rendered(run_output):  # noqa: F811

@@ -12,12 +12,12 @@ import pytest
 
 import elements  # noqa: F401  (registers the test elements)
 from conftest import SAMPLE, write_config
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.errors import StageError
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.queues import END, FrameQueue
-from vpipe.pipeline.runner import Runner
-from vpipe.pipeline.sequential import run_sequential
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.api.errors import StageError
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.queues import END, FrameQueue
+from vpipe.pipeline.runtime.runner import Runner
+from vpipe.pipeline.runtime.sequential import run_sequential
 
 
 def run(tmp_path, text: str, max_frames: int | None = 30, sequential: bool = False):
@@ -205,8 +205,8 @@ sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}]
 
 @pytest.mark.parametrize("mode", ["threads", "sequential"])
 def test_every_element_is_closed_exactly_once(tmp_path, mode):
-    from vpipe.pipeline.runner import Runner
-    from vpipe.pipeline.sequential import run_sequential
+    from vpipe.pipeline.runtime.runner import Runner
+    from vpipe.pipeline.runtime.sequential import run_sequential
 
     config = write_config(tmp_path, f"""
 sources: [{{uri: {SAMPLE}}}]
@@ -298,7 +298,7 @@ def test_throughput_counts_from_the_first_capture_not_the_first_completion(monke
     """A look-ahead holds frames, then lets them all out at once: measured from the first
     completion, 10 frames at ~10 FPS read as thousands (bench said 190 FPS for a ~6 FPS
     pipeline, issue 22)."""
-    from vpipe.pipeline import stats as stats_module
+    from vpipe.pipeline.runtime import stats as stats_module
 
     now = [0.0]
     monkeypatch.setattr(stats_module.time, "perf_counter", lambda: now[0])

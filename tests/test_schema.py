@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
-from vpipe.pipeline import cli
-from vpipe.pipeline.schema import config_schema
+from vpipe.pipeline.apps import cli
+from vpipe.pipeline.runtime.schema import config_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted((ROOT / "configs").glob("*.yaml"))

@@ -9,9 +9,9 @@ from onnx import TensorProto, helper
 
 from conftest import write_config
 from vpipe.engines import ModelMeta
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
 
 
 def red_segmenter(path):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, shared_file
-from vpipe.tools.evaluate import pairs_scores
+from vpipe.tools.evaluate.scores import pairs_scores
 
 pytest.importorskip("skimage")
 
@@ -123,7 +123,7 @@ def test_pairs_are_grouped_by_set_and_scale_and_grey_is_its_own_luma(tmp_path):
 
 
 def vpipe(*args):
-    return subprocess.run([sys.executable, "-m", "vpipe.pipeline.cli", "eval", "sr", *args],
+    return subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "eval", "sr", *args],
                           capture_output=True, text=True, timeout=300)
 
 

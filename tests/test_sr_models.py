@@ -1,7 +1,7 @@
 """The shipped super-resolution models (models/srcnn_x{2,3,4}.onnx, models/espcn-s_x3.onnx) beat bicubic.
 
 Each runs through the `upscale` stage in a real graph (image folder -> upscale -> image folder) on
-the parts of scikit-image's bundled photos that tools/train_sr.py holds out of training (the
+the parts of scikit-image's bundled photos that tools/train/sr.py holds out of training (the
 bottom 15 % of each), downscaled by the model's factor as `vpipe eval sr` does (antialiased
 bicubic, "imresize"). Scored on Y with a border crop of the factor, pooled over the images,
 against bicubic upscaling of the same input.
@@ -15,10 +15,10 @@ import pytest
 
 from conftest import ROOT, write_config
 from vpipe.engines import open_engine
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
-from vpipe.tools.evaluate import downscale
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
+from vpipe.tools.evaluate.scores import downscale
 
 PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "coins", "rocket")
 #: the least each model must gain over bicubic here, in dB (measured: see docs/super_resolution.md)
@@ -28,7 +28,7 @@ MARGIN = {"srcnn_x2.onnx": 0.8, "srcnn_x3.onnx": 0.55, "srcnn_x4.onnx": 0.4, "es
 def held_out_photos(scale: int) -> dict[str, np.ndarray]:
     """BGR uint8 HR images: the held-out bottom strips, sizes a multiple of the scale."""
     pytest.importorskip("skimage")
-    from vpipe.tools.train_sr import HOLDOUT, bundled_images
+    from vpipe.tools.train.sr import HOLDOUT, bundled_images
 
     out = {}
     for name, rgb in bundled_images():

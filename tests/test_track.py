@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vpipe.pipeline.element import Context
-from vpipe.pipeline.frame import Detections, Frame
+from vpipe.pipeline.api.element import Context
+from vpipe.pipeline.api.frame import Detections, Frame
 from vpipe.stages.base import PerSource
 from vpipe.stages.lookahead import Lookahead, LookaheadParams
 from vpipe.stages.track import Tracker, TrackParams
@@ -290,9 +290,9 @@ def test_photos_of_a_folder_share_no_tracks(tmp_path, boxed):
 
     import elements  # noqa: F401  (registers the test elements)
     from conftest import write_config
-    from vpipe.pipeline.config import load_config
-    from vpipe.pipeline.graph import build_graph
-    from vpipe.pipeline.runner import Runner
+    from vpipe.pipeline.runtime.config import load_config
+    from vpipe.pipeline.runtime.graph import build_graph
+    from vpipe.pipeline.runtime.runner import Runner
 
     photos = tmp_path / "photos"
     photos.mkdir()

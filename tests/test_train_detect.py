@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from vpipe.pipeline.errors import VpipeError
-from vpipe.tools import plate_synth as ps
-from vpipe.tools import train_detect as td
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.tools.data import plate_synth as ps
+from vpipe.tools.train import detect as td
 
 torch = pytest.importorskip("torch")
 SSD = "ssdlite320_mobilenet_v3_large"
@@ -21,7 +21,7 @@ RCNN = "fasterrcnn_mobilenet_v3_large_320_fpn"
 
 
 def vpipe(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-c", "from vpipe.pipeline.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from vpipe.pipeline.apps.cli import main; main()", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
@@ -41,8 +41,9 @@ def trained(synth, tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("run") / "ssd.pt"
     samples = td.load_coco(synth / "annotations.json", synth / "images")
-    history = td.train(SSD, samples, out, epochs=100, batch=4, lr=3e-3, size=160, seed=0, max_iters=16,
-                       threads=1, log=lambda *_: None)
+    history = td.train(SSD, samples, out,
+                       td.TrainOptions(epochs=100, batch=4, lr=3e-3, size=160, seed=0, max_iters=16,
+                                       threads=1), log=lambda *_: None)
     return out, history
 
 
@@ -77,8 +78,9 @@ def test_checkpoint_exports_and_evaluates(trained, synth, tmp_path):
 def test_fine_tune_from_init_and_a_wrong_init(trained, synth, tmp_path):
     ckpt, _ = trained
     samples = td.load_coco(synth / "annotations.json", synth / "images")[:2]
-    history = td.train(SSD, samples, tmp_path / "ft.pt", batch=2, size=160, init=str(ckpt), max_iters=1,
-                       threads=1, log=lambda *_: None)
+    history = td.train(SSD, samples, tmp_path / "ft.pt",
+                       td.TrainOptions(batch=2, size=160, init=str(ckpt), max_iters=1, threads=1),
+                                       log=lambda *_: None)
     assert history["iterations"] == 1
     with pytest.raises(VpipeError, match="does not fit"):
         td.build_model(RCNN, 160, init=ckpt)
@@ -88,20 +90,21 @@ def test_worker_processes_give_the_same_run(synth, tmp_path):
     """Images read and augmented in 2 worker processes train exactly as in the loop itself."""
     torch.set_num_threads(1)
     samples = td.load_coco(synth / "annotations.json", synth / "images")
-    runs = [td.train(SSD, samples, tmp_path / f"w{workers}.pt", epochs=2, batch=4, size=160, seed=3,
-                     max_iters=3, threads=1, workers=workers, log=lambda *_: None)["losses"]
+    runs = [td.train(SSD, samples, tmp_path / f"w{workers}.pt",
+                     td.TrainOptions(epochs=2, batch=4, size=160, seed=3, max_iters=3, threads=1,
+                                     workers=workers), log=lambda *_: None)["losses"]
             for workers in (0, 2)]
     assert len(runs[0]) == 3 and runs[0] == runs[1]
 
 
 def test_faster_rcnn_checkpoint_fits_the_exporter(synth, tmp_path):
-    from vpipe.tools.export import load_model
-    from vpipe.tools.families import get_family
+    from vpipe.tools.export.weights import load_model
+    from vpipe.tools.export.families import get_family
 
     torch.set_num_threads(1)
     samples = td.load_coco(synth / "annotations.json", synth / "images")[:2]
-    history = td.train(RCNN, samples, tmp_path / "rcnn.pt", batch=2, size=160, max_iters=1, threads=1,
-                       log=lambda *_: None)
+    history = td.train(RCNN, samples, tmp_path / "rcnn.pt",
+                       td.TrainOptions(batch=2, size=160, max_iters=1, threads=1), log=lambda *_: None)
     assert np.isfinite(history["losses"][0])
     model, sha, _ = load_model(get_family(RCNN), str(tmp_path / "rcnn.pt"), False, 3, 1)
     assert len(sha) == 64 and model.roi_heads.box_predictor.cls_score.out_features == 3
@@ -143,7 +146,7 @@ def test_image_size_follows_the_init_checkpoint_or_the_family(trained, tmp_path)
 
 
 def test_the_shipped_weights_fine_tune_at_512_and_export_at_512():
-    from vpipe.tools.families import get_family
+    from vpipe.tools.export.families import get_family
 
     shipped = td.ROOT / "models" / "weights" / "plates_ssdlite_mnv2.pt"
     assert td.resolve_size("ssdlite_mobilenet_v2", None, shipped) == 512
@@ -152,7 +155,7 @@ def test_the_shipped_weights_fine_tune_at_512_and_export_at_512():
 
 def test_cli_fine_tune_shows_progress_and_a_missing_init_is_one_line(trained, synth, tmp_path):
     ckpt, _ = trained
-    base = [sys.executable, "-m", "vpipe.tools.train_detect", SSD, "--data", "none", "--dataset",
+    base = [sys.executable, "-m", "vpipe.tools.train.detect", SSD, "--data", "none", "--dataset",
             f"{synth / 'annotations.json'}:{synth / 'images'}", "--no-val", "--threads", "1", "--batch", "4"]
     proc = subprocess.run(base + ["--init", str(tmp_path / "both.pt"), "--out", str(tmp_path / "x.pt")],
                           capture_output=True, text=True, timeout=300)
@@ -173,8 +176,8 @@ def test_progress_bar_shows_iterations_loss_and_time_left(synth, tmp_path):
     torch.set_num_threads(1)
     console = Console(file=io.StringIO(), force_terminal=True, width=140)
     samples = td.load_coco(synth / "annotations.json", synth / "images")[:4]
-    td.train(SSD, samples, tmp_path / "p.pt", batch=2, size=160, max_iters=2, threads=1, log=lambda *_: None,
-             progress=console)
+    td.train(SSD, samples, tmp_path / "p.pt",
+             td.TrainOptions(batch=2, size=160, max_iters=2, threads=1), log=lambda *_: None, progress=console)
     text = console.file.getvalue()
     assert "2/2" in text and "loss " in text and "ETA 0:00:00" in text and "lr " in text
 
@@ -188,3 +191,15 @@ def test_a_time_limited_run_warms_up_in_its_first_twentieth_of_time():
     assert td.rate_factor(10, 84, 1680, elapsed=300, time_limit=2580) > 0.95
     assert td.rate_factor(50, 84, 1680, elapsed=2580, time_limit=2580) == pytest.approx(0.05)
     assert td.rate_factor(1680, 84, 1680) == pytest.approx(0.05)
+
+
+def test_default_paths_are_the_repository_s():
+    """The real training set and the shipped weights are found from the repository root, wherever
+    the trainer's module sits inside tools/."""
+    import os
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    assert td.ROOT == repo and (td.ROOT / "pyproject.toml").is_file()
+    shared = Path(os.environ.get("VPIPE_SHARED_DATA", repo.parent / "shared" / "data"))
+    assert td.REAL == shared / "train" / "openimages-plates"

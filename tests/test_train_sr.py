@@ -1,4 +1,4 @@
-"""tools/train_sr.py: more photos, and a stopped run that resumes exactly where it was."""
+"""tools/train/sr.py: more photos, and a stopped run that resumes exactly where it was."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("skimage")
 
-from vpipe.tools.train_sr import train  # noqa: E402
+from vpipe.tools.train.sr import SROptions, train  # noqa: E402
 
-TINY = dict(arch="srcnn", scale=3, seed=0, batch=2, patch=12, val_every=2, rescale=())
+TINY = dict(scale=3, seed=0, batch=2, patch=12, val_every=2, rescale=())
 
 
 def weights(path):
@@ -19,11 +19,11 @@ def weights(path):
 
 
 def test_a_resumed_run_ends_with_the_same_weights_as_an_unbroken_one(tmp_path, capsys):
-    train(iters=4, out=tmp_path / "whole.pt", **TINY)
-    train(iters=4, out=tmp_path / "split.pt", stop_after=2, **TINY)
+    train("srcnn", tmp_path / "whole.pt", SROptions(iters=4, **TINY))
+    train("srcnn", tmp_path / "split.pt", SROptions(iters=4, stop_after=2, **TINY))
     assert (tmp_path / "split.state.pt").is_file()
     half = weights(tmp_path / "split.pt")
-    train(iters=4, out=tmp_path / "split.pt", resume=True, **TINY)
+    train("srcnn", tmp_path / "split.pt", SROptions(iters=4, resume=True, **TINY))
     assert "resumed after step 2" in capsys.readouterr().out
     whole, split = weights(tmp_path / "whole.pt"), weights(tmp_path / "split.pt")
     assert all(torch.equal(whole[k], split[k]) for k in whole)
@@ -38,5 +38,5 @@ def test_photo_folders_are_added_to_the_training_set(tmp_path, capsys):
     for i in range(3):
         cv2.imwrite(str(folder / f"{i}.jpg"), rng.integers(0, 256, (60, 90, 3), dtype=np.uint8))
     (folder / "notes.txt").write_text("not an image")
-    train(iters=2, out=tmp_path / "w.pt", photos=(folder,), **TINY)
+    train("srcnn", tmp_path / "w.pt", SROptions(iters=2, photos=(folder,), **TINY))
     assert "22 images (3 from 1 folders" in capsys.readouterr().out

@@ -10,11 +10,11 @@ from onnx import TensorProto, helper
 
 from conftest import write_config
 from vpipe.engines import ModelMeta, open_engine
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
 from vpipe.stages.upscale import Upscaler
-from vpipe.tools.evaluate import downscale, sr_scores
+from vpipe.tools.evaluate.scores import downscale, sr_scores
 
 
 def sr_model(path, kind: str, scale: int = 2, channels: int = 1):

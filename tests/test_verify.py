@@ -46,7 +46,7 @@ def faulty_config(tmp_path: Path) -> Path:
 
 def cli(*args: str) -> int:
     """`vpipe ARGS` in this process (the test elements are registered here); its exit code."""
-    from vpipe.pipeline import cli as vpipe_cli
+    from vpipe.pipeline.apps import cli as vpipe_cli
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("sys.argv", ["vpipe", *args])

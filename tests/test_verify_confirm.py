@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vpipe.pipeline.verify_confirm import MIN_CHARACTERS, PLATE_ALONE, confirmed, text_row
+from vpipe.pipeline.verify.confirm import MIN_CHARACTERS, PLATE_ALONE, confirmed, text_row
 
 
 def plate(text: str = "KX 4729", width: int = 120, dark_on_light: bool = True) -> tuple[np.ndarray, list[int]]:
@@ -53,18 +53,18 @@ def test_a_box_outside_or_too_small_holds_nothing():
 def test_a_plate_stands_on_its_score_or_its_text_a_face_on_the_run_threshold():
     image, box = plate(width=120)
     street = np.full_like(image, 90)
-    assert confirmed(street, box, "licence_plate", PLATE_ALONE, 0.3)  # sure enough alone
-    assert confirmed(street, box, "licence_plate", PLATE_ALONE - 0.01, 0.3) is None  # unsure, no text
-    assert "characters" in confirmed(image, box, "licence_plate", 0.2, 0.3)
-    assert confirmed(image, box, "face", 0.39, 0.4) is None  # no second face detector: below the run, dropped
-    assert confirmed(image, box, "face", 0.4, 0.4)
+    assert confirmed(street, box, PLATE_ALONE, 0.3, reads_as_text=True)  # sure enough alone
+    assert confirmed(street, box, PLATE_ALONE - 0.01, 0.3, reads_as_text=True) is None  # unsure, no text
+    assert "characters" in confirmed(image, box, 0.2, 0.3, reads_as_text=True)
+    assert confirmed(image, box, 0.39, 0.4, reads_as_text=False) is None  # a face: below the run, dropped
+    assert confirmed(image, box, 0.4, 0.4, reads_as_text=False)
 
 
 @pytest.mark.export
 def test_synthetic_plates_of_every_style_are_read_from_60_px_wide():
     """plate_synth's real fonts and three styles (US, EU, KR): a row on nearly every plate 60 px wide or
     more, none once blurred."""
-    synth = pytest.importorskip("vpipe.tools.plate_synth")
+    synth = pytest.importorskip("vpipe.tools.data.plate_synth")
     try:
         fonts = synth.find_fonts()
     except synth.FontsMissing as exc:

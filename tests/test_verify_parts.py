@@ -6,8 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vpipe.pipeline.verify import Candidate, Result, _not_the_original, _residuals, group_repeats, ranked
-from vpipe.pipeline.verify_legible import LEGIBLE, legibility, small
+from vpipe.pipeline.verify.check import Candidate, Result, _not_the_original, _residuals, group_repeats, ranked
+from vpipe.pipeline.verify.legible import LEGIBLE, legibility, small
 from vpipe.stages.anonymize import Blur, Pixelate
 
 
@@ -61,6 +61,8 @@ def test_a_frame_from_a_neighbour_is_shifted_and_another_picture_is_not_the_orig
 
 class FixedDetectors:
     """Detectors that find one face: at `on_output` on the output, `on_original` on the original."""
+
+    text_classes: frozenset[str] = frozenset()  # a face is not read as text
 
     def __init__(self, output: np.ndarray, on_output: float, on_original: float):
         self.output, self.on_output, self.on_original = output, on_output, on_original

@@ -10,9 +10,9 @@ import pytest
 
 import elements  # noqa: F401  (registers test_box)
 from conftest import SAMPLE, write_config
-from vpipe.pipeline.config import load_config
-from vpipe.pipeline.graph import build_graph
-from vpipe.pipeline.runner import Runner
+from vpipe.pipeline.runtime.config import load_config
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.runner import Runner
 
 
 def make_dashcam_clip(path, frames=30, fps=15, vfr=False):

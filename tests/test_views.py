@@ -13,15 +13,15 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import ROOT, SAMPLE
-from vpipe.pipeline.element import Context
-from vpipe.pipeline.errors import VpipeError
-from vpipe.pipeline.frame import Frame
+from vpipe.pipeline.api.element import Context
+from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.frame import Frame
 from vpipe.stages.detect import Detect, DetectParams
 from vpipe.stages.lookahead import Lookahead, LookaheadParams
 from vpipe.stages.track import Tracker, TrackParams
 from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid
-from vpipe.pipeline.boxes import box_iou
-from vpipe.tools.make_sample import CAR, PLATE, car_origin, plate_box
+from vpipe.pipeline.api.boxes import box_iou
+from vpipe.tools.data.make_sample import CAR, PLATE, car_origin, plate_box
 
 PLATES = ROOT / "models" / "plates_ssdlite_mnv2.onnx"
 HD = (1920, 1080)

@@ -76,7 +76,7 @@ sinks:
   - {{type: web, params: {{port: {port}, user: viewer, password: "${{WEB_PASS}}"}}}}
 """)
     secret = "pa55-w0rd-xyz"
-    proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.cli", "run", str(config), "--max-frames", "2000"],
+    proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "--max-frames", "2000"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
                             env={**os.environ, "WEB_PASS": secret})
     base = f"http://127.0.0.1:{port}"
@@ -123,7 +123,7 @@ stages:
   - {{type: anonymize}}
 sinks: [{{type: jsonl, params: {{path: {tmp_path}/audit.jsonl}}}}]
 """)
-    cli = [sys.executable, "-m", "vpipe.pipeline.cli", "serve", str(config), "--port", str(port), "-q"]
+    cli = [sys.executable, "-m", "vpipe.pipeline.apps.cli", "serve", str(config), "--port", str(port), "-q"]
     refused = subprocess.run([*cli, "--user", "admin"], capture_output=True, text=True, cwd=ROOT, timeout=120,
                              env={k: v for k, v in os.environ.items() if k != "VPIPE_WEB_PASSWORD"})
     assert refused.returncode != 0 and refused.stderr.count("\n") == 1 and "VPIPE_WEB_PASSWORD" in refused.stderr
@@ -151,7 +151,7 @@ stages:
   - {{type: anonymize}}
 sinks: [{{type: jsonl, params: {{path: {audit}}}}}]
 """)
-    proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.cli", "serve", str(config), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.apps.cli", "serve", str(config), "--port", str(port),
                              "-q", "--max-frames", "5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, cwd=ROOT)
     try:
@@ -189,8 +189,8 @@ def test_loopback_needs_no_user(host):
 
 def test_an_empty_password_is_refused(tmp_path, monkeypatch, capsys):
     from test_config_errors import run_cli
-    from vpipe.pipeline.element import Context
-    from vpipe.pipeline.errors import VpipeError
+    from vpipe.pipeline.api.element import Context
+    from vpipe.pipeline.api.errors import VpipeError
     from vpipe.stages.web import WebParams, WebSink
 
     monkeypatch.setenv("VPIPE_WEB_PASSWORD", "")
@@ -207,7 +207,7 @@ sinks: [{{type: "null"}}]
 
 def test_a_connection_that_sends_nothing_is_closed(tmp_path):
     """400 half-open connections held 400 threads for ever: a request has a time limit."""
-    from vpipe.pipeline.element import Context
+    from vpipe.pipeline.api.element import Context
     from vpipe.stages import web
 
     assert web.WebParams().timeout == 10

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # tests that need them skip and say which package to install.
 #  - GStreamer's RTSP server: the live-camera tests serve RTSP from it (it runs under the system
 #    python3, which has python3-gi).
-#  - DejaVu, Liberation, Nanum fonts: tools/plate_synth.py renders plates with real fonts.
+#  - DejaVu, Liberation, Nanum fonts: tools/data/plate_synth.py renders plates with real fonts.
 #  - mosquitto: a real MQTT broker, started by the tests on loopback, never as a service.
 #  - chromium: headless, opens the web view and `vpipe verify`'s HTML report.
 APT_PACKAGES="python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good

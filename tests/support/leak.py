@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from vpipe.pipeline.element import Element, Params
-from vpipe.pipeline.frame import Detections, Frame
-from vpipe.pipeline.registry import ELEMENTS, register
+from vpipe.pipeline.api.element import Element, Params
+from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.pipeline.api.registry import ELEMENTS, register
 
 
 class ReplayParams(Params):
@@ -163,9 +163,9 @@ def graph_yaml(clip: Path, truth: Path, out: Path, seed: int = 0, track: dict | 
 def run_leak(clip: Path, truth: Path, workdir: Path, seed: int = 0, track: dict | None = None,
              lookahead: dict | None = None) -> dict:
     """Run one benchmark graph through the real runner and score its jsonl."""
-    from vpipe.pipeline.config import load_config
-    from vpipe.pipeline.graph import build_graph
-    from vpipe.pipeline.runner import Runner
+    from vpipe.pipeline.runtime.config import load_config
+    from vpipe.pipeline.runtime.graph import build_graph
+    from vpipe.pipeline.runtime.runner import Runner
 
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "out.jsonl"

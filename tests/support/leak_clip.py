@@ -25,7 +25,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from vpipe.tools.make_sample import write_h264
+from vpipe.tools.data.make_sample import write_h264
 
 #: lanes as (centre y as a fraction of the height, direction, speed in px/frame at 640 px wide).
 LANES = [(0.42, +1, 3.0), (0.62, -1, 5.0), (0.82, +1, 7.0)]

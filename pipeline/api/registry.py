@@ -1,0 +1,69 @@
+"""Elements register by name, so a new stage is one module with one decorator.
+
+Modules that hold elements are found through the entry-point group `vpipe.elements`: the
+built-ins (`vpipe.stages`) the same way as an outside package's, which declares in its
+pyproject.toml
+
+    [project.entry-points."vpipe.elements"]
+    my_stages = "my_package.stages"
+
+Importing such a module registers its elements; a name that is taken already is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+#: type name -> class, for stages and sinks (`type:` in the config).
+ELEMENTS: dict[str, type] = {}
+#: kind name -> class, for sources (`kind:` in the config).
+SOURCES: dict[str, type] = {}
+
+
+def register(name: str) -> Callable[[T], T]:
+    def add(cls: T) -> T:
+        if name in ELEMENTS and ELEMENTS[name] is not cls:
+            raise RuntimeError(f"element type {name!r} is taken by {ELEMENTS[name].__module__}")
+        ELEMENTS[name] = cls
+        cls.type_name = name  # type: ignore[attr-defined]
+        return cls
+
+    return add
+
+
+def register_source(kind: str) -> Callable[[T], T]:
+    def add(cls: T) -> T:
+        if kind in SOURCES and SOURCES[kind] is not cls:
+            raise RuntimeError(f"source kind {kind!r} is taken by {SOURCES[kind].__module__}")
+        SOURCES[kind] = cls
+        cls.kind = kind  # type: ignore[attr-defined]
+        return cls
+
+    return add
+
+
+GROUP = "vpipe.elements"
+#: the built-ins' entry point: a plugin like any other, named by string so that the framework
+#: never imports its elements (they import it).
+BUILTINS = "vpipe.stages"
+
+
+def load_elements() -> None:
+    """Import every module of the `vpipe.elements` entry points (each registers its elements)."""
+    from importlib import import_module
+    from importlib.metadata import entry_points
+
+    from vpipe.pipeline.api.errors import ConfigError
+
+    points = entry_points(group=GROUP)
+    if BUILTINS not in {point.value for point in points}:
+        import_module(BUILTINS)  # vpipe run from a checkout that was never installed
+    for point in points:
+        try:
+            point.load()
+        except RuntimeError as exc:  # register(): a name taken already
+            raise ConfigError(f"plugin {point.name} ({point.value}): {exc}") from None
+        except ImportError as exc:
+            raise ConfigError(f"plugin {point.name} ({point.value}) cannot be imported: {exc}") from None

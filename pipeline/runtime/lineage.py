@@ -1,0 +1,90 @@
+"""What reaches each node of a built graph: whose pixels, whether an anonymizer covered them, and
+what the stages before it found. No element can see this alone, so the graph refuses here what
+would otherwise leak in silence:
+
+* a join of inputs with different pixels (a join keeps one input's pixels and every input's
+  audit, so the audit would claim covers the pixels lack), unless a metadata-only sink takes it;
+* a sink that writes pictures with no anonymizer before it, unless it says `raw_output: true`;
+* an element that would do nothing on what its upstream provides (`upstream_error`), checked
+  for each source apart: a detector on one camera covers nothing of another merged after it.
+
+It also gathers warnings (`upstream_warning`) for graphs that anonymize: settings that make a
+stage ignore part of what its detectors report, such as a tracker that no weak box may start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vpipe.pipeline.runtime.config import Config
+from vpipe.pipeline.api.element import Sink
+from vpipe.pipeline.api.registry import ELEMENTS
+
+
+@dataclass
+class Reach:
+    #: the nodes whose pixels arrive: sources, or the last stage that drew into them.
+    pixels: frozenset[str]
+    #: every path here went through an anonymizer.
+    covered: bool
+    #: by source: what the stages on its path provide (see Element.provides) -> the class names
+    #: they give. Per source, since a merge interleaves frames that passed different stages.
+    found: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    #: each detector before it -> the lowest score it reports (Element.score_floor).
+    floors: dict[str, float] = field(default_factory=dict)
+
+
+def check_lineage(config: Config, nodes: dict, order: list[str]) -> list[str]:
+    """Refuses what would leak (ConfigError); returns the warnings for a graph that anonymizes."""
+    reach: dict[str, Reach] = {}
+    warnings: list[str] = []
+    for name in order:
+        node = nodes[name]
+        element = node.element
+        if node.role == "source":
+            reach[name] = Reach(frozenset([name]), covered=False, found={name: {}})
+            continue
+        inputs = [reach[i] for i in node.inputs]
+        found: dict[str, dict[str, set[str]]] = {}
+        floors: dict[str, float] = {}
+        for r in inputs:  # a join's inputs carry the same sources: what each branch found adds up
+            for source, kinds in r.found.items():
+                for kind, classes in kinds.items():
+                    found.setdefault(source, {}).setdefault(kind, set()).update(classes)
+                found.setdefault(source, {})
+            floors.update(r.floors)
+        if node.fan_in == "join" and len({r.pixels for r in inputs}) > 1 and (
+                node.role != "sink" or element.writes_pixels):
+            origins = ", ".join(f"{i!r} from {'/'.join(sorted(r.pixels))}" for i, r in zip(node.inputs, inputs))
+            raise config.error(node.loc + ("inputs",),
+                               f"{name!r} joins inputs with different pixels ({origins}): a join keeps "
+                               "one input's pixels, so link it after the last stage that changes them")
+        for source in sorted(found):
+            refusal = element.upstream_error(found[source])
+            if refusal:
+                which = f"frames of {source!r}: " if len(found) > 1 else ""
+                raise config.error(node.loc, f"{name}: {which}{refusal}")
+        warning = element.upstream_warning(floors)
+        if warning:
+            warnings.append(f"{name}: {warning}")
+        here = Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found,
+                     dict(floors))
+        floor = element.score_floor()
+        if floor is not None:
+            here.floors[name] = floor
+        if element.changes_pixels:
+            here.pixels = frozenset([name])
+        # fail_closed marks an anonymizer: its output is covered whatever came in.
+        here.covered = here.covered or element.fail_closed
+        for kinds in here.found.values():
+            for kind in element.provides:
+                kinds.setdefault(kind, set()).update(element.class_names())
+        if node.raw_output and not element.writes_pixels:
+            pictures = ", ".join(sorted(n for n, cls in ELEMENTS.items() if issubclass(cls, Sink) and cls.writes_pixels))
+            raise config.error(node.loc + ("raw_output",), f"only sinks that write pictures ({pictures}) take raw_output")
+        if element.writes_pixels and not here.covered and not node.raw_output:
+            raise config.error(node.loc, f"{name!r} would write pixels no anonymize stage covered: add one "
+                               "before it, or set raw_output: true to write them raw on purpose")
+        reach[name] = here
+    anonymizes = any(nodes[n].element.fail_closed for n in order if nodes[n].role != "source")
+    return warnings if anonymizes else []

@@ -1,0 +1,1 @@
+"""`vpipe eval`: SR and detector scores of an exported model."""

@@ -1,0 +1,1 @@
+"""`vpipe export` and `vpipe build`: PyTorch -> ONNX with vpipe metadata, reduced precision, TensorRT."""
