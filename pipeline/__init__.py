@@ -12,7 +12,17 @@ except metadata.PackageNotFoundError:  # a source tree on sys.path, not installe
     __version__ = "0+unknown"
 
 from vpipe.pipeline.api.element import (  # noqa: E402
-    Captured, Context, Delivery, Element, LiveView, Params, Sink, Source, SourceParams, StreamInfo)
+    Captured,
+    Context,
+    Delivery,
+    Element,
+    LiveView,
+    Params,
+    Sink,
+    Source,
+    SourceParams,
+    StreamInfo,
+)
 from vpipe.pipeline.api.frame import Detections, Frame, Mask  # noqa: E402
 from vpipe.pipeline.api.registry import register, register_source  # noqa: E402
 

@@ -11,8 +11,8 @@ from pydantic import Field
 from vpipe.engines import open_engine
 from vpipe.pipeline.api.element import Context, Element, P, SourceParams
 from vpipe.pipeline.api.errors import VpipeError
-from vpipe.pipeline.api.outputs import check_writable
 from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.outputs import check_writable
 from vpipe.pipeline.api.paths import resolve_path
 
 

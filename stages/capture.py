@@ -15,10 +15,9 @@ from pydantic import Field
 from vpipe.pipeline.api.element import Captured, Source, StreamInfo
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.media import IMAGE_SUFFIXES, image_size, tiff_orientation
-from vpipe.pipeline.api.registry import register_source
 from vpipe.pipeline.api.paths import resolve_path
+from vpipe.pipeline.api.registry import register_source
 from vpipe.stages.base import CaptureParams
-
 
 
 class VideoParams(CaptureParams):

@@ -24,7 +24,7 @@ from vpipe.pipeline.api.element import Params, Sink, StreamInfo
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.registry import register
-from vpipe.stages.base import output_folder, PerSource
+from vpipe.stages.base import PerSource, output_folder
 from vpipe.stages.events import known_event_types
 from vpipe.stages.video_sink import X264_PRESETS, VideoParams, VideoWriter
 

@@ -26,7 +26,7 @@ from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.outputs import make_parent, partial, publish
 from vpipe.pipeline.api.registry import register
-from vpipe.stages.base import output_folder, PerSource
+from vpipe.stages.base import PerSource, output_folder
 
 EVENT_TYPES = ("start", "end", "enter")
 

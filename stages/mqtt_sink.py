@@ -26,7 +26,7 @@ from vpipe.pipeline.api.element import Params, Sink
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.registry import register
-from vpipe.pipeline.api.secrets import redact, scrub, expand_env
+from vpipe.pipeline.api.secrets import expand_env, redact, scrub
 from vpipe.stages.events import EVENT_TYPES, known_event_types
 
 

@@ -28,6 +28,7 @@ from vpipe.pipeline.api.frame import Detections, Frame
 from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import PerSource
 
+
 class TrackParams(Params):
     max_age: int = Field(10, ge=0, le=10_000, description="frames a confirmed track keeps covering its predicted box after its last detection (K).")
     high_threshold: float | None = Field(None, ge=0.0, le=1.0, description="detections at or above this score are matched first and may start tracks; null (the default): every detection may, since its detector's own threshold already admitted it (a box that cannot start a track is never coasted or back-filled, so it flickers).")

@@ -35,8 +35,8 @@ from pydantic import Field, field_validator, model_validator
 
 from vpipe.pipeline.api.element import LiveView, Params
 from vpipe.pipeline.api.errors import VpipeError
-from vpipe.pipeline.api.http import PageHandler, QuietServer, basic_auth_ok
 from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.http import PageHandler, QuietServer, basic_auth_ok
 from vpipe.pipeline.api.registry import register
 from vpipe.pipeline.api.secrets import expand_env
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from test_config_errors import BAD, run_cli
 
 ROADVIEW = str(Path(__file__).parents[1] / "configs" / "roadview.yaml")
@@ -68,8 +67,8 @@ def test_a_missing_optional_module_is_one_line_naming_its_extra(monkeypatch, cap
 
 def test_the_summary_names_the_sink_that_wrote_images():
     """roadview's sink is named `video`; with `-o photos_anon/` it writes images, and says so."""
-    from vpipe.pipeline.apps.progress import sink_label
     from vpipe.pipeline.api.registry import ELEMENTS, load_elements
+    from vpipe.pipeline.apps.progress import sink_label
 
     load_elements()
     images = ELEMENTS["images"].__new__(ELEMENTS["images"])

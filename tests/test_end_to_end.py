@@ -14,8 +14,8 @@ import cv2
 import pytest
 
 from conftest import CENTERFACE, SAMPLE, write_config
-from vpipe.pipeline.apps import cli
 from vpipe.pipeline.api.outputs import partial
+from vpipe.pipeline.apps import cli
 
 
 def vpipe(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

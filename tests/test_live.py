@@ -370,8 +370,8 @@ def test_redact_hides_passwords(uri, shown):
 
 
 def test_uri_from_the_environment_and_a_one_line_error_when_unset(tmp_path, monkeypatch):
-    from vpipe.pipeline.runtime.config import load_config
     from vpipe.pipeline.api.errors import ConfigError
+    from vpipe.pipeline.runtime.config import load_config
     from vpipe.pipeline.runtime.graph import Overrides, build_graph
 
     config = load_config(write_config(tmp_path, """

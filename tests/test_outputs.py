@@ -13,15 +13,15 @@ import av
 import cv2
 import numpy as np
 import pytest
+from test_config_errors import run_cli
 
 import elements  # noqa: F401  (registers test_box)
 from conftest import SAMPLE, write_config
-from test_config_errors import run_cli
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.outputs import audit_path, make_parent, partial
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
-from vpipe.pipeline.api.outputs import make_parent, partial, audit_path
 
 # No model: these tests are about where files go, not what is in them.
 GRAPH = """

@@ -19,10 +19,10 @@ import pytest
 
 import elements  # noqa: F401  (registers the test elements here; the workers import it by hook)
 from conftest import CENTERFACE, SAMPLE, cut_clips
-from vpipe.pipeline.apps.batch import find_videos, run_batch
 from vpipe.pipeline.api.errors import ConfigError
-from vpipe.pipeline.apps.manifest import NAME, Manifest
 from vpipe.pipeline.api.paths import sha256_file
+from vpipe.pipeline.apps.batch import find_videos, run_batch
+from vpipe.pipeline.apps.manifest import NAME, Manifest
 
 ray = pytest.importorskip("ray")
 from vpipe.pipeline.apps.ray_batch import run_ray_batch  # noqa: E402
@@ -147,8 +147,9 @@ def test_a_bad_file_is_reported_and_the_batch_goes_on(cluster, clips, tmp_path):
     assert status.pop("broken.mp4") == "failed" and set(status.values()) == {"done"} and len(status) == 4
     line = Manifest(tmp_path / "out").states()["broken.mp4"]
     assert line["state"] == "failed" and "broken.mp4" in line["error"]
-    from vpipe.pipeline.apps.batch_progress import summary_table
     from rich.console import Console
+
+    from vpipe.pipeline.apps.batch_progress import summary_table
 
     console = Console(width=150, record=True)
     console.print(summary_table(run.results, run.seconds))

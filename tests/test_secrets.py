@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import write_config
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.errors import ConfigError
+from vpipe.pipeline.api.secrets import expand_env, redact, scrub
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
-from vpipe.pipeline.api.secrets import redact, scrub, expand_env
 
 
 @pytest.mark.parametrize("uri, shown", [

@@ -102,8 +102,9 @@ def test_any_reported_box_starts_a_track_by_default():
 
 
 def test_validate_warns_when_tracks_cannot_start_from_what_detectors_report(monkeypatch, capsys, tmp_path):
-    from conftest import write_config
     from test_config_errors import run_cli
+
+    from conftest import write_config
 
     def graph(track_params: str) -> str:
         return str(write_config(tmp_path, f"""

@@ -9,8 +9,8 @@ import types
 import pytest
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.tools.export.errors import ExportError
 from vpipe.tools.export import trt_build
+from vpipe.tools.export.errors import ExportError
 
 
 class _Recorder:

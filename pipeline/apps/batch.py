@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vpipe.pipeline.runtime.config import Config, load_config
 from vpipe.pipeline.api.errors import ConfigError, VpipeError
-from vpipe.pipeline.runtime.graph import Overrides, build_graph
-from vpipe.pipeline.apps.manifest import Manifest
 from vpipe.pipeline.api.media import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES
-from vpipe.pipeline.runtime.runner import Runner
 from vpipe.pipeline.api.outputs import audit_path, partial
 from vpipe.pipeline.api.paths import sha256_file
+from vpipe.pipeline.apps.manifest import Manifest
+from vpipe.pipeline.runtime.config import Config, load_config
+from vpipe.pipeline.runtime.graph import Overrides, build_graph
+from vpipe.pipeline.runtime.runner import Runner
 
 
 @dataclass

@@ -12,8 +12,8 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.errors import ConfigError
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import Overrides, build_graph
 from vpipe.pipeline.runtime.runner import Runner
 from vpipe.pipeline.runtime.sequential import run_sequential

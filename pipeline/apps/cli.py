@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from vpipe.pipeline import __version__
-from vpipe.pipeline.apps.commands import LazyGroup
 from vpipe.pipeline.api.errors import ConfigError, VpipeError
+from vpipe.pipeline.apps.commands import LazyGroup
 
 app = typer.Typer(cls=LazyGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Edge video pipelines from a YAML graph: capture, detect, anonymize, sink.")
@@ -270,7 +270,8 @@ def review(
         help="basic auth user; the password comes from $VPIPE_WEB_PASSWORD (a command line is public)")] = None,
 ) -> None:
     """Review an output in the browser: add and remove covers, save the edits, re-render with apply."""
-    from vpipe.pipeline.apps.review import Review, serve as serve_review
+    from vpipe.pipeline.apps.review import Review
+    from vpipe.pipeline.apps.review import serve as serve_review
 
     for path in (original, anonymized):
         if not path.exists():
@@ -403,8 +404,8 @@ def bench(
     from vpipe.pipeline.apps.bench import run_bench
 
     if json_path:  # checked before minutes of measuring, like a run's outputs
-        from vpipe.pipeline.runtime.config import load_config
         from vpipe.pipeline.api.outputs import check_report
+        from vpipe.pipeline.runtime.config import load_config
 
         loaded = load_config(config)
         inputs = [config] + ([Path(input)] if input else []) + [

@@ -27,11 +27,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vpipe.pipeline.apps.batch import FileResult, Job, ignored, plan, preflight, process_file, skip, sort_out, worker_id
-from vpipe.pipeline.runtime.config import Config, load_config
 from vpipe.pipeline.api.errors import VpipeError, first_line
-from vpipe.pipeline.apps.manifest import Manifest
 from vpipe.pipeline.api.paths import sha256_file
+from vpipe.pipeline.apps.batch import FileResult, Job, ignored, plan, preflight, process_file, skip, sort_out, worker_id
+from vpipe.pipeline.apps.manifest import Manifest
+from vpipe.pipeline.runtime.config import Config, load_config
 
 #: seconds between a task's frame counts to the driver (progress only).
 REPORT_EVERY = 1.0

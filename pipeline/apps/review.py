@@ -31,9 +31,9 @@ import numpy as np
 from vpipe.pipeline.api.edits import line_problem, read_edits
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.http import PageHandler, QuietServer, basic_auth_ok
+from vpipe.pipeline.api.outputs import audit_path
 from vpipe.pipeline.apps.review_page import PAGE
 from vpipe.pipeline.verify.report import report_paths
-from vpipe.pipeline.api.outputs import audit_path
 
 #: JPEG quality of the frames served (tests hash the original's frames encoded the same way).
 QUALITY = 90

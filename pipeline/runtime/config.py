@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vpipe.pipeline.api.errors import ConfigError
-from vpipe.pipeline.runtime.yaml_loader import load_yaml
 from vpipe.pipeline.api.paths import resolve_path
+from vpipe.pipeline.runtime.yaml_loader import load_yaml
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 

@@ -14,14 +14,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from vpipe.pipeline.runtime.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
 from vpipe.pipeline.api.element import Context, Element, Sink, Source, StreamInfo
 from vpipe.pipeline.api.errors import ConfigError, VpipeError
-from vpipe.pipeline.runtime.lineage import check_lineage
-from vpipe.pipeline.api.outputs import check_outputs, audit_path
-from vpipe.pipeline.api.registry import ELEMENTS, SOURCES, load_elements
-from vpipe.pipeline.api.secrets import scrub, expand_env
+from vpipe.pipeline.api.outputs import audit_path, check_outputs
 from vpipe.pipeline.api.paths import resolve_path
+from vpipe.pipeline.api.registry import ELEMENTS, SOURCES, load_elements
+from vpipe.pipeline.api.secrets import expand_env, scrub
+from vpipe.pipeline.runtime.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
+from vpipe.pipeline.runtime.lineage import check_lineage
 
 
 @dataclass

@@ -23,14 +23,15 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from vpipe.pipeline.api.boxes import box_iou, ellipse_mask as _ellipse
+from vpipe.pipeline.api.boxes import box_iou
+from vpipe.pipeline.api.boxes import ellipse_mask as _ellipse
 from vpipe.pipeline.api.element import Element
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.media import IMAGE_SUFFIXES
+from vpipe.pipeline.api.outputs import audit_path
 from vpipe.pipeline.verify.confirm import MIN_CHARACTERS, PLATE_ALONE, confirmed
 from vpipe.pipeline.verify.legible import LEGIBLE, SAME, SHIFTED, difference, legibility, outside, small
-from vpipe.pipeline.api.outputs import audit_path
 
 #: check 1: a region is obscured when its Laplacian variance (fine detail) is below this share of
 #: the original's. On the bundled clip's roadview output, 285 covered regions kept at most 5 %
