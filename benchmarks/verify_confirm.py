@@ -17,10 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vpipe.pipeline.api.boxes import box_iou
 from vpipe.pipeline.apps.cli import _build
 from vpipe.pipeline.verify.check import Detectors
 from vpipe.pipeline.verify.confirm import MIN_CHARACTERS, PLATE_ALONE, text_row
-from vpipe.pipeline.api.boxes import box_iou
 
 ROOT = Path(__file__).resolve().parents[1]
 

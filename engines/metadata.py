@@ -13,24 +13,12 @@ from typing import Any
 
 PREFIX = "vpipe."
 
-#: What a model does; a stage accepts only the tasks it can run.
-TASKS = ("detect", "segment", "super_resolution")
-
-#: Output layouts the runtime can decode, by name.
-#: - torchvision: boxes[N,4] xyxy, scores[N], labels[N] (batch 1, resize and NMS inside the graph)
-#: - raw:         boxes[B,N,4] xyxy, scores[B,N,C] (no NMS; the runtime runs it)
-#: - nms:         num_dets[B,1], det_boxes[B,K,4], det_scores[B,K], det_classes[B,K]
-#:                (EfficientNMS_TRT layout; ONNX NonMaxSuppression exports produce the same)
-#: - centerface:  heatmap[B,1,h,w], scale[B,2,h,w], offset[B,2,h,w], landmarks[B,10,h,w]
-#: - yolo:        [B, 4+C(+extra), N] or [B, N, 5+C] Ultralytics v8 / v5 layouts
-#: - segment:     logits[B,C,H,W] (or "out" of torchvision segmentation models)
-#: - sr:          image[B,C,sH,sW]
-DECODERS = ("torchvision", "raw", "nms", "centerface", "yolo", "segment", "sr")
-
-
 @dataclass
 class ModelMeta:
+    #: what the model does: "detect", "segment" or "super_resolution"; each element takes the
+    #: tasks it runs (ModelElement.engine_tasks).
     task: str = ""
+    #: a detector's output layout, by name: stages/decoders.py.
     decoder: str = ""
     #: (height, width) the graph was exported for; None where any size is accepted.
     input_size: tuple[int, int] | None = None

@@ -9,6 +9,7 @@ import onnxruntime as ort
 
 from vpipe.engines.base import EngineError, TensorSpec
 from vpipe.engines.metadata import ModelMeta
+from vpipe.pipeline.api.errors import first_line
 
 _ORT_DTYPES = {
     "tensor(float)": np.float32,
@@ -66,8 +67,7 @@ class OrtEngine:
         except EngineError:
             raise
         except Exception as exc:  # ORT raises its own untyped errors on bad files
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EngineError(f"{self.path}: cannot load ONNX model: {first}") from None
+            raise EngineError(f"{self.path}: cannot load ONNX model: {first_line(exc)}") from None
         self.backend = self.session.get_providers()[0]
         self.meta = ModelMeta.from_props(self.session.get_modelmeta().custom_metadata_map)
         self.inputs = [_spec(a) for a in self.session.get_inputs()]
@@ -84,8 +84,7 @@ class OrtEngine:
         try:
             values = self.session.run(self._output_names, feeds)
         except Exception as exc:  # ORT's errors are untyped and multi-line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EngineError(f"{self.path.name}: {first}") from None
+            raise EngineError(f"{self.path.name}: {first_line(exc)}") from None
         outputs = dict(zip(self._output_names, values))
         for name in self._half_outputs:
             outputs[name] = outputs[name].astype(np.float32)

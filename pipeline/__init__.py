@@ -4,10 +4,25 @@ The plugin API, for elements written outside vpipe (docs/elements.md): subclass 
 Source, give it a Params model, and register it by name.
 """
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("vpipe")  # pyproject.toml's: the one place it is written
+except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 from vpipe.pipeline.api.element import (  # noqa: E402
-    Captured, Context, Delivery, Element, LiveView, Params, Sink, Source, SourceParams, StreamInfo)
+    Captured,
+    Context,
+    Delivery,
+    Element,
+    LiveView,
+    Params,
+    Sink,
+    Source,
+    SourceParams,
+    StreamInfo,
+)
 from vpipe.pipeline.api.frame import Detections, Frame, Mask  # noqa: E402
 from vpipe.pipeline.api.registry import register, register_source  # noqa: E402
 

@@ -15,9 +15,9 @@ from pydantic import Field
 from vpipe.pipeline.api.element import Captured, Source, StreamInfo
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.media import IMAGE_SUFFIXES, image_size, tiff_orientation
+from vpipe.pipeline.api.paths import resolve_path
 from vpipe.pipeline.api.registry import register_source
 from vpipe.stages.base import CaptureParams
-
 
 
 class VideoParams(CaptureParams):
@@ -96,8 +96,7 @@ class VideoFileSource(Source[VideoParams]):
 
     def __init__(self, name, uri, params, base_dir):
         super().__init__(name, uri, params, base_dir)
-        path = Path(uri).expanduser()
-        self.path = path if path.is_absolute() else base_dir / path
+        self.path = resolve_path(base_dir, uri)
         if not self.path.is_file():
             raise VpipeError(f"{self.path}: video file not found")
         self.container = open_video(str(self.path))
@@ -182,8 +181,7 @@ class ImageFolderSource(Source[ImagesParams]):
 
     def __init__(self, name, uri, params, base_dir):
         super().__init__(name, uri, params, base_dir)
-        folder = Path(uri).expanduser()
-        self.folder = folder if folder.is_absolute() else base_dir / folder
+        self.folder = resolve_path(base_dir, uri)
         if not self.folder.is_dir():
             raise VpipeError(f"{self.folder}: image folder not found")
         pattern = "**/*" if params.recursive else "*"

@@ -24,7 +24,7 @@ from vpipe.pipeline.api.element import Params, Sink, StreamInfo
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.registry import register
-from vpipe.stages.base import output_folder
+from vpipe.stages.base import PerSource, output_folder
 from vpipe.stages.events import known_event_types
 from vpipe.stages.video_sink import X264_PRESETS, VideoParams, VideoWriter
 
@@ -67,7 +67,6 @@ class _Held:
 
 @dataclass
 class _Camera:
-    clip: int = 0
     preroll: deque[_Held] = field(default_factory=deque)
     nbytes: int = 0
     writer: VideoWriter | None = None
@@ -88,18 +87,16 @@ class ClipsSink(Sink[ClipsParams]):
         super().__init__(ctx, params)
         self.folder = output_folder(ctx, params.path, "params.path")
         self.budget = int(params.memory_mb * 1e6) // max(1, len(ctx.streams))
-        self.cameras: dict[str, _Camera] = {}
+        self.cameras = PerSource(_Camera)
 
     def outputs(self) -> list[Path]:
         return [self.folder]
 
     def __call__(self, frame: Frame) -> None:
-        camera = self.cameras.setdefault(frame.source_id, _Camera(clip=frame.clip))
+        camera, ended = self.cameras.at(frame)
         pts = self._pts(frame)
-        if frame.clip != camera.clip:  # the stream restarted: its past is not this clip's pre-roll
-            self._finish(camera)
-            camera.preroll.clear()
-            camera.nbytes, camera.clip = 0, frame.clip
+        if ended is not None:  # the stream restarted: its past is not this clip's pre-roll
+            self._finish(ended)
         opening = [e for e in frame.events if e["type"] in self.params.types]
         if opening:
             if camera.writer is None:

@@ -18,9 +18,9 @@ from vpipe.pipeline.api.edits import read_edits, removed
 from vpipe.pipeline.api.element import Context, Element, Params
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.pipeline.api.paths import resolve_path
 from vpipe.pipeline.api.registry import register
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams, Blur, Pixelate
-from vpipe.stages.base import resolve_path
 from vpipe.stages.regions import cover_polygon
 
 #: the audit entry holding the reviewer's covers and removals.

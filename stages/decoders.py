@@ -1,9 +1,16 @@
 """Detector output layouts -> boxes, scores and class ids in network-input pixels.
 
-One small function per layout (named in the model's `vpipe.decoder` metadata; the layouts are
-listed in engines/metadata.py). Each takes the outputs by name, the score threshold, the NMS IoU
-and the number of classes the model declares (0 if unknown), and returns
-(boxes[N,4] xyxy float32, scores[N], class_ids[N]) in network-input pixels.
+One small function per layout, named in the model's `vpipe.decoder` metadata:
+- torchvision: boxes[N,4] xyxy, scores[N], labels[N] (batch 1, resize and NMS inside the graph)
+- raw:         boxes[B,N,4] xyxy, scores[B,N,C] (no NMS; the runtime runs it)
+- nms:         num_dets[B,1], det_boxes[B,K,4], det_scores[B,K], det_classes[B,K]
+               (EfficientNMS_TRT layout; ONNX NonMaxSuppression exports produce the same)
+- centerface:  heatmap[B,1,h,w], scale[B,2,h,w], offset[B,2,h,w], landmarks[B,10,h,w]
+- yolo:        [B, 4+C(+extra), N] or [B, N, 5+C] Ultralytics v8 / v5 layouts
+Segmentation (logits[B,C,H,W], or "out" of torchvision models) and super-resolution
+(image[B,C,sH,sW]) outputs are read by their own stages. Each function takes the outputs by
+name, the score threshold, the NMS IoU and the number of classes the model declares (0 if
+unknown), and returns (boxes[N,4] xyxy float32, scores[N], class_ids[N]) in network-input pixels.
 """
 
 from __future__ import annotations
@@ -43,9 +50,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float
     if len(boxes) == 0:
         return np.zeros((0,), np.int64)
     xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).astype(np.float32)
-    keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.astype(float).tolist(),
+    kept = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.astype(float).tolist(),
                                    class_ids.astype(int).tolist(), 0.0, iou, top_k=limit)
-    keep = np.asarray(keep, np.int64).reshape(-1)
+    keep = np.asarray(kept, np.int64).reshape(-1)
     return keep[np.argsort(-scores[keep], kind="stable")]
 
 

@@ -26,7 +26,7 @@ from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.outputs import make_parent, partial, publish
 from vpipe.pipeline.api.registry import register
-from vpipe.stages.base import output_folder
+from vpipe.stages.base import PerSource, output_folder
 
 EVENT_TYPES = ("start", "end", "enter")
 
@@ -64,7 +64,6 @@ class _Track:
 
 @dataclass
 class _Camera:
-    clip: int = 0
     tracks: dict[int, _Track] = field(default_factory=dict)
 
 
@@ -83,18 +82,17 @@ class Events(Element[EventsParams]):
         self.folder = output_folder(ctx, params.snapshots, "params.snapshots") if params.snapshots else None
         # An instance attribute: only with snapshots does this stage write pictures.
         self.writes_pixels = self.folder is not None
-        self.cameras: dict[str, _Camera] = {}
+        self.cameras = PerSource(_Camera)
         self._ids = itertools.count(1)
 
     def outputs(self) -> list[Path]:
         return [self.folder] if self.folder else []
 
     def __call__(self, frame: Frame) -> Frame:
-        camera = self.cameras.setdefault(frame.source_id, _Camera(clip=frame.clip))
+        camera, ended = self.cameras.at(frame)
         events: list[dict[str, Any]] = []
-        if frame.clip != camera.clip:
-            events += [self._event("end", frame, tid, t) for tid, t in camera.tracks.items()]
-            camera.tracks, camera.clip = {}, frame.clip
+        if ended is not None:  # the last clip's tracks end with it
+            events += [self._event("end", frame, tid, t) for tid, t in ended.tracks.items()]
         seen = self._tracks(frame)
         for tid, track in list(camera.tracks.items()):
             if tid not in seen:

@@ -35,6 +35,7 @@ from pydantic import Field
 from vpipe.pipeline.api.element import Element, Params
 from vpipe.pipeline.api.frame import Detections, Frame
 from vpipe.pipeline.api.registry import register
+from vpipe.stages.base import PerSource
 from vpipe.stages.track import clip_box
 
 
@@ -85,8 +86,6 @@ class SourceBuffer:
     last: dict[int, Sighting] = field(default_factory=dict)
     #: tracks born while their earlier frames are still held, by (clip, track id).
     births: dict[tuple[int, int], Birth] = field(default_factory=dict)
-    #: the clip of the newest frame; seen and last are of this clip only.
-    clip: int = 0
 
 
 @register("lookahead")
@@ -98,16 +97,16 @@ class Lookahead(Element[LookaheadParams]):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self.buffers: dict[str, SourceBuffer] = {}
+        self.buffers = PerSource(SourceBuffer)
         self.fill_source = f"{self.name}:backfill"
         self.gap_source = f"{self.name}:interpolate"
 
     def __call__(self, frame: Frame) -> Frame | None:
-        buffer = self.buffers.setdefault(frame.source_id, SourceBuffer(clip=frame.clip))
-        if frame.clip != buffer.clip:
-            # Tracks of another clip are other objects: forget them (births of the frames still
-            # held stay, tied to their own clip).
-            buffer.seen, buffer.last, buffer.clip = {}, {}, frame.clip
+        buffer, ended = self.buffers.at(frame)
+        if ended is not None:
+            # Tracks of another clip are other objects: forget them (the frames still held, and
+            # their births, tied to their own clip, stay).
+            buffer.frames, buffer.births = ended.frames, ended.births
         self._observe(buffer, frame)
         buffer.frames.append(frame)
         if len(buffer.frames) > self.params.frames:

@@ -15,8 +15,6 @@ is redacted in every message, like camera credentials.
 from __future__ import annotations
 
 import json
-import os
-import re
 import threading
 import time
 import uuid
@@ -28,7 +26,7 @@ from vpipe.pipeline.api.element import Params, Sink
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.registry import register
-from vpipe.pipeline.api.secrets import redact, scrub
+from vpipe.pipeline.api.secrets import expand_env, redact, scrub
 from vpipe.stages.events import EVENT_TYPES, known_event_types
 
 
@@ -63,7 +61,7 @@ class MqttSink(Sink[MqttParams]):
         except ImportError:
             raise VpipeError("the mqtt sink needs paho-mqtt: pip install 'vpipe[mqtt]'") from None
         self.mqtt = mqtt
-        self.url, self.shown = _expand(params.url)
+        self.url, self.shown = expand_env(params.url, lambda name: VpipeError(f"params.url: environment variable {name} is not set"))
         parts = urlsplit(self.url)
         if parts.scheme not in ("mqtt", "tcp"):
             raise VpipeError(f"params.url: {self.scrub(params.url)} is not mqtt://host[:port]")
@@ -171,17 +169,3 @@ class MqttSink(Sink[MqttParams]):
         if lost:
             raise VpipeError(self.scrub(f"{lost} event(s) not acknowledged by "
                                         f"{redact(self.url)} ({self.last_error or 'no connection'})"))
-
-
-def _expand(url: str) -> tuple[str, dict[str, str]]:
-    """`${NAME}`s from the environment, and each value -> "${NAME}" for messages."""
-    shown: dict[str, str] = {}
-
-    def value(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            raise VpipeError(f"params.url: environment variable {name} is not set")
-        shown[os.environ[name]] = match.group(0)
-        return os.environ[name]
-
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, url), shown

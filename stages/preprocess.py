@@ -40,6 +40,7 @@ def to_tensor(image: np.ndarray, meta: ModelMeta, size: tuple[int, int]) -> tupl
     """BGR uint8 HxWx3 -> float32 1x3xHxW, resized per `meta.resize`, normalized per meta."""
     h, w = image.shape[:2]
     th, tw = size
+    resized: np.ndarray
     if meta.resize == "letterbox":
         scale = min(th / h, tw / w)
         nh, nw = round(h * scale), round(w * scale)

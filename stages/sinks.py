@@ -12,8 +12,9 @@ from vpipe.pipeline.api.element import Params, Sink
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.outputs import check_writable, make_parent, partial, publish, temporary
+from vpipe.pipeline.api.paths import resolve_path
 from vpipe.pipeline.api.registry import register
-from vpipe.stages.base import output_folder, resolve_path
+from vpipe.stages.base import output_folder
 
 
 class JsonlParams(Params):

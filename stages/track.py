@@ -26,6 +26,8 @@ from vpipe.pipeline.api.boxes import box_iou
 from vpipe.pipeline.api.element import Element, Params
 from vpipe.pipeline.api.frame import Detections, Frame
 from vpipe.pipeline.api.registry import register
+from vpipe.stages.base import PerSource
+
 
 class TrackParams(Params):
     max_age: int = Field(10, ge=0, le=10_000, description="frames a confirmed track keeps covering its predicted box after its last detection (K).")
@@ -140,7 +142,6 @@ class SourceState:
     tracks: list[Track] = field(default_factory=list)
     next_id: int = 1
     last_index: int | None = None
-    clip: int = 0
 
 
 @register("track")
@@ -152,7 +153,7 @@ class Tracker(Element[TrackParams]):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self.states: dict[str, SourceState] = {}
+        self.states = PerSource(SourceState)
 
     def upstream_warning(self, floors: dict[str, float]) -> str | None:
         high = self.params.high_threshold
@@ -166,11 +167,9 @@ class Tracker(Element[TrackParams]):
 
     def __call__(self, frame: Frame) -> Frame:
         p = self.params
-        state = self.states.get(frame.source_id)
-        if state is None or state.clip != frame.clip:
-            # A new clip shares no motion with the last: no track goes on; ids stay unique.
-            state = SourceState(next_id=state.next_id if state else 1, clip=frame.clip)
-            self.states[frame.source_id] = state
+        state, ended = self.states.at(frame)
+        if ended is not None:  # a new clip shares no motion with the last: no track goes on; ids stay unique
+            state.next_id = ended.next_id
         steps = 1 if state.last_index is None else frame.index - state.last_index
         state.last_index = frame.index
         for track in state.tracks:

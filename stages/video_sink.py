@@ -21,8 +21,8 @@ from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.media import VIDEO_SUFFIXES
 from vpipe.pipeline.api.outputs import check_writable, make_parent, partial, publish
+from vpipe.pipeline.api.paths import resolve_path
 from vpipe.pipeline.api.registry import register
-from vpipe.stages.base import resolve_path
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
                 "veryslow", "placebo")

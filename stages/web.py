@@ -21,7 +21,6 @@ from __future__ import annotations
 import html
 import ipaddress
 import json
-import os
 import re
 import threading
 import time
@@ -36,9 +35,10 @@ from pydantic import Field, field_validator, model_validator
 
 from vpipe.pipeline.api.element import LiveView, Params
 from vpipe.pipeline.api.errors import VpipeError
-from vpipe.pipeline.api.http import PageHandler, QuietServer, basic_auth_ok
 from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.http import PageHandler, QuietServer, basic_auth_ok
 from vpipe.pipeline.api.registry import register
+from vpipe.pipeline.api.secrets import expand_env
 
 BOUNDARY = "vpipeframe"
 
@@ -113,7 +113,10 @@ class WebSink(LiveView[WebParams]):
 
     def __init__(self, ctx, params: WebParams):
         super().__init__(ctx, params)
-        self.password = _expand(params.password) if params.password is not None else None
+        self.password = None
+        if params.password is not None:
+            self.password, _ = expand_env(params.password, lambda name: VpipeError(
+                f"params.password: environment variable {name} is not set"))
         if self.password == "":
             raise VpipeError("params.password: empty (an unset or empty variable?): anyone could log in")
         self.cameras: dict[str, _Camera] = {name: _Camera() for name in ctx.streams}
@@ -253,15 +256,6 @@ class _Handler(PageHandler):
                     sent = jpeg
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass  # the viewer went away, or stopped reading
-
-
-def _expand(value: str) -> str:
-    def env(match: re.Match) -> str:
-        if match.group(1) not in os.environ:
-            raise VpipeError(f"params.password: environment variable {match.group(1)} is not set")
-        return os.environ[match.group(1)]
-
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", env, value)
 
 
 def _page(status: dict) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,6 +57,7 @@ TIERS = {
     "test_monitor_privacy": "slow",
     "test_sr_bench": "slow",
     "test_train_sr": "export",
+    "test_ray": "slow",
 }
 
 
@@ -62,6 +66,41 @@ def pytest_collection_modifyitems(items) -> None:
         tier = TIERS.get(item.module.__name__.rpartition(".")[2])
         if tier:
             item.add_marker(tier)
+
+
+#: seconds to import: the fast tier's collection imports none of them (tests/test_imports.py).
+HEAVY = ("torch", "torchvision", "ray")
+#: those of HEAVY imported once collection finished.
+collected_heavy: list[str] = []
+
+
+def pytest_collection_finish(session) -> None:
+    collected_heavy[:] = [name for name in HEAVY if name in sys.modules]
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """A module whose tier `-m` deselects is not imported at all: the export and ray tests import
+    torch and ray at module level (seconds), for tests the fast tier would deselect anyway."""
+    tier = TIERS.get(collection_path.stem) if collection_path.suffix == ".py" else None
+    markexpr = config.getoption("markexpr", "")
+    if tier and markexpr and not _may_select(markexpr, tier):
+        return True
+    return None
+
+
+def _may_select(markexpr: str, tier: str) -> bool:
+    """Whether `-m markexpr` may select a test marked `tier`, whatever other marks it has."""
+    from _pytest.mark.expression import Expression  # what `-m` itself uses
+
+    expression = Expression.compile(markexpr)
+    others = sorted(set(re.findall(r"[A-Za-z_][\w.:+-]*", markexpr)) - {"and", "or", "not", tier})
+    subsets = (set(c) for n in range(len(others) + 1) for c in itertools.combinations(others, n))
+    return any(expression.evaluate(_marked({tier, *marks})) for marks in subsets)
+
+
+def _marked(marks: set[str]):
+    """A test carrying `marks`, as `-m` asks it."""
+    return lambda name, **_: name in marks
 
 
 def cut_clips(source: Path, folder: Path, count: int, frames: int) -> list[Path]:

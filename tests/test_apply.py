@@ -14,10 +14,10 @@ import pytest
 
 import elements  # noqa: F401  (registers test_box)
 from conftest import ROOT, SAMPLE, write_config
-from vpipe.pipeline.apps.apply import build_apply
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.element import Context
 from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.apps.apply import build_apply
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
 from vpipe.pipeline.runtime.runner import Runner
 from vpipe.pipeline.verify.check import verify

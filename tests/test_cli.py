@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_config_errors import BAD, run_cli
 
 ROADVIEW = str(Path(__file__).parents[1] / "configs" / "roadview.yaml")
@@ -66,8 +67,8 @@ def test_a_missing_optional_module_is_one_line_naming_its_extra(monkeypatch, cap
 
 def test_the_summary_names_the_sink_that_wrote_images():
     """roadview's sink is named `video`; with `-o photos_anon/` it writes images, and says so."""
-    from vpipe.pipeline.apps.progress import sink_label
     from vpipe.pipeline.api.registry import ELEMENTS, load_elements
+    from vpipe.pipeline.apps.progress import sink_label
 
     load_elements()
     images = ELEMENTS["images"].__new__(ELEMENTS["images"])
@@ -100,3 +101,16 @@ sinks:
         assert verify_targets(graph) == (SAMPLE, tmp_path / "anon.mp4", tmp_path / "anon.jsonl")
     finally:
         graph.close()
+
+
+@pytest.mark.parametrize("command", ["serve", "review"])
+def test_an_empty_web_password_is_refused_by_every_command_that_serves(command, monkeypatch, capsys, tmp_path):
+    """serve refused an empty $VPIPE_WEB_PASSWORD and review took it: knowing the user was
+    enough to open the review page and save edits (the check was written twice)."""
+    original, anonymized = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    original.write_bytes(b"")
+    anonymized.write_bytes(b"")
+    monkeypatch.setenv("VPIPE_WEB_PASSWORD", "")
+    args = [str(original), str(anonymized)] if command == "review" else [str(tmp_path / "graph.yaml")]
+    code, _, err = run_cli(monkeypatch, capsys, command, *args, "--user", "ann")
+    assert code == 2 and "VPIPE_WEB_PASSWORD is empty" in err and len(err.strip().splitlines()) == 1, err

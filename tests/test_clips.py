@@ -6,9 +6,9 @@ import av
 import numpy as np
 
 from conftest import ROOT, SAMPLE, write_config
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.element import Context, StreamInfo
 from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
 from vpipe.pipeline.runtime.runner import Runner
 from vpipe.stages.clips import ClipsParams, ClipsSink

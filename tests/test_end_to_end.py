@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,9 +13,9 @@ import av
 import cv2
 import pytest
 
-from conftest import CENTERFACE, SAMPLE, cut_clips, shared_file, write_config
-from vpipe.pipeline.apps import cli
+from conftest import CENTERFACE, SAMPLE, cut_clips, write_config
 from vpipe.pipeline.api.outputs import partial
+from vpipe.pipeline.apps import cli
 
 
 def vpipe(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

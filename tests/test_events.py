@@ -57,9 +57,8 @@ def test_zone_needs_three_points():
 
 
 def _graph(tmp_path, snaps):
-    from conftest import SAMPLE, write_config
-
     import elements  # noqa: F401  (registers test_box)
+    from conftest import SAMPLE, write_config
 
     return write_config(tmp_path, f"""
 sources: [{{uri: {SAMPLE}}}]
@@ -73,8 +72,8 @@ sinks: [{{type: "null"}}]
 
 
 def test_snapshots_are_outputs_like_a_sinks(tmp_path):
-    from vpipe.pipeline.runtime.config import load_config
     from vpipe.pipeline.api.errors import ConfigError
+    from vpipe.pipeline.runtime.config import load_config
     from vpipe.pipeline.runtime.graph import Overrides, build_graph
 
     snaps = tmp_path / "snaps"

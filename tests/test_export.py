@@ -21,12 +21,12 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
 from vpipe.engines import open_engine  # noqa: E402
+from vpipe.pipeline.api.paths import sha256_file  # noqa: E402
 from vpipe.tools.export import exporter as E  # noqa: E402
 from vpipe.tools.export import kinds  # noqa: E402
 from vpipe.tools.export.errors import ExportError  # noqa: E402
-from vpipe.tools.export.families import FAMILIES  # noqa: E402
 from vpipe.tools.export.exporter import export_model  # noqa: E402
-from vpipe.tools.export.metadata import sha256_file  # noqa: E402
+from vpipe.tools.export.families import FAMILIES  # noqa: E402
 from vpipe.tools.export.options import ExportOptions, parse_size  # noqa: E402
 
 

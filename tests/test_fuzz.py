@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from test_config_errors import run_cli
 
 from conftest import CENTERFACE, SAMPLE
-from test_config_errors import run_cli
 
 BASE = {
     "version": 1,

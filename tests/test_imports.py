@@ -15,8 +15,10 @@ import ast
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 #: a package may import only packages of a lower layer.
@@ -64,7 +66,7 @@ def imports_of(root: Path, package: str, eager_only: bool = False, modules: set[
     for path in sorted((root / package).rglob("*.py")):
         where = str(path.relative_to(root))
 
-        def visit(nodes) -> None:
+        def visit(nodes, where: str = where) -> None:  # called at once, in this iteration
             for node in nodes:
                 if eager_only and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                     continue
@@ -288,3 +290,23 @@ def test_running_a_pipeline_imports_no_tool():
     loaded, commands = done.stdout.splitlines()
     assert loaded == "[]"
     assert all(name in commands for name in ("'run'", "'export'", "'build'", "'eval'"))
+
+
+def test_the_version_is_written_once():
+    """pyproject.toml holds it; the package reads it from the installed metadata."""
+    from vpipe.pipeline import __version__
+
+    assert __version__ == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_the_fast_tier_collects_without_torch_or_ray(request):
+    """The export and ray tests import torch and ray at module level; the fast tier does not
+    even import those modules (conftest.pytest_ignore_collect)."""
+    from conftest import _may_select, collected_heavy
+
+    markexpr = request.config.getoption("markexpr")
+    if not markexpr or _may_select(markexpr, "export") or _may_select(markexpr, "slow"):
+        pytest.skip("the fast tier's check: the other tiers import torch and ray")
+    if any(arg.partition("::")[0].endswith(".py") for arg in request.config.args):
+        pytest.skip("modules named on the command line are imported whatever their tier")
+    assert collected_heavy == []

@@ -205,3 +205,13 @@ sinks: [{{type: images, raw_output: true, params: {{path: {out}}}}}]
     run(video_config(tmp_path, SAMPLE, out, "max_side: 320"), max_frames=5)
     with av.open(str(out)) as container:
         assert (container.streams.video[0].width, container.streams.video[0].height) == (320, 180)
+
+
+def test_every_image_folder_reader_takes_the_same_suffixes(tmp_path):
+    """tools/quantize.py's calibration folder had its own list, without .tif/.tiff (issue 25)."""
+    from vpipe.pipeline.api.media import IMAGE_SUFFIXES
+    from vpipe.tools import quantize
+
+    for suffix in IMAGE_SUFFIXES:
+        (tmp_path / f"a{suffix}").write_bytes(b"")
+    assert len(quantize.list_images(tmp_path)) == len(IMAGE_SUFFIXES)

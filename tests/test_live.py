@@ -195,7 +195,7 @@ def test_survives_five_server_restarts_and_reports_the_gaps(tmp_path, server):
             time.sleep(2.0)
             assert proc.poll() is None, "vpipe exited while the camera was down"
             back = cam.start()
-            wait_for(lambda: any(r["time"] > back for r in records(out)), 15, "frames after the restart")
+            wait_for(lambda back=back: any(r["time"] > back for r in records(out)), 15, "frames after the restart")
             got = records(out)
             first = next(r for r in got if r["time"] > back)
             before = got[got.index(first) - 1]
@@ -370,8 +370,8 @@ def test_redact_hides_passwords(uri, shown):
 
 
 def test_uri_from_the_environment_and_a_one_line_error_when_unset(tmp_path, monkeypatch):
-    from vpipe.pipeline.runtime.config import load_config
     from vpipe.pipeline.api.errors import ConfigError
+    from vpipe.pipeline.runtime.config import load_config
     from vpipe.pipeline.runtime.graph import Overrides, build_graph
 
     config = load_config(write_config(tmp_path, """

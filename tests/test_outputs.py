@@ -13,15 +13,15 @@ import av
 import cv2
 import numpy as np
 import pytest
+from test_config_errors import run_cli
 
 import elements  # noqa: F401  (registers test_box)
 from conftest import SAMPLE, write_config
-from test_config_errors import run_cli
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.api.outputs import audit_path, make_parent, partial
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
-from vpipe.pipeline.api.outputs import make_parent, partial
 
 # No model: these tests are about where files go, not what is in them.
 GRAPH = """
@@ -377,3 +377,37 @@ def test_a_batch_reads_webm_and_names_what_it_ignores(tmp_path, monkeypatch, cap
     assert code in (0, None) and "1 done" in err, err
     assert (tmp_path / "out" / "a.mp4").exists()
     assert "b.gif" in err and "ignored" in err, err
+
+
+def test_the_audit_lies_beside_a_file_or_a_folder_whether_planned_or_written(tmp_path):
+    """One rule for where `run` writes the audit and where verify and review look for it."""
+    assert audit_path(tmp_path / "clip.v1.mp4", folder=False) == tmp_path / "clip.v1.jsonl"
+    assert audit_path(tmp_path / "photos.v1", folder=True) == tmp_path / "photos.v1.jsonl"
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    (tmp_path / "photos.v1").mkdir()
+    assert audit_path(tmp_path / "clip.mp4") == tmp_path / "clip.jsonl"
+    assert audit_path(tmp_path / "photos.v1") == tmp_path / "photos.v1.jsonl"
+
+
+def test_a_batch_writes_each_video_under_one_partial_name(tmp_path, monkeypatch):
+    """The batch named the graph's output `NAME.partial.mp4` and the sink added its own
+    `.partial`: a killed run left `NAME.partial.partial.mp4`, a name no rerun looks at (issue 25)."""
+    from vpipe.pipeline.apps.batch import partial_of, plan, process_file
+    from vpipe.stages import video_sink
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(SAMPLE, videos / "a.mp4")
+    [job] = plan(videos, tmp_path / "out", max_frames=2)
+    written, real_open = [], video_sink.av.open
+
+    def recording_open(path, mode="r", **kwargs):
+        if mode == "w":
+            written.append(Path(path))
+        return real_open(path, mode, **kwargs)
+
+    monkeypatch.setattr(video_sink.av, "open", recording_open)
+    result = process_file(load_config(graph(tmp_path)), job)
+    assert result.status == "done", result.error
+    assert written == [partial_of(job)] == [tmp_path / "out" / "a.partial.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jsonl", "a.mp4"]

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 
 from conftest import ROOT, SAMPLE
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
 from vpipe.tools.data.make_sample import plate_box
 

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, SAMPLE
-from vpipe.tools.train import imagenet_weights as W
 from support.leak import covered_share
 from vpipe.tools.data.make_sample import plate_box
+from vpipe.tools.train import imagenet_weights as W
 
 
 def _wheel(path, payload: bytes):

@@ -11,7 +11,6 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from conftest import ROOT, SAMPLE
 

@@ -19,9 +19,10 @@ import pytest
 
 import elements  # noqa: F401  (registers the test elements here; the workers import it by hook)
 from conftest import CENTERFACE, SAMPLE, cut_clips
-from vpipe.pipeline.apps.batch import find_videos, run_batch
 from vpipe.pipeline.api.errors import ConfigError
-from vpipe.pipeline.apps.manifest import NAME, Manifest, sha256
+from vpipe.pipeline.api.paths import sha256_file
+from vpipe.pipeline.apps.batch import find_videos, run_batch
+from vpipe.pipeline.apps.manifest import NAME, Manifest
 
 ray = pytest.importorskip("ray")
 from vpipe.pipeline.apps.ray_batch import run_ray_batch  # noqa: E402
@@ -98,7 +99,7 @@ def test_ray_outputs_are_frame_identical_to_a_local_batch(cluster, clips, tmp_pa
     for result in run.results:
         line = states[result.name]
         assert line["state"] == "done" and line["frames_in"] == line["frames_out"] == 30
-        assert line["sha256"] == sha256(result.output)
+        assert line["sha256"] == sha256_file(result.output)
     assert not list((tmp_path / "ray").rglob("*.partial*"))
 
 
@@ -131,7 +132,7 @@ def test_a_rerun_after_losing_the_manifest_refuses_or_redoes_with_overwrite(clus
     second = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None, overwrite=True)
     assert [r.status for r in second.results] == ["done"] * 4
     states = Manifest(out).states()
-    assert all(states[r.name]["state"] == "done" and states[r.name]["sha256"] == sha256(r.output)
+    assert all(states[r.name]["state"] == "done" and states[r.name]["sha256"] == sha256_file(r.output)
                for r in second.results)
     third = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None)
     assert [r.status for r in third.results] == ["skipped"] * 4
@@ -146,8 +147,9 @@ def test_a_bad_file_is_reported_and_the_batch_goes_on(cluster, clips, tmp_path):
     assert status.pop("broken.mp4") == "failed" and set(status.values()) == {"done"} and len(status) == 4
     line = Manifest(tmp_path / "out").states()["broken.mp4"]
     assert line["state"] == "failed" and "broken.mp4" in line["error"]
-    from vpipe.pipeline.apps.batch_progress import summary_table
     from rich.console import Console
+
+    from vpipe.pipeline.apps.batch_progress import summary_table
 
     console = Console(width=150, record=True)
     console.print(summary_table(run.results, run.seconds))

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from test_anonymize import textured
 
 from conftest import SAMPLE, write_config
-from test_anonymize import textured
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.element import Context, StreamInfo
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
 from vpipe.stages.anonymize import Anonymize, AnonymizeParams
 

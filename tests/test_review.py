@@ -24,8 +24,8 @@ import pytest
 from conftest import ROOT, SAMPLE, write_config
 from support.cdp import Browser
 from vpipe.pipeline.apps.apply import build_apply
-from vpipe.pipeline.runtime.runner import Runner
 from vpipe.pipeline.apps.review import QUALITY
+from vpipe.pipeline.runtime.runner import Runner
 from vpipe.pipeline.verify.check import verify
 from vpipe.pipeline.verify.report import report_paths, write_reports
 

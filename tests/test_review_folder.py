@@ -6,8 +6,8 @@ import json
 
 import cv2
 import numpy as np
-
 from test_apply import images, run_output  # noqa: F401  (the fixture: a lossless run over six PNGs)
+
 from vpipe.pipeline.apps.review import Review, review_path
 
 

@@ -12,8 +12,8 @@ import pytest
 
 import elements  # noqa: F401  (registers the test elements)
 from conftest import SAMPLE, write_config
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.errors import StageError
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
 from vpipe.pipeline.runtime.queues import END, FrameQueue
 from vpipe.pipeline.runtime.runner import Runner

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import write_config
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.errors import ConfigError
+from vpipe.pipeline.api.secrets import expand_env, redact, scrub
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
-from vpipe.pipeline.api.secrets import redact, scrub
 
 
 @pytest.mark.parametrize("uri, shown", [
@@ -24,6 +24,16 @@ from vpipe.pipeline.api.secrets import redact, scrub
 ])
 def test_secret_query_parameters_are_redacted(uri, shown):
     assert redact(uri) == shown
+
+
+def test_expand_env_names_each_value_and_refuses_or_keeps_an_unset_one(monkeypatch):
+    """One expansion for source uris, the web password and the MQTT url."""
+    monkeypatch.setenv("CAM_PASS", "hunter2")
+    monkeypatch.delenv("NOT_SET", raising=False)
+    assert expand_env("rtsp://v:${CAM_PASS}@cam/${CAM_PASS}") == ("rtsp://v:hunter2@cam/hunter2", {"hunter2": "${CAM_PASS}"})
+    assert expand_env("$CAM_PASS ${1X} ${NOT_SET}") == ("$CAM_PASS ${1X} ${NOT_SET}", {})
+    with pytest.raises(ConfigError, match="NOT_SET"):
+        expand_env("${NOT_SET}", lambda name: ConfigError(f"{name} is not set"))
 
 
 def test_scrub_hides_query_secrets_in_free_text():

@@ -10,6 +10,7 @@ import pytest
 
 from vpipe.pipeline.api.element import Context
 from vpipe.pipeline.api.frame import Detections, Frame
+from vpipe.stages.base import PerSource
 from vpipe.stages.lookahead import Lookahead, LookaheadParams
 from vpipe.stages.track import Tracker, TrackParams
 
@@ -101,8 +102,9 @@ def test_any_reported_box_starts_a_track_by_default():
 
 
 def test_validate_warns_when_tracks_cannot_start_from_what_detectors_report(monkeypatch, capsys, tmp_path):
-    from conftest import write_config
     from test_config_errors import run_cli
+
+    from conftest import write_config
 
     def graph(track_params: str) -> str:
         return str(write_config(tmp_path, f"""
@@ -317,3 +319,13 @@ sinks:
     other = "b.png" if boxed == "a.png" else "a.png"
     assert covered == {boxed: 1, other: 0}
     assert np.array_equal(cv2.imread(str(tmp_path / "out" / other)), cv2.imread(str(photos / other)))
+
+
+def test_per_source_state_begins_anew_with_each_clip_and_sources_never_share_it():
+    """The one rule of tracker, look-ahead, events and clips: what a clip learned stays with it."""
+    states = PerSource(list)
+    at = lambda source, clip: states.at(Frame(IMAGE, source, 0, 0.0, 0.0, 0.0, clip=clip))  # noqa: E731
+    first, ended = at("cam", 0)
+    first.append("seen")
+    assert ended is None and at("cam", 0) == (["seen"], None) and at("other", 0) == ([], None)
+    assert at("cam", 1) == ([], ["seen"]) and states["other"] == []

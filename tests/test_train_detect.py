@@ -98,8 +98,8 @@ def test_worker_processes_give_the_same_run(synth, tmp_path):
 
 
 def test_faster_rcnn_checkpoint_fits_the_exporter(synth, tmp_path):
-    from vpipe.tools.export.weights import load_model
     from vpipe.tools.export.families import get_family
+    from vpipe.tools.export.weights import load_model
 
     torch.set_num_threads(1)
     samples = td.load_coco(synth / "annotations.json", synth / "images")[:2]

@@ -9,8 +9,8 @@ import types
 import pytest
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.tools.export.errors import ExportError
 from vpipe.tools.export import trt_build
+from vpipe.tools.export.errors import ExportError
 
 
 class _Recorder:
@@ -49,10 +49,10 @@ def fake_tensorrt(version: str = "10.3.0", input_shape=(1, 3, 64, 64)):
     return trt
 
 
-def build(trt, tmp_path, meta=ModelMeta(), fp16=False, int8=False, shapes=(None, None, None)):
+def build(trt, tmp_path, meta=None, fp16=False, int8=False, shapes=(None, None, None)):
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"")
-    return trt_build._build(trt, onnx, meta, fp16, int8, 1.0, list(shapes), None, log=lambda *a: None)
+    return trt_build._build(trt, onnx, meta or ModelMeta(), fp16, int8, 1.0, list(shapes), None, log=lambda *a: None)
 
 
 def test_the_builder_calls_are_tensorrt_10s(tmp_path):

@@ -81,8 +81,9 @@ stages:
   - {{type: upscale, engine: {model}}}
 sinks: [{{type: jsonl, params: {{path: {tmp_path}/out.jsonl}}}}, {{type: images, inputs: [upscale], raw_output: true, params: {{path: {tmp_path}/out}}}}]
 """)
-    import elements  # noqa: F401
     import json
+
+    import elements  # noqa: F401
 
     graph = build_graph(load_config(config))
     Runner(graph).run()

@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_config_errors import run_cli
 
 import elements  # noqa: F401  (registers test_faulty_anonymize)
 from conftest import ROOT, SAMPLE
-from test_config_errors import run_cli
 
 ROADVIEW = ROOT / "configs" / "roadview.yaml"
 CLIP = 200  # the bundled clip's frames: the clean output is verified whole

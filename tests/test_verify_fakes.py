@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_verify import ROADVIEW, cli
 
 from conftest import ROOT, SAMPLE
-from test_verify import ROADVIEW, cli
 
 pytestmark = pytest.mark.slow
 

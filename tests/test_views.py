@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import ROOT, SAMPLE
+from vpipe.pipeline.api.boxes import box_iou
 from vpipe.pipeline.api.element import Context
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
@@ -20,7 +21,6 @@ from vpipe.stages.detect import Detect, DetectParams
 from vpipe.stages.lookahead import Lookahead, LookaheadParams
 from vpipe.stages.track import Tracker, TrackParams
 from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid
-from vpipe.pipeline.api.boxes import box_iou
 from vpipe.tools.data.make_sample import CAR, PLATE, car_origin, plate_box
 
 PLATES = ROOT / "models" / "plates_ssdlite_mnv2.onnx"

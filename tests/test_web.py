@@ -189,6 +189,7 @@ def test_loopback_needs_no_user(host):
 
 def test_an_empty_password_is_refused(tmp_path, monkeypatch, capsys):
     from test_config_errors import run_cli
+
     from vpipe.pipeline.api.element import Context
     from vpipe.pipeline.api.errors import VpipeError
     from vpipe.stages.web import WebParams, WebSink

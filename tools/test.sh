@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command: everything a fresh machine needs, then the whole suite.
+# The README's test command: everything a fresh machine needs, ruff, then the whole suite, with
+# mypy before it; with pytest args (a tier, a file), ruff and those tests only.
 #   bash tools/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +24,13 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e ".[dev]"
+.venv/bin/ruff check .
+if [ $# -eq 0 ]; then
+  # mypy finds modules by path: it is shown the installed layout, vpipe/pipeline -> pipeline/ ...
+  tree=.venv/mypy-src
+  mkdir -p "$tree/vpipe"
+  for package in pipeline engines stages; do ln -sfn "$PWD/$package" "$tree/vpipe/$package"; done
+  (cd "$tree" && MYPYPATH="$PWD" ../bin/mypy --config-file ../../pyproject.toml --cache-dir ../mypy-cache \
+    -p vpipe.pipeline -p vpipe.engines -p vpipe.stages)
+fi
 exec .venv/bin/python -m pytest "$@"

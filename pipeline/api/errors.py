@@ -15,3 +15,10 @@ class StageError(VpipeError):
     def __init__(self, stage: str, message: str):
         super().__init__(f"stage {stage!r}: {message}")
         self.stage = stage
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message as one line: its first, or its type's name where it has none
+    (ONNX Runtime, Ray and torch raise multi-line messages)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -8,7 +8,6 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-
 #: per-box `data` every Detections carries, with the value of a box that does not say.
 DATA_DEFAULTS: dict[str, Any] = {
     "source": "",  # the stage that found the box (several detectors can feed one anonymizer)

@@ -1,6 +1,8 @@
 """File types the framework recognises by name: batch mode picks the videos of a folder, and
 elements check what they are given against the same lists."""
 
+from typing import Literal
+
 VIDEO_SUFFIXES = (".avi", ".m4v", ".mkv", ".mov", ".mp4", ".ts")
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 #: videos a batch reads (FFmpeg decodes them) but no sink writes (no H.264 in WebM).
@@ -42,7 +44,7 @@ def _webp_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _tiff_tags(f, order: str) -> dict[int, int]:
+def _tiff_tags(f, order: Literal["little", "big"]) -> dict[int, int]:
     """The SHORT and LONG values of a TIFF's first IFD, by tag."""
     f.seek(4)
     f.seek(int.from_bytes(f.read(4), order))
@@ -55,7 +57,7 @@ def _tiff_tags(f, order: str) -> dict[int, int]:
     return found
 
 
-def _tiff_size(f, order: str) -> tuple[int, int] | None:
+def _tiff_size(f, order: Literal["little", "big"]) -> tuple[int, int] | None:
     tags = _tiff_tags(f, order)  # ImageWidth, ImageLength
     return (tags[256], tags[257]) if 256 in tags and 257 in tags else None
 

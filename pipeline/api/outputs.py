@@ -17,7 +17,10 @@ from vpipe.pipeline.api.errors import ConfigError, VpipeError
 
 def partial(path: Path) -> Path:
     """The name a file is written under until it is complete (the suffix kept: FFmpeg and
-    OpenCV choose the format by it)."""
+    OpenCV choose the format by it). A name that is a temporary one already is its own: a batch
+    hands each file's run `NAME.partial.mp4` and renames it itself, once the run ended cleanly."""
+    if path.stem.endswith(".partial"):
+        return path
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
@@ -96,11 +99,13 @@ def check_report(option: str, path: Path, inputs: list[Path], overwrite: bool) -
         raise ConfigError(f"{option}: {path} exists: --overwrite replaces it")
 
 
-def audit_beside(output: str, folder: bool) -> str:
-    """The audit (jsonl) of a run written to `output`: `OUT.jsonl` beside `OUT.mp4`, and
-    `FOLDER.jsonl` beside an image folder (not inside it, among the images)."""
-    path = Path(output)
-    return str(path.with_name(path.name + ".jsonl") if folder else path.with_suffix(".jsonl"))
+def audit_path(output: Path, folder: bool | None = None) -> Path:
+    """Where the audit (jsonl) of a run written to `output` goes: `OUT.jsonl` beside `OUT.mp4`,
+    and `FOLDER.jsonl` beside an image folder (not inside it, among the images). `folder`: whether
+    `output` is a folder; None: as it is on disk (an output written already, to verify or review)."""
+    if folder is None:
+        folder = not output.is_file()
+    return output.with_name(output.name + ".jsonl") if folder else output.with_suffix(".jsonl")
 
 
 def check_outputs(config, nodes: dict, overrides, audit: str | None) -> None:
@@ -145,4 +150,4 @@ def check_outputs(config, nodes: dict, overrides, audit: str | None) -> None:
 def _with_temporary(outputs: list[Path], folder: bool) -> list[tuple[Path, Path]]:
     """Each output with itself, then (a file) with the `partial` name it is written under: that
     name must not be an input or somebody's file either (`-i clip.partial.mp4 -o clip.mp4`)."""
-    return [(path, temp) for path in outputs for temp in ([path] if folder else [path, partial(path)])]
+    return [(path, temp) for path in outputs for temp in dict.fromkeys([path] if folder else [path, partial(path)])]

@@ -6,15 +6,36 @@ expanded from `${CAM_URL}` is shown as `${CAM_URL}`: status lines, summaries and
 
 from __future__ import annotations
 
+import os
 import re
+from typing import Callable
 from urllib.parse import urlsplit
 
 #: query parameter names that carry credentials (access_token, api_key, password, X-Amz-Signature...).
 #: `sig` as a whole name: Azure SAS URLs carry their signature in `sig=` (not `design=`).
 SECRET_PARAM = re.compile(r"token|key|pass|pwd|secret|auth|signature|^sig$", re.IGNORECASE)
 _QUERY_PAIR = re.compile(r"([?&;])([^=&;#?]*)=([^&;#]*)")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: shorter `${VAR}` values are not hunted for in free text: "1" would blank out every digit.
 _MIN_SHOWN = 4
+
+
+def expand_env(text: str, unset: Callable[[str], Exception] | None = None) -> tuple[str, dict[str, str]]:
+    """`${NAME}`s in `text` from the environment (camera passwords stay out of configs), and each
+    value -> "${NAME}", so that messages show the name, never the value. An unset NAME raises
+    `unset(NAME)`; without `unset` it stays as written."""
+    shown: dict[str, str] = {}
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            if unset is None:
+                return match.group(0)
+            raise unset(name)
+        shown[os.environ[name]] = match.group(0)
+        return os.environ[name]
+
+    return _VAR.sub(value, text), shown
 
 
 def redact(uri: str) -> str:

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vpipe.pipeline.runtime.config import Config, load_config
 from vpipe.pipeline.api.errors import ConfigError, VpipeError
-from vpipe.pipeline.runtime.graph import Overrides, build_graph
-from vpipe.pipeline.apps.manifest import Manifest, sha256
 from vpipe.pipeline.api.media import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES
+from vpipe.pipeline.api.outputs import audit_path, partial
+from vpipe.pipeline.api.paths import sha256_file
+from vpipe.pipeline.apps.manifest import Manifest
+from vpipe.pipeline.runtime.config import Config, load_config
+from vpipe.pipeline.runtime.graph import Overrides, build_graph
 from vpipe.pipeline.runtime.runner import Runner
 
 
@@ -95,7 +97,7 @@ def plan(in_dir: Path, out_dir: Path, max_frames: int | None = None) -> list[Job
     # The input folder may lie inside the output folder: no output, or its temporary name, may be an input.
     inputs = {v.resolve() for v in videos}
     for job in jobs:
-        for path in (job.target, partial_of(job), job.target.with_suffix(".jsonl")):
+        for path in (job.target, partial_of(job), audit_path(job.target, folder=False)):
             if path.resolve() in inputs:
                 raise ConfigError(f"--output: {path} would write over the input {path}: choose another folder")
     return jobs
@@ -104,7 +106,7 @@ def plan(in_dir: Path, out_dir: Path, max_frames: int | None = None) -> list[Job
 def partial_of(job: Job) -> Path:
     """What a file's output is written as until its run ended cleanly (never another's output:
     `output_name`)."""
-    return job.target.with_name(job.target.stem + ".partial.mp4")
+    return partial(job.target)
 
 
 def worker_id() -> str:
@@ -121,14 +123,16 @@ def done_already(job: Job, manifest: Manifest, known: dict[str, dict]) -> bool:
     record = known.get(job.name, {})
     return (record.get("state") == "done" and record.get("sha256") is not None
             and record.get("output") == str(job.target.relative_to(manifest.path.parent))
-            and record["sha256"] == sha256(job.target))
+            and record["sha256"] == sha256_file(job.target))
 
 
 def sort_out(jobs: list[Job], manifest: Manifest, overwrite: bool) -> tuple[list[Job], list[Job]]:
     """(jobs done already, jobs to run). An output that exists without the manifest vouching for
     it is refused before the batch starts, unless `overwrite` (then it is redone)."""
     known = manifest.states()
-    done, todo, unknown = [], [], []
+    done: list[Job] = []
+    todo: list[Job] = []
+    unknown: list[Job] = []
     for job in jobs:
         if not job.target.exists():
             todo.append(job)
@@ -149,12 +153,12 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
     """Run the config on one file: into `NAME.partial.mp4`, renamed to its own name when complete.
     `cores`: what its engines share (default: the machine's); `on_frames`: frames written so far,
     every fraction of a second; `on_runner`: the runner before it starts (a metrics endpoint)."""
-    partial = partial_of(job)
-    audit = job.target.with_suffix(".jsonl")
+    temp = partial_of(job)
+    audit = audit_path(job.target, folder=False)
     start = time.perf_counter()
     result = FileResult(job.source, job.target, "done", name=job.name, worker=worker_id())
     try:
-        graph = build_graph(config, Overrides(input=str(job.source), output=str(partial), device=device,
+        graph = build_graph(config, Overrides(input=str(job.source), output=str(temp), device=device,
                                               audit=str(audit), cores=cores))
         runner = Runner(graph, max_frames=job.max_frames)
         if on_runner:
@@ -168,12 +172,12 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
         result.warnings = [w for node in graph.sources for w in node.element.warnings()]
         if runner.interrupted:
             result.status = "interrupted"
-        elif not partial.exists():  # a stream without frames: nothing was written
+        elif not temp.exists():  # a stream without frames: nothing was written
             result.status, result.error = "failed", f"{job.source}: no frame decoded"
         else:
-            partial.replace(job.target)
-            result.sha256 = sha256(job.target)
-            result.audit_sha256 = sha256(audit) if audit.exists() else ""
+            temp.replace(job.target)
+            result.sha256 = sha256_file(job.target)
+            result.audit_sha256 = sha256_file(audit) if audit.exists() else ""
     except VpipeError as exc:
         result.status, result.error = "failed", str(exc)
     result.seconds = time.perf_counter() - start
@@ -196,10 +200,10 @@ def preflight(config: Config, jobs: list[Job], device: str | None = None) -> Non
     if not jobs:
         return
     job = jobs[0]
-    partial = partial_of(job)
+    temp = partial_of(job)
     try:
-        build_graph(config, Overrides(input=str(job.source), output=str(partial), device=device,
-                                      audit=str(job.target.with_suffix(".jsonl")))).close()
+        build_graph(config, Overrides(input=str(job.source), output=str(temp), device=device,
+                                      audit=str(audit_path(job.target, folder=False)))).close()
     except ConfigError as exc:
         if str(job.source) not in str(exc):
             raise

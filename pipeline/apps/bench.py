@@ -7,12 +7,13 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 from rich.console import Console
 from rich.table import Table
 
-from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.api.errors import ConfigError
+from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import Overrides, build_graph
 from vpipe.pipeline.runtime.runner import Runner
 from vpipe.pipeline.runtime.sequential import run_sequential
@@ -131,7 +132,7 @@ def print_report(report: dict) -> None:
                       f"pipeline/decode = {report['fps_vs_decode']:.3f}")
 
 
-def plain_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def plain_table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     """Columns padded to their widest cell, text left and figures right, with no frame."""
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     left = {0, 1}

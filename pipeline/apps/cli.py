@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from vpipe.pipeline import __version__
-from vpipe.pipeline.apps.commands import LazyGroup
 from vpipe.pipeline.api.errors import ConfigError, VpipeError
+from vpipe.pipeline.apps.commands import LazyGroup
 
 app = typer.Typer(cls=LazyGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Edge video pipelines from a YAML graph: capture, detect, anonymize, sink.")
@@ -270,25 +270,34 @@ def review(
         help="basic auth user; the password comes from $VPIPE_WEB_PASSWORD (a command line is public)")] = None,
 ) -> None:
     """Review an output in the browser: add and remove covers, save the edits, re-render with apply."""
-    from vpipe.pipeline.apps.review import Review, serve as serve_review
+    from vpipe.pipeline.apps.review import Review
+    from vpipe.pipeline.apps.review import serve as serve_review
 
     for path in (original, anonymized):
         if not path.exists():
             raise VpipeError(f"{path}: not found")
     if original.resolve() == anonymized.resolve():
         raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
-    password = None
-    if user:
-        if "VPIPE_WEB_PASSWORD" not in os.environ:
-            raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
-        password = os.environ["VPIPE_WEB_PASSWORD"]
-    state = Review(original, anonymized, audit, config or DEFAULT_CONFIG, user, password)
+    state = Review(original, anonymized, audit, config or DEFAULT_CONFIG, user, web_password(user))
     server = serve_review(state, port)
     typer.echo(f"review: http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
     finally:
         server.server_close()
+
+
+def web_password(user: str | None) -> str | None:
+    """The basic-auth password of `--user`, from $VPIPE_WEB_PASSWORD (a command line is public);
+    None without a user."""
+    if not user:
+        return None
+    password = os.environ.get("VPIPE_WEB_PASSWORD")
+    if password is None:
+        raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
+    if not password:
+        raise ConfigError("--user: VPIPE_WEB_PASSWORD is empty: anyone could log in")
+    return password
 
 
 @app.command()
@@ -314,11 +323,7 @@ def serve(
     from vpipe.pipeline.runtime.graph import Overrides, build_graph
 
     params: dict = {"port": port, "host": host, "linger": True}
-    if user:
-        if "VPIPE_WEB_PASSWORD" not in os.environ:
-            raise ConfigError("--user: set the password in the environment variable VPIPE_WEB_PASSWORD")
-        if not os.environ["VPIPE_WEB_PASSWORD"]:
-            raise ConfigError("--user: VPIPE_WEB_PASSWORD is empty: anyone could log in")
+    if web_password(user):  # checked now; the sink reads it from the environment, so no config holds it
         params |= {"user": user, "password": "${VPIPE_WEB_PASSWORD}"}
     # A --host beyond loopback without --user is refused by the web sink's own parameters.
     loaded = load_config(config)
@@ -399,8 +404,8 @@ def bench(
     from vpipe.pipeline.apps.bench import run_bench
 
     if json_path:  # checked before minutes of measuring, like a run's outputs
-        from vpipe.pipeline.runtime.config import load_config
         from vpipe.pipeline.api.outputs import check_report
+        from vpipe.pipeline.runtime.config import load_config
 
         loaded = load_config(config)
         inputs = [config] + ([Path(input)] if input else []) + [

@@ -15,20 +15,11 @@ batch starts, or redone with `--overwrite` (pipeline/apps/batch.py `sort_out`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
 
 NAME = "vpipe-manifest.jsonl"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Manifest:

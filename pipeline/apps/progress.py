@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
 from rich.table import Table
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
 from vpipe.pipeline.api.element import Element, Sink
 from vpipe.pipeline.api.registry import ELEMENTS

@@ -27,10 +27,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vpipe.pipeline.api.errors import VpipeError, first_line
+from vpipe.pipeline.api.paths import sha256_file
 from vpipe.pipeline.apps.batch import FileResult, Job, ignored, plan, preflight, process_file, skip, sort_out, worker_id
+from vpipe.pipeline.apps.manifest import Manifest
 from vpipe.pipeline.runtime.config import Config, load_config
-from vpipe.pipeline.api.errors import VpipeError
-from vpipe.pipeline.apps.manifest import Manifest, sha256
 
 #: seconds between a task's frame counts to the driver (progress only).
 REPORT_EVERY = 1.0
@@ -114,7 +115,7 @@ def ship_models(ray, config: Config) -> tuple[list[tuple[int, str, str]], list]:
     for i, spec in enumerate(config.spec.stages):
         path = config.resolve(spec.engine) if spec.engine else None
         if path and path.is_file():
-            models.append((i, path.name, sha256(path)))
+            models.append((i, path.name, sha256_file(path)))
             refs.append(ray.put(path.read_bytes()))
     return models, refs
 
@@ -185,8 +186,7 @@ def connect(ray, address: str | None) -> bool:
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except Exception as exc:  # Ray's connection errors are of many types
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise VpipeError(f"--ray {address or ''}: cannot start or reach Ray: {first}".replace("  ", " ")) from None
+        raise VpipeError(f"--ray {address or ''}: cannot start or reach Ray: {first_line(exc)}".replace("  ", " ")) from None
     return True
 
 
@@ -221,7 +221,10 @@ def run_ray_batch(config_path: Path, in_dir: Path, out_dir: Path, address: str |
         tracker = ray.remote(Tracker).options(num_cpus=0).remote()
         shared, (models, blobs) = ray.put(config), ship_models(ray, config)
         metrics = (metrics_port, metrics_host) if metrics_port else None
-        submit = lambda job: task.remote(shared, job, device, cpus, tracker, metrics, models, *blobs)
+
+        def submit(job: Job):
+            return task.remote(shared, job, device, cpus, tracker, metrics, models, *blobs)
+
         done, endpoints = drive(ray, submit, pending, tracker, manifest, cpus, quiet, log)
     finally:
         if owned:
@@ -270,8 +273,7 @@ def collect(ray, ref, job: Job, attempts: int) -> FileResult:
     try:
         result = ray.get(ref)
     except ray.exceptions.RayError as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return FileResult(job.source, job.target, "failed", name=job.name, attempts=attempts,
-                          error=f"{job.source}: lost its worker on every attempt: {first}")
+                          error=f"{job.source}: lost its worker on every attempt: {first_line(exc)}")
     result.attempts = attempts
     return result

@@ -31,8 +31,8 @@ import numpy as np
 from vpipe.pipeline.api.edits import line_problem, read_edits
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.http import PageHandler, QuietServer, basic_auth_ok
+from vpipe.pipeline.api.outputs import audit_path
 from vpipe.pipeline.apps.review_page import PAGE
-from vpipe.pipeline.verify.check import audit_beside
 from vpipe.pipeline.verify.report import report_paths
 
 #: JPEG quality of the frames served (tests hash the original's frames encoded the same way).
@@ -136,7 +136,7 @@ class Review:
         self.user, self.password = user, password
         self.lock = threading.Lock()
         self.frames: VideoFrames | FolderFrames | None = None
-        self.show(anonymized, audit or audit_beside(anonymized))
+        self.show(anonymized, audit or audit_path(anonymized))
 
     def show(self, anonymized: Path, audit: Path) -> None:
         records = read_edits(audit)
@@ -206,7 +206,7 @@ class Review:
             Runner(graph, max_frames=frames).run()
         finally:
             graph.close()
-        audit = audit_beside(out)
+        audit = audit_path(out)
         self.show(out, audit)
         return out
 

@@ -7,7 +7,6 @@ model when the graph is built (pipeline/runtime/graph.py), with the same error f
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vpipe.pipeline.api.errors import ConfigError
+from vpipe.pipeline.api.paths import resolve_path
 from vpipe.pipeline.runtime.yaml_loader import load_yaml
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
@@ -91,8 +91,7 @@ class Config:
         return self.path.parent
 
     def resolve(self, value: str) -> Path:
-        path = Path(value).expanduser()
-        return Path(os.path.normpath(path if path.is_absolute() else self.base_dir / path))
+        return resolve_path(self.base_dir, value)
 
     def error(self, loc: tuple[str | int, ...], message: str) -> ConfigError:
         """A one-line error pointing at `loc` (a path into the YAML document)."""

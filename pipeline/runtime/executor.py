@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from vpipe.pipeline.api.errors import StageError
+from vpipe.pipeline.api.errors import StageError, first_line
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.runtime.graph import Graph, Node
 from vpipe.pipeline.runtime.stats import RunStats
@@ -94,7 +94,7 @@ class Executor:
     def _tolerate(self, node: Node, exc: Exception) -> bool:
         """Count an element's error; True if the frame goes on marked (`on_error: mark`)."""
         skip = node.on_error == "skip_frame"
-        self.stats.error(node.name, one_line(exc), skipped=skip)
+        self.stats.error(node.name, first_line(exc), skipped=skip)
         if node.on_error not in ("skip_frame", "mark"):
             self.fail(node, exc)
         return node.on_error == "mark"
@@ -161,7 +161,7 @@ class Executor:
         """The element is out for the rest of the run; the first such error ends the run."""
         self._failed.add(node.name)
         if self.error is None:
-            message = one_line(exc)
+            message = first_line(exc)
             if node.role == "source":  # a stream's URL may hold credentials or ${VAR} values
                 message = node.element.scrub(message)
             self.error = StageError(node.name, message)
@@ -172,8 +172,3 @@ class Executor:
         self.stopping.set()
         for node in self.graph.sources:
             node.element.stop()
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -8,20 +8,20 @@ so that every mistake is reported before a single frame is read.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from vpipe.pipeline.runtime.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
 from vpipe.pipeline.api.element import Context, Element, Sink, Source, StreamInfo
 from vpipe.pipeline.api.errors import ConfigError, VpipeError
-from vpipe.pipeline.runtime.lineage import check_lineage
-from vpipe.pipeline.api.outputs import audit_beside, check_outputs
+from vpipe.pipeline.api.outputs import audit_path, check_outputs
+from vpipe.pipeline.api.paths import resolve_path
 from vpipe.pipeline.api.registry import ELEMENTS, SOURCES, load_elements
-from vpipe.pipeline.api.secrets import scrub
+from vpipe.pipeline.api.secrets import expand_env, scrub
+from vpipe.pipeline.runtime.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
+from vpipe.pipeline.runtime.lineage import check_lineage
 
 
 @dataclass
@@ -181,7 +181,7 @@ def _audit_follows_output(overrides: Overrides) -> Overrides:
     sink = sink_for_output(overrides.output)
     if sink.audit:
         return overrides
-    return replace(overrides, audit=audit_beside(overrides.output, folder=sink.writes_folder))
+    return replace(overrides, audit=str(audit_path(Path(overrides.output), folder=sink.writes_folder)))
 
 
 def _check_node(config: Config, loc, s: NodeSpec, element: Element) -> None:
@@ -295,7 +295,9 @@ def _params(config: Config, loc, cls, raw: dict) -> Any:
 def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Overrides, first: bool) -> Source:
     from_cli = first and overrides.input is not None
     # With --input the configured uri is only looked at for its kind: an unset variable is fine.
-    uri, shown = _expand_env(config, loc, s.uri, strict=not from_cli)
+    # `uri: ${CAMERA_URL}` or `rtsp://viewer:${CAM_PASS}@10.0.0.7/stream1`.
+    unset = None if from_cli else (lambda name: config.error(loc + ("uri",), f"environment variable {name} is not set"))
+    uri, shown = expand_env(s.uri, unset)
     if s.kind != "auto" and s.kind not in SOURCES:
         raise config.error(loc + ("kind",), f"unknown source kind {s.kind!r} (known: auto, {', '.join(sorted(SOURCES))})")
     configured = s.kind if s.kind != "auto" else detect_kind(uri, config.base_dir)
@@ -321,24 +323,6 @@ def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Over
     return source
 
 
-def _expand_env(config: Config, loc, uri: str, strict: bool = True) -> tuple[str, dict[str, str]]:
-    """`${NAME}` in a source's uri comes from the environment, so camera passwords stay out of
-    config files (`uri: ${CAMERA_URL}` or `rtsp://viewer:${CAM_PASS}@10.0.0.7/stream1`).
-    Also returns each value -> "${NAME}", so that messages show the name, never the value."""
-    shown: dict[str, str] = {}
-
-    def value(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            if not strict:
-                return match.group(0)
-            raise config.error(loc + ("uri",), f"environment variable {name} is not set")
-        shown[os.environ[name]] = match.group(0)
-        return os.environ[name]
-
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, uri), shown
-
-
 def uri_form(uri: str, base_dir: Path | None) -> str:
     """What a source's uri names: a "url", a capture "device" (an index or /dev/video*), a
     "folder" or a "file"."""
@@ -346,10 +330,7 @@ def uri_form(uri: str, base_dir: Path | None) -> str:
         return "url"
     if uri.isdigit() or uri.startswith("/dev/video"):
         return "device"
-    path = Path(uri).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    return "folder" if path.is_dir() else "file"
+    return "folder" if resolve_path(base_dir or Path(), uri).is_dir() else "file"
 
 
 def detect_kind(uri: str, base_dir: Path | None) -> str:

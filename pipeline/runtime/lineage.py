@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vpipe.pipeline.runtime.config import Config
 from vpipe.pipeline.api.element import Sink
 from vpipe.pipeline.api.registry import ELEMENTS
+from vpipe.pipeline.runtime.config import Config
 
 
 @dataclass

@@ -16,8 +16,8 @@ import threading
 from typing import Callable
 
 from vpipe.pipeline.api.errors import StageError
-from vpipe.pipeline.runtime.executor import Executor
 from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.runtime.executor import Executor
 from vpipe.pipeline.runtime.graph import Graph, Node
 from vpipe.pipeline.runtime.stats import RunStats
 from vpipe.pipeline.runtime.watchdog import Watchdog
@@ -155,4 +155,9 @@ class Runner:
             self.stop()
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+        def restore() -> None:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+        return restore

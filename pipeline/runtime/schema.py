@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from vpipe.pipeline.runtime.config import PipelineSpec
 from vpipe.pipeline.api.registry import ELEMENTS, SOURCES, load_elements
+from vpipe.pipeline.runtime.config import PipelineSpec
 
 
 def config_schema() -> dict[str, Any]:

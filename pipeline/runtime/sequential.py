@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from vpipe.pipeline.runtime.executor import Executor
 from vpipe.pipeline.api.frame import Frame
+from vpipe.pipeline.runtime.executor import Executor
 from vpipe.pipeline.runtime.graph import Graph, Node
 from vpipe.pipeline.runtime.stats import RunStats
 from vpipe.pipeline.runtime.wiring import merge

@@ -6,6 +6,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class RunStats:
         wall = self.elapsed()
         # Warm-up frames are excluded from busy time; measure shares over the same window.
         window = window if len(done) >= 2 else wall
-        stages = {}
+        stages: dict[str, dict[str, Any]] = {}
         for s in self.stages.values():
             service = list(s.service)
             stages[s.name] = {

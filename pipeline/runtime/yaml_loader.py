@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from vpipe.pipeline.api.errors import ConfigError
+from vpipe.pipeline.api.errors import ConfigError, first_line
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -41,7 +41,7 @@ def load_yaml(path: Path, text: str) -> tuple[yaml.Node | None, object]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or first_line(exc)
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     except RecursionError:
         raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None

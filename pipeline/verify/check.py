@@ -23,11 +23,13 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from vpipe.pipeline.api.boxes import box_iou, ellipse_mask as _ellipse
+from vpipe.pipeline.api.boxes import box_iou
+from vpipe.pipeline.api.boxes import ellipse_mask as _ellipse
 from vpipe.pipeline.api.element import Element
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.media import IMAGE_SUFFIXES
+from vpipe.pipeline.api.outputs import audit_path
 from vpipe.pipeline.verify.confirm import MIN_CHARACTERS, PLATE_ALONE, confirmed
 from vpipe.pipeline.verify.legible import LEGIBLE, SAME, SHIFTED, difference, legibility, outside, small
 
@@ -110,11 +112,6 @@ class Result:
                                "sensitivity": SENSITIVITY, "plate_alone": PLATE_ALONE,
                                "min_characters": MIN_CHARACTERS},
                 "candidates_by_kind": self.counts(), "candidates": [c.to_json() for c in self.candidates]}
-
-
-def audit_beside(anonymized: Path) -> Path:
-    """Where `vpipe run -o OUT` puts the audit: OUT.jsonl beside a file or a folder."""
-    return anonymized.with_suffix(".jsonl") if anonymized.is_file() else anonymized.parent / (anonymized.name + ".jsonl")
 
 
 def read_audit(path: Path) -> list[dict]:
@@ -320,7 +317,7 @@ def _dedupe(found: list) -> list:
 def verify(original: Path, anonymized: Path, audit: Path | None = None, detectors: Detectors | None = None,
            progress=None) -> Result:
     """Account for every picture, then the three checks. `progress(done, total)` is called per frame."""
-    audit = audit or audit_beside(anonymized)
+    audit = audit or audit_path(anonymized)
     records = read_audit(audit)
     result = Result(original, anonymized, audit, detectors=detectors.names if detectors else [])
     tracks: dict[tuple, dict[int, list[float]]] = {}
@@ -395,7 +392,7 @@ def _coverage(before, after, rects, position: int, record: dict, result: Result)
         if reference is None or reference < FLAT:
             result.flat += 1
             continue
-        ratio = region_detail(after, box, w, h) / reference
+        ratio = (region_detail(after, box, w, h) or 0.0) / reference  # the reference's region: never None
         legible = legibility(before, after, box)
         if ratio >= DETAIL_RATIO:
             why = f"listed as covered, but {ratio:.0%} of the original's detail remains"

@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.media import IMAGE_SUFFIXES
 
 CATEGORIES = [{"id": 1, "name": "licence_plate"}, {"id": 2, "name": "vehicle"}]
 STYLES = ("kr", "eu", "us", "kr2", "jp", "vn2", "moto", "mercosur", "br_grey")
@@ -433,7 +434,7 @@ def procedural_background(rng: np.random.Generator, w: int, h: int) -> np.ndarra
                 for wx in range(x + 4, x + bw - 8, int(rng.integers(10, 26))):
                     img[wy:wy + 6, wx:wx + 5] = _color(rng, 0, 255) * 0.6
             x += bw + int(rng.integers(0, 20))
-        for k in range(int(rng.integers(0, 4))):
+        for _ in range(int(rng.integers(0, 4))):
             y = int(rng.integers(horizon, h))
             img[y:y + 3, :] = 230
     else:  # random shapes
@@ -795,7 +796,7 @@ class BackgroundPool:
         folder = Path(folder)
         if not folder.is_dir():
             raise VpipeError(f"--backgrounds {folder}: not a directory")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise VpipeError(f"--backgrounds {folder}: no images")
         boxes: dict[str, list[tuple[int, list[float]]]] = {}

@@ -21,11 +21,11 @@ import numpy as np
 import typer
 
 from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.media import IMAGE_SUFFIXES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
                   help="Measure models on labelled data.")
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def luma(bgr: np.ndarray) -> np.ndarray:

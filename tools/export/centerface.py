@@ -18,6 +18,7 @@ import onnx
 from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
 from vpipe.engines.metadata import ModelMeta
+from vpipe.pipeline import __version__
 
 OUTPUT_NAMES = {"537": "heatmap", "538": "scale", "539": "offset", "540": "landmarks"}
 OUTPUT_CHANNELS = {"537": 1, "538": 2, "539": 2, "540": 10}
@@ -45,7 +46,7 @@ def convert(src: Path, out: Path) -> str:
     meta = ModelMeta(
         task="detect", decoder="centerface", color="rgb", scale=1.0, stride=32, resize="stretch",
         classes=("face",), nms="none", architecture="CenterFace (mobilenetv2-fpn, 2020)",
-        exporter="vpipe import_centerface 0.1.0",
+        exporter=f"vpipe import_centerface {__version__}",
         weights_sha256=hashlib.sha256(src.read_bytes()).hexdigest(),
     )
     del model.metadata_props[:]

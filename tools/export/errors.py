@@ -8,8 +8,3 @@ from vpipe.pipeline.api.errors import VpipeError
 
 class ExportError(VpipeError):
     """An export that cannot be done; the message is one line naming the flag or file."""
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

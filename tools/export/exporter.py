@@ -18,7 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
-from vpipe.tools.export.errors import ExportError, first_line
+from vpipe.pipeline.api.errors import first_line
+from vpipe.tools.export.errors import ExportError
 from vpipe.tools.export.families import NMS_MODES, Family, get_family
 from vpipe.tools.export.kinds import Kind, kind_of
 from vpipe.tools.export.metadata import EXPORTER, write_meta

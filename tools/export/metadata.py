@@ -1,22 +1,14 @@
-"""The vpipe metadata of an exported ONNX file (`vpipe.engines.metadata.ModelMeta`), and the
-checksum that ties a file to the weights or graph it was made from."""
+"""The vpipe metadata of an exported ONNX file (`vpipe.engines.metadata.ModelMeta`); the checksum
+that ties a file to the weights or graph it was made from is vpipe.pipeline.api.paths.sha256_file."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from vpipe.engines.metadata import ModelMeta
+from vpipe.pipeline import __version__
 
-EXPORTER = "vpipe-export 0.1.0"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+EXPORTER = f"vpipe-export {__version__}"
 
 
 def write_meta(path: str | Path, meta: ModelMeta, extra: dict[str, str] | None = None) -> None:

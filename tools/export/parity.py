@@ -37,10 +37,6 @@ class BoxAgreement:
     n_out: int
     matches: int
 
-    def as_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
-
-
 def match_boxes(
     ref: tuple[np.ndarray, np.ndarray, np.ndarray],
     out: tuple[np.ndarray, np.ndarray, np.ndarray],

@@ -18,10 +18,11 @@ from typing import Callable, Iterator
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
+from vpipe.pipeline.api.media import IMAGE_SUFFIXES
+from vpipe.pipeline.api.paths import sha256_file
 from vpipe.tools.export.errors import ExportError
-from vpipe.tools.export.metadata import sha256_file, write_meta
+from vpipe.tools.export.metadata import write_meta
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: a side for SR calibration crops (SR graphs take any size; calibrate on a typical patch).
 SR_PATCH = 128
 #: operators quantized; box math, NMS and resizes stay float so coordinates keep their precision.

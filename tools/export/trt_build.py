@@ -21,8 +21,8 @@ from typing import Any, Callable
 import numpy as np
 
 from vpipe.engines.metadata import ModelMeta
+from vpipe.pipeline.api.paths import sha256_file
 from vpipe.tools.export.errors import ExportError
-from vpipe.tools.export.metadata import sha256_file
 
 #: dense outputs may differ by fp16/int8 rounding; detections are compared by matching.
 CHECK_TOLERANCE = {"fp32": (1e-3, 1e-3), "fp16": (2e-2, 2e-2), "int8": (1e-1, 1e-1)}

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vpipe.tools.export.errors import ExportError, first_line
+from vpipe.pipeline.api.errors import first_line
+from vpipe.pipeline.api.paths import sha256_file
+from vpipe.tools.export.errors import ExportError
 from vpipe.tools.export.families import Family
 from vpipe.tools.export.kinds import kind_of
-from vpipe.tools.export.metadata import sha256_file
 
 
 def torchvision_categories(family: Family) -> list[str]:

@@ -1,6 +1,6 @@
 """Thin torch modules that give each family the output layout its runtime decoder expects.
 
-One wrapper per layout named in `vpipe.engines.metadata.DECODERS`:
+One wrapper per output layout the runtime decodes (stages/decoders.py):
 - `GraphDetector`  -> "torchvision": boxes[N,4], scores[N], labels[N]; resize+NMS in the graph.
 - `SSDRaw`         -> "raw": boxes[B,N,4] xyxy in input pixels, scores[B,N,C] after softmax.
 - `OnnxNMSDetector`-> "nms": num_dets, det_boxes, det_scores, det_classes via ONNX NonMaxSuppression.

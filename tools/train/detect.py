@@ -46,7 +46,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from vpipe.pipeline.api.errors import VpipeError
+from vpipe.pipeline.api.errors import VpipeError, first_line
 
 FAMILIES = ("ssdlite_mobilenet_v2", "fasterrcnn_mobilenet_v2_fpn",
             "ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn")
@@ -204,7 +204,7 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError) as exc:
-        raise VpipeError(f"--init {path}: not a PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+        raise VpipeError(f"--init {path}: not a PyTorch checkpoint ({first_line(exc)})") from None
 
 
 def resolve_size(family: str, image_size: int | None, init: str | Path | None = None) -> int:

@@ -91,7 +91,7 @@ def bundled_images() -> list[tuple[str, np.ndarray]]:
 def folder_photos(folders: list[Path]) -> list[tuple[str, np.ndarray]]:
     """(name, RGB uint8) for every image in `folders` (e.g. the CC BY Open Images photos in
     ../shared/data/train/openimages-plates/*/images); grey ones become 3 equal channels."""
-    from vpipe.tools.evaluate.scores import IMAGE_SUFFIXES
+    from vpipe.pipeline.api.media import IMAGE_SUFFIXES
 
     out = []
     for folder in folders:
