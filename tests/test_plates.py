@@ -14,7 +14,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-import yaml
 
 from conftest import ROOT, SAMPLE
 from support.leak import covered_share
