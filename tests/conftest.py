@@ -58,6 +58,8 @@ TIERS = {
     "test_sr_bench": "slow",
     "test_train_sr": "export",
     "test_ray": "slow",
+    "test_plate_size": "slow",  # the plate model on the sample clip's frames
+    "test_tools_commands": "slow",  # each test starts vpipe and python -m in subprocesses
 }
 
 

@@ -71,6 +71,7 @@ def test_input_pixels_are_not_modified_in_place():
     assert np.array_equal(frame_image, image)  # another branch may still hold these pixels
 
 
+@pytest.mark.slow  # CenterFace over a whole clip, twice
 @pytest.mark.parametrize("method", ["blur", "pixelate"])
 def test_the_face_detector_finds_nothing_where_it_found_faces(tmp_path, method):
     # Irreversible enough: the shipped face detector, run again on the anonymized video, no longer

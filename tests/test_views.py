@@ -136,12 +136,14 @@ def plates_on(image: np.ndarray, stage: Detect, index: int = 0, video: bool = Fa
     return frame.detections.boxes
 
 
+@pytest.mark.slow  # the plate model on 1920x1080 frames
 def test_tiles_find_a_small_plate_the_full_frame_pass_misses(composite):
     image, plate, _ = composite(700, 600)
     assert not found(plate, plates_on(image, detector()))
     assert found(plate, plates_on(image, detector(tiles={"size": 512})))
 
 
+@pytest.mark.slow  # the plate model on 1920x1080 frames
 def test_a_plate_across_a_seam_is_one_box_that_covers_it(composite):
     grid = tile_grid(*HD, 512, 0.25)
     seam = grid[1].x0 + 20  # the plate's middle sits where tile 1 begins: tile 0 holds all of it
@@ -151,6 +153,7 @@ def test_a_plate_across_a_seam_is_one_box_that_covers_it(composite):
     assert len(near) == 1 and found(plate, np.array(near))
 
 
+@pytest.mark.slow  # the plate model on 1920x1080 frames
 def test_rotation_keeps_a_plate_covered_between_a_tiles_visits(composite):
     image, plate, text = composite(700, 600)
     stage = detector(tiles={"size": 512, "per_frame": 2})
@@ -167,6 +170,7 @@ def test_rotation_keeps_a_plate_covered_between_a_tiles_visits(composite):
     assert len(out) == 24 and all(covered(text, f.detections.boxes) >= 0.95 for f in out)
 
 
+@pytest.mark.slow  # the plate model on 1920x1080 frames
 def test_photos_get_every_tile_whatever_per_frame_says(composite):
     image, plate, _ = composite(700, 600)
     stage = detector(tiles={"size": 512, "per_frame": 1})
