@@ -22,26 +22,24 @@ ELEMENTS: dict[str, type] = {}
 SOURCES: dict[str, type] = {}
 
 
-def register(name: str) -> Callable[[T], T]:
+def _registrar(table: dict[str, type], what: str, attribute: str, name: str) -> Callable[[T], T]:
+    """A class decorator that files the class under `name` in `table` and tells it its name."""
     def add(cls: T) -> T:
-        if name in ELEMENTS and ELEMENTS[name] is not cls:
-            raise RuntimeError(f"element type {name!r} is taken by {ELEMENTS[name].__module__}")
-        ELEMENTS[name] = cls
-        cls.type_name = name  # type: ignore[attr-defined]
+        if name in table and table[name] is not cls:
+            raise RuntimeError(f"{what} {name!r} is taken by {table[name].__module__}")
+        table[name] = cls  # type: ignore[assignment]
+        setattr(cls, attribute, name)
         return cls
 
     return add
+
+
+def register(name: str) -> Callable[[T], T]:
+    return _registrar(ELEMENTS, "element type", "type_name", name)
 
 
 def register_source(kind: str) -> Callable[[T], T]:
-    def add(cls: T) -> T:
-        if kind in SOURCES and SOURCES[kind] is not cls:
-            raise RuntimeError(f"source kind {kind!r} is taken by {SOURCES[kind].__module__}")
-        SOURCES[kind] = cls
-        cls.kind = kind  # type: ignore[attr-defined]
-        return cls
-
-    return add
+    return _registrar(SOURCES, "source kind", "kind", kind)
 
 
 GROUP = "vpipe.elements"

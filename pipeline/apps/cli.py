@@ -23,6 +23,10 @@ ConfigArg = Annotated[Path, typer.Argument(help="pipeline config (YAML)", show_d
 InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="replace the first source: file, folder, URL or webcam index")]
 OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="replace the first sink's path (a folder writes images)")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", "-d", help="cpu, cuda, cuda:N or tensorrt")]
+# verify, review and apply read the same three things of a finished run.
+OriginalArg = Annotated[Path, typer.Argument(help="the input the run read (video file or image folder)", show_default=False)]
+AnonymizedArg = Annotated[Path, typer.Argument(help="the run's output (video file or image folder)", show_default=False)]
+AuditOpt = Annotated[Optional[Path], typer.Option(help="the run's audit (default: OUT.jsonl beside the output)")]
 
 
 def _build(config_path: Path, input: str | None = None, output: str | None = None, device: str | None = None):
@@ -196,9 +200,9 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "roadview.yam
 
 @app.command("verify")
 def verify_command(
-    original: Annotated[Path, typer.Argument(help="the input the run read (video file or image folder)", show_default=False)],
-    anonymized: Annotated[Path, typer.Argument(help="the run's output (video file or image folder)", show_default=False)],
-    audit: Annotated[Optional[Path], typer.Option(help="the run's audit (default: OUT.jsonl beside the output)")] = None,
+    original: OriginalArg,
+    anonymized: AnonymizedArg,
+    audit: AuditOpt = None,
     config: Annotated[Optional[Path], typer.Option(
         "--config", "-c", help="the config the run used: its detectors re-check the output (default: roadview)")] = None,
     device: DeviceOpt = None,
@@ -241,7 +245,7 @@ def verify_command(
 
 @app.command("apply")
 def apply_command(
-    original: Annotated[Path, typer.Argument(help="the input the run read (video file or image folder)", show_default=False)],
+    original: OriginalArg,
     audit: Annotated[Path, typer.Argument(help="the run's audit, with a reviewer's edits (docs/review.md)", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="the new output (its audit: OUT.jsonl beside it)", show_default=False)],
     config: Annotated[Optional[Path], typer.Option(
@@ -260,9 +264,9 @@ def apply_command(
 
 @app.command()
 def review(
-    original: Annotated[Path, typer.Argument(help="the input the run read (video file or image folder)", show_default=False)],
-    anonymized: Annotated[Path, typer.Argument(help="the run's output (video file or image folder)", show_default=False)],
-    audit: Annotated[Optional[Path], typer.Option(help="the run's audit (default: OUT.jsonl beside the output)")] = None,
+    original: OriginalArg,
+    anonymized: AnonymizedArg,
+    audit: AuditOpt = None,
     config: Annotated[Optional[Path], typer.Option(
         "--config", "-c", help="the config the run used, for Render (default: roadview)")] = None,
     port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port of the page")] = 8090,
