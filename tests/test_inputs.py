@@ -210,7 +210,7 @@ sinks: [{{type: images, raw_output: true, params: {{path: {out}}}}}]
 def test_every_image_folder_reader_takes_the_same_suffixes(tmp_path):
     """tools/quantize.py's calibration folder had its own list, without .tif/.tiff (issue 25)."""
     from vpipe.pipeline.api.media import IMAGE_SUFFIXES
-    from vpipe.tools import quantize
+    from vpipe.tools.export import quantize
 
     for suffix in IMAGE_SUFFIXES:
         (tmp_path / f"a{suffix}").write_bytes(b"")
