@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 from test_config_errors import BAD, run_cli
 
+from conftest import ROOT
+from vpipe.pipeline.apps import cli
+
 ROADVIEW = str(Path(__file__).parents[1] / "configs" / "roadview.yaml")
 DECODE = str(Path(__file__).parents[1] / "configs" / "decode.yaml")
 
@@ -114,3 +117,22 @@ def test_an_empty_web_password_is_refused_by_every_command_that_serves(command, 
     args = [str(original), str(anonymized)] if command == "review" else [str(tmp_path / "graph.yaml")]
     code, _, err = run_cli(monkeypatch, capsys, command, *args, "--user", "ann")
     assert code == 2 and "VPIPE_WEB_PASSWORD is empty" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_verify_review_and_apply_default_to_the_shipped_roadview():
+    """pipeline/apps/cli.py sits two folders down since the layers split: its default config was
+    looked for under pipeline/, and verify then re-checked outputs with no detector at all."""
+    assert cli.DEFAULT_CONFIG == ROOT / "configs" / "roadview.yaml"
+    assert cli.DEFAULT_CONFIG.is_file()
+
+
+def test_verify_without_a_config_it_can_find_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli, "DEFAULT_CONFIG", tmp_path / "absent.yaml")
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    (tmp_path / "b.mp4").write_bytes(b"x")
+    monkeypatch.setattr("sys.argv", ["vpipe", "verify", str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code != 0
+    err = capsys.readouterr().err
+    assert "--config: none given" in err and "Traceback" not in err

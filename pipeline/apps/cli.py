@@ -195,7 +195,7 @@ def _verify(original: Path, anonymized: Path, audit: Path | None = None, config:
     return 3 if result.candidates else 0
 
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "roadview.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "roadview.yaml"  # pipeline/apps/cli.py
 
 
 @app.command("verify")
@@ -226,7 +226,11 @@ def verify_command(
         raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
     if original.is_dir() != anonymized.is_dir():
         raise ConfigError(f"{anonymized}: compare a video with a video, an image folder with an image folder")
-    if config is None and DEFAULT_CONFIG.is_file():
+    if config is None:
+        # Without a config no detector re-checks the output: verify would pass what it cannot see.
+        if not DEFAULT_CONFIG.is_file():
+            raise ConfigError(f"--config: none given, and the default {DEFAULT_CONFIG} is absent; "
+                              "name the config the run used")
         config = DEFAULT_CONFIG
     if original.is_dir():
         from collections import Counter
