@@ -85,9 +85,9 @@ def outputs(tmp_path_factory, roadview_run) -> dict:
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "known defect since the part-3 plate model (docs/verify.md): its false 21x14-px plate boxes at the "
-    "clip's left edge (frames 25, 97, 119, score 0.30) are covered, yet check 1 finds 31-42 % of their "
-    "detail left; a tiny cover's seam, or the encoder, not yet told apart"))
+    "known defect since the part-3 plate model (docs/verify.md, Limits): its false plates on the "
+    "astronaut's helmet highlight (frames 25, 97, 119) are covered, yet check 1 finds 31-42 % of "
+    "their detail left: a 6-cell blur keeps a bright blob's outline"))
 def test_a_clean_output_verifies_with_no_candidate(outputs):
     clean = outputs["clean"]
     report = clean["report"]
