@@ -12,33 +12,38 @@ Importing such a module registers its elements; a name that is taken already is 
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-T = TypeVar("T")
+if TYPE_CHECKING:  # element.py imports this module
+    from vpipe.pipeline.api.element import Element, Source
+
+T = TypeVar("T", bound=type)
+E = TypeVar("E", bound="type[Element]")
+S = TypeVar("S", bound="type[Source]")
 
 #: type name -> class, for stages and sinks (`type:` in the config).
-ELEMENTS: dict[str, type] = {}
+ELEMENTS: dict[str, type[Element]] = {}
 #: kind name -> class, for sources (`kind:` in the config).
-SOURCES: dict[str, type] = {}
+SOURCES: dict[str, type[Source]] = {}
 
 
-def _registrar(table: dict[str, type], what: str, attribute: str, name: str) -> Callable[[T], T]:
+def _registrar(table: dict[str, Any], what: str, attribute: str, name: str) -> Callable[[T], T]:
     """A class decorator that files the class under `name` in `table` and tells it its name."""
     def add(cls: T) -> T:
         if name in table and table[name] is not cls:
             raise RuntimeError(f"{what} {name!r} is taken by {table[name].__module__}")
-        table[name] = cls  # type: ignore[assignment]
+        table[name] = cls
         setattr(cls, attribute, name)
         return cls
 
     return add
 
 
-def register(name: str) -> Callable[[T], T]:
+def register(name: str) -> Callable[[E], E]:
     return _registrar(ELEMENTS, "element type", "type_name", name)
 
 
-def register_source(kind: str) -> Callable[[T], T]:
+def register_source(kind: str) -> Callable[[S], S]:
     return _registrar(SOURCES, "source kind", "kind", kind)
 
 

@@ -11,9 +11,13 @@ Each is imported only when it runs or `vpipe --help` lists it, so `vpipe run` ne
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+if TYPE_CHECKING:  # click's classes as typer types them: newer typer vendors click as typer._click
+    from typer._click import Command, Context
 
 from vpipe.pipeline.api.errors import VpipeError
 
@@ -23,11 +27,11 @@ GROUP = "vpipe.commands"
 class LazyGroup(TyperGroup):
     """The `vpipe` group: its own commands, then those of the entry points, loaded when asked for."""
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         own = super().list_commands(ctx)
         return own + [name for name in _points() if name not in own]
 
-    def get_command(self, ctx: typer.Context, name: str) -> TyperCommand | TyperGroup | None:
+    def get_command(self, ctx: Context, name: str) -> Command | None:
         command = super().get_command(ctx, name)
         point = _points().get(name)
         if command is None and point is not None:
@@ -40,7 +44,7 @@ def _points() -> dict[str, EntryPoint]:
     return {point.name: point for point in entry_points(group=GROUP)}
 
 
-def _load(name: str, point: EntryPoint) -> TyperCommand | TyperGroup:
+def _load(name: str, point: EntryPoint) -> Command:
     try:
         target = point.load()
     except ImportError as exc:  # its extra is not installed: say so when it is run
@@ -52,14 +56,14 @@ def _load(name: str, point: EntryPoint) -> TyperCommand | TyperGroup:
     return _command(name, target)
 
 
-def _unavailable(name: str, why: str) -> TyperCommand | TyperGroup:
+def _unavailable(name: str, why: str) -> Command:
     def fail() -> None:
         raise VpipeError(why)
 
     return _command(name, fail, help=f"(unavailable: {why})")
 
 
-def _command(name: str, function, help: str | None = None) -> TyperCommand:
+def _command(name: str, function, help: str | None = None) -> Command:
     """One function as a command. Through typer, not click: newer typer vendors its own click,
     and the runtime's dependencies do not include click itself."""
     holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)

@@ -7,6 +7,7 @@ model when the graph is built (pipeline/runtime/graph.py), with the same error f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -107,7 +108,7 @@ def load_config(path: str | Path) -> Config:
     root, data = load_yaml(path, path.read_text(encoding="utf-8", errors="replace"))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with sources, stages and sinks at the top")
-    config = Config(PipelineSpec.model_construct(), path, root)
+    config = Config(PipelineSpec.model_construct(sources=[], sinks=[]), path, root)  # for errors until validated
     try:
         config.spec = PipelineSpec.model_validate(data)
     except ValidationError as exc:
@@ -137,7 +138,7 @@ def format_loc(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-def _message(error: dict) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from vpipe.pipeline.api.registry import ELEMENTS, SOURCES, load_elements
@@ -17,7 +18,7 @@ def config_schema() -> dict[str, Any]:
     stages = {name: cls.Params for name, cls in ELEMENTS.items() if cls.role == "stage"}
     sinks = {name: cls.Params for name, cls in ELEMENTS.items() if cls.role == "sink"}
     sources = {name: cls.Params for name, cls in SOURCES.items()}
-    models = list(dict.fromkeys([PipelineSpec, *stages.values(), *sinks.values(), *sources.values()]))
+    models: list[type[BaseModel]] = list(dict.fromkeys([PipelineSpec, *stages.values(), *sinks.values(), *sources.values()]))
     refs, schema = models_json_schema([(m, "validation") for m in models], ref_template="#/$defs/{model}")
 
     def ref(model) -> dict:
