@@ -15,6 +15,7 @@ from rich.table import Table
 from vpipe.pipeline.api.errors import ConfigError
 from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import Overrides, build_graph
+from vpipe.pipeline.runtime.nodes import source_of
 from vpipe.pipeline.runtime.runner import Runner
 from vpipe.pipeline.runtime.sequential import run_sequential
 
@@ -67,7 +68,7 @@ def measure(config, overrides: Overrides, max_frames, warmup, sequential) -> dic
 def _first_video(config, overrides: Overrides) -> Path:
     graph = build_graph(config, overrides)
     try:
-        path = graph.sources[0].element.info.path
+        path = source_of(graph.sources[0]).info.path
     finally:
         graph.close()
     if path is None or not path.is_file():

@@ -6,12 +6,13 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from vpipe.pipeline.api.element import Element, Sink
 from vpipe.pipeline.api.registry import ELEMENTS
+from vpipe.pipeline.runtime.nodes import element_of, source_of
 from vpipe.pipeline.runtime.runner import Runner
 
 
@@ -21,8 +22,9 @@ class Progress:
         self.console = Console(stderr=True)
         self.enabled = enabled and self.console.is_terminal
         sources = runner.graph.sources
-        totals = [s.element.info.frames for s in sources]
-        self.total = sum(totals) if all(totals) and not any(s.element.info.live for s in sources) else None
+        infos = [source_of(s).info for s in sources]
+        totals = [info.frames or 0 for info in infos]  # 0: not known
+        self.total = sum(totals) if all(totals) and not any(info.live for info in infos) else None
         if runner.max_frames and self.total:
             self.total = min(self.total, runner.max_frames * len(sources))
         columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -30,7 +32,7 @@ class Progress:
         if self.total:
             columns.append(TimeRemainingColumn())
         self.bar = RichProgress(*columns, console=self.console, transient=False, disable=not self.enabled)
-        self.task = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> "Progress":
         self.bar.__enter__()
@@ -58,7 +60,7 @@ class Progress:
         line = ", ".join(parts)
         dropped_streams = dropped_by_stream(self.runner, by_stage)
         for node in self.runner.graph.sources:
-            info = node.element.info
+            info = source_of(node).info
             if info.live:
                 line += f" | {node.name}: {_stream_text(info, dropped_streams.get(node.name, 0))}"
         return line
@@ -72,13 +74,13 @@ class Progress:
         the per-stream and per-stage table of `vpipe run --status`."""
         stats = self.runner.stats
         for sink, count in stats.sink_frames.items():
-            print(sink_line(sink, count, self.runner.graph.nodes[sink].element), file=sys.stderr)
+            print(sink_line(sink, count, element_of(self.runner.graph.nodes[sink])), file=sys.stderr)
         for node in self.runner.graph.sources:
-            for warning in node.element.warnings():  # corrupt or truncated input: said, not silent
+            for warning in source_of(node).warnings():  # corrupt or truncated input: said, not silent
                 print(f"warning: {warning}", file=sys.stderr)
         dropped_streams = dropped_by_stream(self.runner, self.runner.dropped())
         for node in self.runner.graph.sources:
-            info = node.element.info
+            info = source_of(node).info
             if info.live:
                 frames = stats.stages[node.name].frames
                 print(f"{node.name}: {frames} frames captured, "
@@ -137,10 +139,9 @@ def status_table(runner: Runner) -> Table:
         table.add_column(column, justify="left" if column in ("element", "role", "state") else "right")
     for node in runner.graph.nodes.values():
         s, row = stats.stages[node.name], summary[node.name]
-        info = node.element.info if node.role == "source" else None
-        live = info is not None and info.live
+        info = source_of(node).info if node.role == "source" else None
+        stream = ([str(info.reconnects), str(info.gaps), f"{info.gap_seconds:.1f}", info.state or "-"]
+                  if info is not None and info.live else ["-"] * 4)
         table.add_row(node.name, node.role, str(s.frames), f"{s.frames / elapsed:.1f}",
-                      f"{row['p50']:.1f}", f"{row['p95']:.1f}", str(dropped[node.name]), str(s.errors),
-                      str(info.reconnects) if live else "-", str(info.gaps) if live else "-",
-                      f"{info.gap_seconds:.1f}" if live else "-", (info.state or "-") if live else "-")
+                      f"{row['p50']:.1f}", f"{row['p95']:.1f}", str(dropped[node.name]), str(s.errors), *stream)
     return table

@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 from vpipe.pipeline.api.errors import StageError, first_line
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.runtime.graph import Graph, Node
+from vpipe.pipeline.runtime.nodes import element_of, source_of
 from vpipe.pipeline.runtime.stats import RunStats
 
 Emit = Callable[[Frame], None]
@@ -51,7 +52,7 @@ class Executor:
         self.close(node)
 
     def _captures(self, node: Node, max_frames: int | None) -> Iterator[Frame]:
-        captures = iter(node.element.capture())
+        captures = iter(source_of(node).capture())
         count = 0
         while not self.stopping.is_set() and not (max_frames and count >= max_frames):
             start = time.perf_counter()
@@ -71,7 +72,7 @@ class Executor:
 
     def open(self, node: Node) -> None:
         with self._failing(node):
-            node.element.open()
+            element_of(node).open()
 
     def process(self, node: Node, frame: Frame) -> Frame | None:
         """Run the element on one frame under its error policy; None means nothing to pass on."""
@@ -80,7 +81,7 @@ class Executor:
         start = time.perf_counter()
         try:
             with self._calling(node, start, frame.index):
-                out = node.element(frame)
+                out = element_of(node)(frame)
         except Exception as exc:
             if not self._tolerate(node, exc):
                 return None
@@ -107,9 +108,10 @@ class Executor:
         if node.name in self._failed or self.abort.is_set():
             return []
         start = time.perf_counter()
+        out: list[Frame] | None
         try:
             with self._calling(node, start, frames[0].index):
-                out = node.element.run_batch(frames)
+                out = element_of(node).run_batch(frames)
         except Exception:
             out = None
         if out is None:
@@ -117,14 +119,14 @@ class Executor:
         share = (time.perf_counter() - start) / len(frames)
         for frame in frames:
             self.stats.record(node.name, share, frame.index)
-        return out
+        return list(out)  # a list[Frame] is no list[Frame | None] to the type checker
 
     def finish(self, node: Node, emit: Emit) -> None:
         """At the end of the element's input: pass on what it held back (look-ahead buffers),
         then close it."""
         if node.name not in self._failed and node.role != "sink":
             with self._failing(node):
-                for frame in node.element.flush():
+                for frame in element_of(node).flush():
                     emit(frame)
         self.close(node)
 
@@ -145,7 +147,10 @@ class Executor:
 
     def overdue(self, node: Node, now: float) -> list[int]:
         """Frame indexes of the element's calls running for longer than its timeout."""
-        return [index for start, index in list(self._calls[node.name].values()) if now - start > node.timeout]
+        timeout = node.timeout
+        if timeout is None:
+            return []
+        return [index for start, index in list(self._calls[node.name].values()) if now - start > timeout]
 
     # -- failing and stopping -----------------------------------------------------------------
 
@@ -163,7 +168,7 @@ class Executor:
         if self.error is None:
             message = first_line(exc)
             if node.role == "source":  # a stream's URL may hold credentials or ${VAR} values
-                message = node.element.scrub(message)
+                message = source_of(node).scrub(message)
             self.error = StageError(node.name, message)
         self.stop()
 
@@ -171,4 +176,4 @@ class Executor:
         """Stop capturing; frames in flight still reach the sinks."""
         self.stopping.set()
         for node in self.graph.sources:
-            node.element.stop()
+            source_of(node).stop()

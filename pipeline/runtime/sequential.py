@@ -9,6 +9,7 @@ in the threaded runner: only the scheduling differs.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.runtime.executor import Executor
@@ -25,12 +26,10 @@ def run_sequential(graph: Graph, max_frames: int | None = None, warmup: int = 0)
     for node in elements:
         executor.open(node)
     for source in graph.sources:
-        executor.run_source(source, max_frames,
-                            lambda frame, s=source.name: _through(graph, executor, elements, s, frame))
+        executor.run_source(source, max_frames, partial(_through, graph, executor, elements, source.name))
     # Frames held back at the end (look-ahead buffers) go on through the rest of the graph.
     for k, node in enumerate(elements):
-        executor.finish(node, lambda frame, k=k, node=node:
-                        _through(graph, executor, elements[k + 1:], node.name, frame))
+        executor.finish(node, partial(_through, graph, executor, elements[k + 1:], node.name))
     stats.ended = time.perf_counter()
     if executor.error:
         raise executor.error
@@ -42,7 +41,7 @@ def _through(graph: Graph, executor: Executor, elements: list[Node], start: str,
     runs once all its branches have."""
     results: dict[str, Frame | None] = {start: frame}
     for node in elements:
-        ins = [_branch(graph, name, results[name]) for name in node.inputs if results.get(name) is not None]
+        ins = [_branch(graph, name, out) for name in node.inputs if (out := results.get(name)) is not None]
         if not ins or (node.fan_in == "join" and len(ins) < len(node.inputs)):
             continue
         results[node.name] = executor.process(node, merge(ins))

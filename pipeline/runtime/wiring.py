@@ -13,6 +13,7 @@ from typing import Iterator
 
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.runtime.graph import Graph, Node
+from vpipe.pipeline.runtime.nodes import source_of
 from vpipe.pipeline.runtime.queues import END, FrameQueue
 from vpipe.pipeline.runtime.stats import RunStats
 
@@ -51,7 +52,7 @@ class Wiring:
     def _policy(self, node: Node) -> tuple[int, str]:
         """Size and overflow of a node's input: behind live sources only, a stale frame is
         dropped rather than waited for ("auto"), and the queue holds one batch per worker."""
-        live = all(self.graph.nodes[i].role == "source" and self.graph.nodes[i].element.info.live
+        live = all(self.graph.nodes[i].role == "source" and source_of(self.graph.nodes[i]).info.live
                    for i in node.inputs)
         overflow = node.queue.overflow
         if overflow == "auto":
