@@ -168,7 +168,7 @@ class Detect(ModelElement[DetectParams]):
         if self.looks_again:
             return None  # run_batch takes them one frame at a time
         if self.engine.meta.decoder == "torchvision":
-            return (f"{self.ctx.engine_path.name} has per-image outputs (torchvision layout); "
+            return (f"{self.engine_path.name} has per-image outputs (torchvision layout); "
                     "export it with --nms none or --nms onnx to run batches")
         return super().batch_error(size)
 

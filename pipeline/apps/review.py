@@ -90,6 +90,8 @@ class VideoFrames:
                 self.container.seek(self.pts[position], stream=self.stream, backward=True)
                 self.decoder = self.container.decode(self.stream)
             for frame in self.decoder:
+                if frame.pts is None:  # not placeable: self.pts holds only packets with one
+                    continue
                 at = bisect.bisect_left(self.pts, frame.pts)
                 if at < position:
                     continue
@@ -135,19 +137,24 @@ class Review:
         self.original, self.config = original, config
         self.user, self.password = user, password
         self.lock = threading.Lock()
-        self.frames: VideoFrames | FolderFrames | None = None
-        self.show(anonymized, audit or audit_path(anonymized))
+        self.frames = self._open(anonymized, audit or audit_path(anonymized))
 
     def show(self, anonymized: Path, audit: Path) -> None:
+        """Show another output from now on (the render of the edits)."""
+        old = self.frames
+        self.frames = self._open(anonymized, audit)
+        old.close()
+
+    def _open(self, anonymized: Path, audit: Path) -> VideoFrames | FolderFrames:
+        """The frames of the output `anonymized`; its audit's records and verify's flags are set
+        with them."""
         records = read_edits(audit)
         frames = FolderFrames(anonymized, records) if anonymized.is_dir() else VideoFrames(anonymized)
         if len(frames) < len(records):
             raise VpipeError(f"{anonymized}: has {len(frames)} frames, its audit {audit} lists {len(records)}")
-        old = self.frames
-        self.anonymized, self.audit, self.records, self.frames = anonymized, audit, records, frames
+        self.anonymized, self.audit, self.records = anonymized, audit, records
         self.flags = _flags(report_paths(anonymized)[0])
-        if old:
-            old.close()
+        return frames
 
     def info(self) -> dict:
         h, w = self.frames[0].shape[:2]

@@ -238,6 +238,12 @@ def _same_size(before: np.ndarray, after: np.ndarray, original: Path, anonymized
     return cv2.resize(before, (aw, ah), interpolation=cv2.INTER_AREA)
 
 
+def _engine_name(element: Element) -> str:
+    """The file name of a detector's model (the graph gives one to every element with engine_tasks)."""
+    assert element.ctx.engine_path is not None, f"{element.name} runs no model"
+    return element.ctx.engine_path.name
+
+
 def unaudited_images(anonymized: Path, records: list[dict]) -> list[str]:
     """The images of an output folder that the audit does not list."""
     listed = {r.get("name") for r in records}
@@ -261,7 +267,7 @@ class Detectors:
     @property
     def names(self) -> list[str]:
         tiles = f", and {{:.2f}} on {self.tiles}x{self.tiles} tiles upscaled x{self.tiles}" if self.tiles > 1 else ""
-        return [f"{e.name} ({e.ctx.engine_path.name}; threshold {t * SENSITIVITY:.2f}{tiles.format(t)})"
+        return [f"{e.name} ({_engine_name(e)}; threshold {t * SENSITIVITY:.2f}{tiles.format(t)})"
                 for e, t in zip(self.elements, self.thresholds)] + [
             f"then confirmed: a plate scoring {PLATE_ALONE:.2f} or more, or holding {MIN_CHARACTERS} or more "
             "characters in a row; any other class at its stage's own threshold"]
@@ -277,7 +283,9 @@ class Detectors:
             frame = Frame(view, "verify", index or 0, None if index is None else 0.0, 0.0, 0.0)
             for element, t in zip(self.elements, self.thresholds):
                 element.params = element.rechecking(t * (SENSITIVITY if s == 1.0 else 1.0)) or element.params
-                frame = element(frame)
+                out = element(frame)
+                assert out is not None, f"{element.name} dropped a frame"  # detect stages pass every frame on
+                frame = out
             d = frame.detections
             for i in range(len(d)):
                 b, source = d.boxes[i], str(d.source[i])
