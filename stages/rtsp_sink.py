@@ -14,6 +14,7 @@ from typing import Literal
 
 import av
 import cv2
+from av.video.stream import VideoStream
 from pydantic import Field
 
 from vpipe.pipeline.api.element import Delivery, Params, Sink, StreamInfo
@@ -21,6 +22,7 @@ from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.api.registry import register
 from vpipe.pipeline.api.secrets import redact
+from vpipe.stages.video_sink import encoder_error
 
 
 class RtspOutParams(Params):
@@ -47,8 +49,9 @@ class RtspSink(Sink[RtspOutParams]):
         scheme = params.url.split("://", 1)[0].lower()
         if scheme not in ("rtsp", "rtsps", "rtmp", "rtmps"):
             raise VpipeError(f"params.url: {redact(params.url)} is not an rtsp:// or rtmp:// URL")
-        if params.codec not in av.codecs_available:
-            raise VpipeError(f"params.codec: this FFmpeg build has no {params.codec!r} encoder")
+        codec_error = encoder_error(params.codec)
+        if codec_error:
+            raise VpipeError(codec_error)
         self.format = "rtsp" if scheme.startswith("rtsp") else "flv"
         self.safe_url = redact(params.url)
         self.container = None
@@ -97,12 +100,13 @@ class RtspSink(Sink[RtspOutParams]):
         p = self.params
         info = self.ctx.streams.get(frame.source_id, StreamInfo(frame.source_id))
         rate = Fraction(p.fps or info.fps or 25.0).limit_denominator(1001)
-        options = {"rtsp_transport": p.transport} if self.format == "rtsp" else {}
+        options: dict[str, str] = {"rtsp_transport": p.transport} if self.format == "rtsp" else {}
         options["timeout"] = str(int(p.timeout * 1_000_000))  # socket I/O timeout, microseconds
         h, w = frame.image.shape[:2]
         try:
             container = av.open(p.url, mode="w", format=self.format, options=options)
             stream = container.add_stream(p.codec, rate=rate)
+            assert isinstance(stream, VideoStream)  # the sink checked params.codec (encoder_error)
             stream.width, stream.height = w - w % 2, h - h % 2
             stream.pix_fmt = "yuv420p"
             stream.time_base = Fraction(1, 1000)

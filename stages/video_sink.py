@@ -14,6 +14,7 @@ from typing import Literal
 
 import av
 import cv2
+from av.video.stream import VideoStream
 from pydantic import Field, field_validator
 
 from vpipe.pipeline.api.element import Params, Sink, StreamInfo
@@ -75,8 +76,9 @@ class VideoSink(Sink[VideoParams]):
         if self.path.suffix.lower() not in VIDEO_SUFFIXES:
             raise VpipeError(f"params.path: {self.path.name} is not a video file "
                              f"({', '.join(sorted(VIDEO_SUFFIXES))})")
-        if params.codec not in av.codecs_available:
-            raise VpipeError(f"params.codec: this FFmpeg build has no {params.codec!r} encoder")
+        codec_error = encoder_error(params.codec)
+        if codec_error:
+            raise VpipeError(codec_error)
         if params.codec.startswith("libx26") and params.preset not in X264_PRESETS:
             raise VpipeError(f"params.preset: {params.preset!r} is not an x264 preset ({', '.join(X264_PRESETS)})")
         for path in self.outputs():
@@ -115,6 +117,15 @@ class VideoSink(Sink[VideoParams]):
             raise errors[0]
 
 
+def encoder_error(codec: str) -> str | None:
+    """Why FFmpeg cannot encode video with `codec` (params.codec), or None."""
+    try:
+        kind = av.Codec(codec, "w").type
+    except ValueError:  # unknown, or a decoder only
+        return f"params.codec: this FFmpeg build has no {codec!r} encoder"
+    return None if kind == "video" else f"params.codec: {codec!r} encodes {kind}, not video"
+
+
 class VideoWriter:
     """One output file: the encoder, the muxer and the audio copied from the source."""
 
@@ -136,6 +147,7 @@ class VideoWriter:
         except (av.error.FFmpegError, OSError) as exc:
             raise VpipeError(f"{path}: cannot write: {exc}") from None
         stream = self.container.add_stream(params.codec, rate=rate)
+        assert isinstance(stream, VideoStream)  # the sink checked params.codec (encoder_error)
         # yuv420p needs even sizes; round down rather than fail on an odd camera mode.
         stream.width, stream.height = w - w % 2, h - h % 2
         stream.pix_fmt = "yuv420p"
@@ -161,6 +173,7 @@ class VideoWriter:
         if frame.pts is not None and not self.params.fps:
             pts = round(frame.pts / self.time_base)
         else:
+            assert self.stream.average_rate is not None  # add_stream(rate=...) set it
             pts = round(self.frames / self.stream.average_rate / self.time_base)
         video_frame.pts = max(pts, self._last_pts + 1)  # muxers need strictly increasing pts
         self._last_pts = video_frame.pts
