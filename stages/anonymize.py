@@ -146,8 +146,8 @@ class Anonymize(Element[AnonymizeParams]):
             covered.append(list(box))
         audit = {"covered": len(covered), "boxes": covered}
         if self.regions:
-            audit["polygons"] = self.regions.polygons()
-            for polygon in audit["polygons"]:
+            polygons = audit["polygons"] = self.regions.polygons()
+            for polygon in polygons:
                 cover_polygon(image, polygon, self.effect)
             if dropped:
                 audit["never"] = dropped  # every cover a `never` region dropped, for review

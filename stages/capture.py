@@ -10,6 +10,7 @@ from typing import Iterator
 
 import av
 import cv2
+import numpy as np
 from pydantic import Field
 
 from vpipe.pipeline.api.element import Captured, Source, StreamInfo
@@ -56,7 +57,7 @@ def open_video(path: str, options: dict | None = None, timeout: float | None = N
     return container
 
 
-def decode_bgr(container, stream, info: StreamInfo | None = None) -> Iterator[tuple[object, float | None]]:
+def decode_bgr(container, stream, info: StreamInfo | None = None) -> Iterator[tuple[np.ndarray, float | None]]:
     """Decoded frames as (BGR ndarray, pts seconds). A packet the decoder rejects (corrupt bytes)
     is skipped and counted in `info.corrupt`: a damaged stretch costs its frames, not the run."""
     for packet in container.demux(stream):
@@ -144,7 +145,7 @@ class VideoFileSource(Source[VideoParams]):
                                                    last, self.info.fps)
             if not self.params.loop or not seen:
                 return
-            if last is not None:
+            if first is not None and last is not None:  # set together
                 offset += last - first + 1 / (self.info.fps or 25.0)
             self.container.seek(0)
 
@@ -231,10 +232,11 @@ def _read(path: Path):
     if size and size[0] * size[1] > MAX_PIXELS:
         with open(path, "rb") as f:
             jpeg = f.read(2) == b"\xff\xd8"  # by its bytes: a PNG named .jpg is not read reduced
-        flags = next((f for k, f in REDUCED if jpeg and size[0] * size[1] <= MAX_PIXELS * k * k), None)
-        if flags is None:
+        reduced = next((f for k, f in REDUCED if jpeg and size[0] * size[1] <= MAX_PIXELS * k * k), None)
+        if reduced is None:
             return None, (f"{size[0]}x{size[1]} pixels, more than the {MAX_PIXELS / 1e6:.1f} Mpx an image "
                           "may have (only a JPEG is read reduced)")
+        flags = reduced
     orientation = tiff_orientation(path)
     if orientation == 1:
         return cv2.imread(str(path), flags), None
@@ -287,18 +289,19 @@ class WebcamSource(Source[WebcamParams]):
     def __init__(self, name, uri, params, base_dir):
         super().__init__(name, uri, params, base_dir)
         device = int(uri) if uri.isdigit() else uri
-        self.capture = cv2.VideoCapture(device)
-        if not self.capture.isOpened():
+        #: not `capture`: that is Source.capture(), which the runner reads the frames through.
+        self.camera = cv2.VideoCapture(device)
+        if not self.camera.isOpened():
             raise VpipeError(f"webcam {uri}: cannot open")
         for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, params.width),
                             (cv2.CAP_PROP_FRAME_HEIGHT, params.height), (cv2.CAP_PROP_FPS, params.fps)):
             if value:
-                self.capture.set(prop, value)
+                self.camera.set(prop, value)
         self.info = StreamInfo(
             source_id=name,
-            width=int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)) or None,
-            height=int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) or None,
-            fps=self.capture.get(cv2.CAP_PROP_FPS) or params.fps,
+            width=int(self.camera.get(cv2.CAP_PROP_FRAME_WIDTH)) or None,
+            height=int(self.camera.get(cv2.CAP_PROP_FRAME_HEIGHT)) or None,
+            fps=self.camera.get(cv2.CAP_PROP_FPS) or params.fps,
             live=True,
         )
         self._stopped = False
@@ -308,7 +311,7 @@ class WebcamSource(Source[WebcamParams]):
 
         start = time.monotonic()
         while not self._stopped:
-            ok, image = self.capture.read()
+            ok, image = self.camera.read()
             if not ok:
                 return
             yield Captured(image, time.monotonic() - start)
@@ -317,4 +320,4 @@ class WebcamSource(Source[WebcamParams]):
         self._stopped = True
 
     def close(self) -> None:
-        self.capture.release()
+        self.camera.release()

@@ -137,6 +137,7 @@ class ClipsSink(Sink[ClipsParams]):
         camera.writer = VideoWriter(path, params, info, frame)
         for h in held:
             image = cv2.imdecode(h.jpeg, cv2.IMREAD_COLOR)
+            assert image is not None  # a JPEG encoded here, in _hold
             camera.writer.write(Frame(image, h.source_id, h.index, h.pts - camera.start, h.captured_at, h.wall_time))
 
     def _finish(self, camera: _Camera) -> None:

@@ -94,9 +94,9 @@ class Events(Element[EventsParams]):
         if ended is not None:  # the last clip's tracks end with it
             events += [self._event("end", frame, tid, t) for tid, t in ended.tracks.items()]
         seen = self._tracks(frame)
-        for tid, track in list(camera.tracks.items()):
+        for tid, gone in list(camera.tracks.items()):
             if tid not in seen:
-                events.append(self._event("end", frame, tid, track))
+                events.append(self._event("end", frame, tid, gone))
                 del camera.tracks[tid]
         for tid, (cls, box) in seen.items():
             track = camera.tracks.get(tid)
@@ -109,7 +109,7 @@ class Events(Element[EventsParams]):
                 events.append(self._event("enter", frame, tid, track, zone))
             track.zones = inside
         if events and self.folder:
-            self._snapshot(frame, events)
+            self._snapshot(frame, events, self.folder)
         frame.events += events
         return frame
 
@@ -135,13 +135,13 @@ class Events(Element[EventsParams]):
             event["zone"] = zone
         return event
 
-    def _snapshot(self, frame: Frame, events: list[dict]) -> None:
+    def _snapshot(self, frame: Frame, events: list[dict], folder: Path) -> None:
         """One JPEG per event: this (anonymized) frame with the event's box drawn on a copy."""
         for event in events:
             image = frame.image.copy()
             x1, y1, x2, y2 = (int(v) for v in event["box"])
             cv2.rectangle(image, (x1, y1), (x2, y2), (0, 255, 255), 2)
-            path = self.folder / f"{event['id']}_{event['type']}.jpg"
+            path = folder / f"{event['id']}_{event['type']}.jpg"
             make_parent(path)
             if not cv2.imwrite(str(partial(path)), image, [cv2.IMWRITE_JPEG_QUALITY, self.params.quality]):
                 raise VpipeError(f"{path}: cannot write snapshot")

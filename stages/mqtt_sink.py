@@ -18,6 +18,7 @@ import json
 import threading
 import time
 import uuid
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
@@ -72,7 +73,8 @@ class MqttSink(Sink[MqttParams]):
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.availability = f"{params.prefix}/availability"
-        self.client = None
+        #: paho's Client from open() to close(); paho is imported only here, so typed Any.
+        self.client: Any | None = None
         self.connected = threading.Event()
         #: events not handed to paho (its queue full), and the last connection problem.
         self.dropped = 0
@@ -127,11 +129,13 @@ class MqttSink(Sink[MqttParams]):
             self.acked.add(mid)
 
     def __call__(self, frame: Frame) -> None:
+        client = self.client
+        assert client is not None  # open() runs before the first frame
         for event in frame.events:
             if event["type"] not in self.params.types:
                 continue
             topic = f"{self.params.prefix}/{event['camera']}/events/{event['type']}"
-            info = self.client.publish(topic, json.dumps(event, separators=(",", ":")), qos=self.params.qos)
+            info = client.publish(topic, json.dumps(event, separators=(",", ":")), qos=self.params.qos)
             if info.rc == self.mqtt.MQTT_ERR_QUEUE_SIZE:
                 self.dropped += 1
             elif self.params.qos:

@@ -215,3 +215,15 @@ def test_every_image_folder_reader_takes_the_same_suffixes(tmp_path):
     for suffix in IMAGE_SUFFIXES:
         (tmp_path / f"a{suffix}").write_bytes(b"")
     assert len(quantize.list_images(tmp_path)) == len(IMAGE_SUFFIXES)
+
+
+def test_a_webcam_source_delivers_frames(tmp_path):
+    # OpenCV opens a video file as it opens /dev/videoN: the webcam source without a camera. Its
+    # cv2.VideoCapture once hid Source.capture(), which the runner calls, so no frame came.
+    out = tmp_path / "cam.mp4"
+    config = write_config(tmp_path, f"""
+sources: [{{name: cam, kind: webcam, uri: {SAMPLE}}}]
+sinks: [{{type: video, raw_output: true, params: {{path: {out}}}}}]
+""")
+    run(config, max_frames=3)
+    assert len(decoded(out)) == 3

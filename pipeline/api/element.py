@@ -109,7 +109,8 @@ class Element(Generic[P]):
     #: draws into the pixels (anonymize, upscale, annotate): downstream, the frame's pixels are its.
     changes_pixels: ClassVar[bool] = False
     #: a sink that writes or sends pictures: refused unless an anonymizer covered them first.
-    writes_pixels: ClassVar[bool] = False
+    #: Not a ClassVar: an element whose params decide sets it per instance (events' snapshots).
+    writes_pixels: bool = False
     #: what it adds to frames for the stages after it: "detections", "tracks" or "masks".
     provides: ClassVar[tuple[str, ...]] = ()
     #: what it needs from the stages before it (as `provides`): without it, it would do nothing.
