@@ -150,6 +150,7 @@ class Tracker(Element[TrackParams]):
 
     Params = TrackParams
     provides = ("tracks",)
+    carries_boxes = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
