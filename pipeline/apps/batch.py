@@ -27,7 +27,8 @@ from vpipe.pipeline.api.outputs import audit_path, partial
 from vpipe.pipeline.api.paths import sha256_file
 from vpipe.pipeline.apps.manifest import Manifest
 from vpipe.pipeline.runtime.config import Config, load_config
-from vpipe.pipeline.runtime.graph import Overrides, build_graph
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
 from vpipe.pipeline.runtime.runner import Runner
 
 
@@ -158,8 +159,8 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
     start = time.perf_counter()
     result = FileResult(job.source, job.target, "done", name=job.name, worker=worker_id())
     try:
-        graph = build_graph(config, Overrides(input=str(job.source), output=str(temp), device=device,
-                                              audit=str(audit), cores=cores))
+        graph = build_graph(apply_overrides(config, Overrides(input=str(job.source), output=str(temp), device=device,
+                                                              audit=str(audit), cores=cores)))
         runner = Runner(graph, max_frames=job.max_frames)
         if on_runner:
             on_runner(runner)
@@ -202,8 +203,8 @@ def preflight(config: Config, jobs: list[Job], device: str | None = None) -> Non
     job = jobs[0]
     temp = partial_of(job)
     try:
-        build_graph(config, Overrides(input=str(job.source), output=str(temp), device=device,
-                                      audit=str(audit_path(job.target, folder=False)))).close()
+        build_graph(apply_overrides(config, Overrides(input=str(job.source), output=str(temp), device=device,
+                                                      audit=str(audit_path(job.target, folder=False))))).close()
     except ConfigError as exc:
         if str(job.source) not in str(exc):
             raise

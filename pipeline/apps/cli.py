@@ -8,13 +8,17 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from vpipe.pipeline import __version__
 from vpipe.pipeline.api.errors import ConfigError, VpipeError
 from vpipe.pipeline.apps.commands import LazyGroup
+
+if TYPE_CHECKING:  # the CLI imports its runtime lazily: `vpipe --help` stays fast
+    from vpipe.pipeline.runtime.graph import Graph
+    from vpipe.pipeline.runtime.overrides import Overrides
 
 app = typer.Typer(cls=LazyGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Edge video pipelines from a YAML graph: capture, detect, anonymize, sink.")
@@ -29,12 +33,13 @@ AnonymizedArg = Annotated[Path, typer.Argument(help="the run's output (video fil
 AuditOpt = Annotated[Optional[Path], typer.Option(help="the run's audit (default: OUT.jsonl beside the output)")]
 
 
-def _build(config_path: Path, input: str | None = None, output: str | None = None, device: str | None = None):
+def _build(config_path: Path, overrides: Overrides | None = None) -> Graph:
+    """The graph of a config file, with the command line's values applied to it first."""
     from vpipe.pipeline.runtime.config import load_config
-    from vpipe.pipeline.runtime.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.graph import build_graph
+    from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
 
-    config = load_config(config_path)
-    return build_graph(config, Overrides(input=input, output=output, device=device))
+    return build_graph(apply_overrides(load_config(config_path), overrides or Overrides()))
 
 
 @app.command()
@@ -60,8 +65,7 @@ def run(
     ray_retries: Annotated[Optional[int], typer.Option(min=0, help="--ray: retries of a file whose worker died; default: the config's executor.retries, 3")] = None,
 ) -> None:
     """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
-    from vpipe.pipeline.runtime.config import load_config
-    from vpipe.pipeline.runtime.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.overrides import Overrides
 
     if input and Path(input).is_dir():
         from vpipe.pipeline.apps.batch import find_videos
@@ -73,9 +77,8 @@ def run(
                                     quiet, metrics_port, metrics_host, verify_after, max_frames, overwrite))
     if ray:
         raise ConfigError("--ray runs a folder of videos: give -i FOLDER -o FOLDER")
-    graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
-                                                       reconnect_attempts=reconnect_attempts,
-                                                       overwrite=overwrite))
+    graph = _build(config, Overrides(input=input, output=output, device=device,
+                                     reconnect_attempts=reconnect_attempts, overwrite=overwrite))
     _run(graph, max_frames, quiet, metrics_port, metrics_host, status)
     if verify_after:
         raise typer.Exit(_verify_run(graph, config, device))
@@ -172,11 +175,12 @@ def _verify(original: Path, anonymized: Path, audit: Path | None = None, config:
             device: str | None = None, tiles: int = 2, json_path: Path | None = None,
             html_path: Path | None = None, quiet: bool = False) -> int:
     """Run the three checks, write both reports, print one line; 3 when anything was found."""
+    from vpipe.pipeline.runtime.overrides import Overrides
     from vpipe.pipeline.verify.check import Detectors, verify
     from vpipe.pipeline.verify.report import progress_bar, report_paths, write_reports
 
     # The original stands in for the config's source: probing a camera there would be pointless.
-    graph = _build(config, input=str(original), device=device) if config else None
+    graph = _build(config, Overrides(input=str(original), device=device)) if config else None
     try:
         # The model stages that find boxes (detect), by what they declare rather than by name.
         detect = [n.element for n in graph.nodes.values() if n.role != "source"
@@ -327,21 +331,20 @@ def serve(
     import tempfile
 
     from vpipe.pipeline.api.element import LiveView
-    from vpipe.pipeline.runtime.config import NodeSpec, load_config
-    from vpipe.pipeline.runtime.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.config import NodeSpec
+    from vpipe.pipeline.runtime.overrides import Overrides
 
     params: dict = {"port": port, "host": host, "linger": True}
     if web_password(user):  # checked now; the sink reads it from the environment, so no config holds it
         params |= {"user": user, "password": "${VPIPE_WEB_PASSWORD}"}
     # A --host beyond loopback without --user is refused by the web sink's own parameters.
-    loaded = load_config(config)
     # No `inputs`: like any sink, it takes the last stage listed (the anonymizer, in a chain).
-    loaded.spec.sinks.append(NodeSpec(type=live_view_type(), name="serve_web", params=params))
+    view = NodeSpec(type=live_view_type(), name="serve_web", params=params)
     with tempfile.TemporaryDirectory(prefix="vpipe-serve-") as scratch:
         # A view: the config's files (the video, the audit, snapshots) go to a scratch folder,
         # deleted on exit, so an earlier run's out/roadview.mp4 neither blocks it nor is replaced.
-        graph = build_graph(loaded, Overrides(input=input, device=device, overwrite=overwrite,
-                                              output_dir=None if outputs else Path(scratch)))
+        graph = _build(config, Overrides(input=input, device=device, overwrite=overwrite, add_sinks=(view,),
+                                         output_dir=None if outputs else Path(scratch)))
         web = graph.nodes["serve_web"].element
         assert isinstance(web, LiveView)
         host_shown = f"[{host}]" if ":" in host else host
@@ -375,10 +378,12 @@ def validate(
     device: DeviceOpt = None,
 ) -> None:
     """Check configs fully (structure, links, parameters, engines, inputs) without running them."""
+    from vpipe.pipeline.runtime.overrides import Overrides
+
     code = 0
     for config in configs:  # every file is checked: one line each, ok or the error
         try:
-            graph = _build(config, device=device)
+            graph = _build(config, Overrides(device=device))
         except VpipeError as exc:
             typer.echo(f"vpipe: error: {exc}", err=True)
             code = max(code, 2 if isinstance(exc, ConfigError) else 1)
