@@ -26,6 +26,7 @@ from vpipe.pipeline.api.media import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES
 from vpipe.pipeline.api.outputs import audit_path, partial
 from vpipe.pipeline.api.paths import sha256_file
 from vpipe.pipeline.apps.manifest import Manifest
+from vpipe.pipeline.apps.options import Batch
 from vpipe.pipeline.runtime.config import Config, load_config
 from vpipe.pipeline.runtime.graph import build_graph
 from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
@@ -210,16 +211,15 @@ def preflight(config: Config, jobs: list[Job], device: str | None = None) -> Non
             raise
 
 
-def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None = None,
-              log=lambda line: print(line, file=sys.stderr), max_frames: int | None = None,
-              overwrite: bool = False) -> list[FileResult]:
-    config = load_config(config_path)
-    jobs = plan(in_dir, out_dir, max_frames)
-    manifest = Manifest(out_dir)
-    done, todo = sort_out(jobs, manifest, overwrite)
-    preflight(config, todo, device)
-    if ignored(in_dir):
-        log(ignored(in_dir))
+def run_batch(batch: Batch, log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> list[FileResult]:
+    """Each file of the batch in turn, skipping what the manifest records as done."""
+    config = load_config(batch.config)
+    jobs = plan(batch.in_dir, batch.out_dir, batch.max_frames)
+    manifest = Manifest(batch.out_dir)
+    done, todo = sort_out(jobs, manifest, batch.overwrite)
+    preflight(config, todo, batch.device)
+    if ignored(batch.in_dir):
+        log(ignored(batch.in_dir))
     results = []
     for job in jobs:
         if job in done:
@@ -227,7 +227,7 @@ def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None
             log(f"{job.name}: skipped (done already: {job.target})")
             continue
         manifest.write(job.name, "running", attempt=1, worker=worker_id())
-        result = process_file(config, job, device)
+        result = process_file(config, job, batch.device)
         manifest.write_result(result)
         results.append(result)
         report(result, log)

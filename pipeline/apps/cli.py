@@ -17,6 +17,8 @@ from vpipe.pipeline.api.errors import ConfigError, VpipeError
 from vpipe.pipeline.apps.commands import LazyGroup
 
 if TYPE_CHECKING:  # the CLI imports its runtime lazily: `vpipe --help` stays fast
+    from vpipe.pipeline.apps.batch import FileResult
+    from vpipe.pipeline.apps.options import Batch, RayOptions, Watch
     from vpipe.pipeline.runtime.graph import Graph
     from vpipe.pipeline.runtime.overrides import Overrides
 
@@ -65,39 +67,45 @@ def run(
     ray_retries: Annotated[Optional[int], typer.Option(min=0, help="--ray: retries of a file whose worker died; default: the config's executor.retries, 3")] = None,
 ) -> None:
     """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
+    from vpipe.pipeline.apps.options import Batch, Watch
     from vpipe.pipeline.runtime.overrides import Overrides
 
+    watch = Watch(quiet=quiet, metrics_port=metrics_port, metrics_host=metrics_host, status=status)
     if input and Path(input).is_dir():
         from vpipe.pipeline.apps.batch import find_videos
 
         if find_videos(Path(input)):
             if not output:
                 raise ConfigError("--input is a folder of videos: give --output FOLDER for the mirrored tree")
-            raise typer.Exit(_batch(config, Path(input), Path(output), device, ray, ray_cpus, ray_retries,
-                                    quiet, metrics_port, metrics_host, verify_after, max_frames, overwrite))
+            batch = Batch(config, Path(input), Path(output), device, max_frames, overwrite)
+            raise typer.Exit(_batch(batch, _ray_options(config, ray, ray_cpus, ray_retries), watch, verify_after))
     if ray:
         raise ConfigError("--ray runs a folder of videos: give -i FOLDER -o FOLDER")
     graph = _build(config, Overrides(input=input, output=output, device=device,
                                      reconnect_attempts=reconnect_attempts, overwrite=overwrite))
-    _run(graph, max_frames, quiet, metrics_port, metrics_host, status)
+    _run(graph, max_frames, watch)
     if verify_after:
         raise typer.Exit(_verify_run(graph, config, device))
 
 
-def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: str | None, cpus: int | None,
-           retries: int | None, quiet: bool, metrics_port: int | None, metrics_host: str, verify_after: bool,
-           max_frames: int | None, overwrite: bool = False) -> int:
-    """A folder of videos, here or on Ray; its exit code (1 when a file failed, 130 interrupted)."""
-    from vpipe.pipeline.apps.batch import run_batch
+def _ray_options(config: Path, address: str | None, cpus: int | None, retries: int | None) -> RayOptions | None:
+    """Where a batch runs on Ray: the --ray flags where given, else the config's executor; None:
+    here, one file after another."""
+    from vpipe.pipeline.apps.options import RayOptions
     from vpipe.pipeline.runtime.config import load_config
 
     executor = load_config(config).spec.executor
-    if ray or executor.kind == "ray":
-        results = _ray_batch(config, in_dir, out_dir, ray or executor.address, device, cpus or executor.cpus,
-                             executor.retries if retries is None else retries, quiet, metrics_port, metrics_host,
-                             max_frames, overwrite)
-    else:
-        results = run_batch(config, in_dir, out_dir, device, max_frames=max_frames, overwrite=overwrite)
+    if not address and executor.kind != "ray":
+        return None
+    return RayOptions(address or executor.address, cpus or executor.cpus,
+                      executor.retries if retries is None else retries)
+
+
+def _batch(batch: Batch, ray: RayOptions | None, watch: Watch, verify_after: bool) -> int:
+    """A folder of videos, here or on Ray; its exit code (1 when a file failed, 130 interrupted)."""
+    from vpipe.pipeline.apps.batch import run_batch
+
+    results = _ray_batch(batch, ray, watch) if ray else run_batch(batch)
     failed = [r for r in results if r.status in ("failed", "interrupted")]
     typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
                f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed, "
@@ -105,41 +113,39 @@ def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: s
     code = 130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0)
     if verify_after and not code:
         done = [r for r in results if r.status == "done"]
-        code = max((_verify(r.source, r.output, config=config, device=device) for r in done), default=0)
+        code = max((_verify(r.source, r.output, config=batch.config, device=batch.device) for r in done), default=0)
     return code
 
 
-def _ray_batch(config: Path, in_dir: Path, out_dir: Path, address: str, device: str | None, cpus: int,
-               retries: int, quiet: bool, metrics_port: int | None, metrics_host: str,
-               max_frames: int | None = None, overwrite: bool = False) -> list:
+def _ray_batch(batch: Batch, ray: RayOptions, watch: Watch) -> list[FileResult]:
     """The batch on Ray, then its table per worker."""
     from rich.console import Console
 
     from vpipe.pipeline.apps.batch_progress import summary_table
     from vpipe.pipeline.apps.ray_batch import run_ray_batch
 
-    run = run_ray_batch(config, in_dir, out_dir, address, device, cpus, retries, quiet, metrics_port, metrics_host,
-                        max_frames=max_frames, overwrite=overwrite)
+    run = run_ray_batch(batch, ray, watch)
     Console(stderr=True, width=130).print(summary_table(run.results, run.seconds, run.metrics))
     return run.results
 
 
-def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = None,
-         metrics_host: str = "127.0.0.1", status: bool = False) -> None:
+def _run(graph: Graph, max_frames: int | None, watch: Watch | None = None) -> None:
     """Run a built graph with its progress display (and metrics), then print its summary."""
+    from vpipe.pipeline.apps.options import Watch
     from vpipe.pipeline.apps.progress import Progress
     from vpipe.pipeline.runtime.runner import Runner
 
+    watch = watch or Watch()
     for warning in graph.warnings:
         typer.echo(f"warning: {warning}", err=True)
     runner = Runner(graph, max_frames=max_frames)
-    progress = Progress(runner, enabled=not quiet)
+    progress = Progress(runner, enabled=not watch.quiet)
     exporter = None
     try:
-        if metrics_port:
+        if watch.metrics_port:
             from vpipe.pipeline.apps.metrics import serve_metrics
 
-            exporter = serve_metrics(runner, metrics_port, metrics_host)
+            exporter = serve_metrics(runner, watch.metrics_port, watch.metrics_host)
         with progress:
             runner.run(tick=progress.update)
     finally:
@@ -150,7 +156,7 @@ def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = 
         empty = [e for e in (node.element.empty_error() for node in graph.sources) if e]
         if empty:
             raise VpipeError(empty[0])
-    progress.summary(table=status)
+    progress.summary(table=watch.status)
     if runner.interrupted:
         raise typer.Exit(130)
 
@@ -263,11 +269,12 @@ def apply_command(
 ) -> None:
     """Render the covers an audit lists (and its manual covers and removals) onto the original, with no detector."""
     from vpipe.pipeline.apps.apply import build_apply
+    from vpipe.pipeline.apps.options import Watch
 
     if not original.exists():
         raise VpipeError(f"{original}: not found")
     graph, frames = build_apply(original, audit, output, config or DEFAULT_CONFIG, overwrite=overwrite)
-    _run(graph, frames, quiet)
+    _run(graph, frames, Watch(quiet=quiet))
 
 
 @app.command()
@@ -331,6 +338,7 @@ def serve(
     import tempfile
 
     from vpipe.pipeline.api.element import LiveView
+    from vpipe.pipeline.apps.options import Watch
     from vpipe.pipeline.runtime.config import NodeSpec
     from vpipe.pipeline.runtime.overrides import Overrides
 
@@ -350,7 +358,7 @@ def serve(
         host_shown = f"[{host}]" if ":" in host else host
         typer.echo(f"web view: http://{host_shown}:{port}/", err=True)
         try:
-            _run(graph, max_frames, quiet)
+            _run(graph, max_frames, Watch(quiet=quiet))
             typer.echo("the stream has ended: the page shows its last picture until Ctrl-C", err=True)
             signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop, like Ctrl-C: scratch removed
             threading.Event().wait()
