@@ -7,7 +7,6 @@ model when the graph is built (pipeline/runtime/graph.py), with the same error f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,13 +77,14 @@ class PipelineSpec(Strict):
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec, description="how a folder of videos is processed: here, or on Ray.")
 
 
-@dataclass(frozen=True)
-class RunSettings:
+class RunSettings(BaseModel):
     """What a run sets beyond its YAML: the command line's, applied by pipeline/runtime/overrides.py."""
+
+    model_config = ConfigDict(frozen=True)
 
     #: where a node's uri or path came from the command line: its YAML location -> the option, which
     #: its errors name (instead of a line of the file); its relative paths are the shell's.
-    given: dict[tuple[str | int, ...], str] = field(default_factory=dict)
+    given: dict[tuple[str | int, ...], str] = Field(default_factory=dict)
     #: False: an output that exists already is refused (`vpipe run` without --overwrite).
     overwrite: bool = True
     #: built for the one-frame-at-a-time baseline: one stage runs at a time, so each engine
