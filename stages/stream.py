@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Iterator, Literal, cast
 
 import av
 import numpy as np
@@ -141,9 +141,10 @@ class NetworkStreamSource(Source[StreamParams]):
         delivered = False
         try:
             clock.connect(1.0 / self.info.fps if self.info.fps else 0.04)
-            for image, pts in decode_bgr(container, container.streams.video[0]):
+            for decoded, pts in decode_bgr(container, container.streams.video[0]):
                 if self._stop.is_set():
                     break
+                image = cast(np.ndarray, decoded)  # decode_bgr's frames are BGR arrays
                 out, audit = self._stamp(clock, image, pts, first=not delivered)
                 delivered = True
                 if not self._put(Captured(image, round(out, 6), audit=audit)):

@@ -171,7 +171,7 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
             graph.close()
         result.frames = runner.stats.frames_out
         result.frames_in = sum(runner.stats.stages[node.name].frames for node in graph.sources)
-        result.warnings = [w for node in graph.sources for w in node.element.warnings()]
+        result.warnings = [w for source in graph.source_elements() for w in source.warnings()]
         if runner.interrupted:
             result.status = "interrupted"
         elif not temp.exists():  # a stream without frames: nothing was written
@@ -218,8 +218,9 @@ def run_batch(batch: Batch, log: Callable[[str], None] = lambda line: print(line
     manifest = Manifest(batch.out_dir)
     done, todo = sort_out(jobs, manifest, batch.overwrite)
     preflight(config, todo, batch.device)
-    if ignored(batch.in_dir):
-        log(ignored(batch.in_dir))
+    others = ignored(batch.in_dir)
+    if others:
+        log(others)
     results = []
     for job in jobs:
         if job in done:

@@ -153,7 +153,7 @@ def _run(graph: Graph, max_frames: int | None, watch: Watch | None = None) -> No
         if exporter:
             exporter.close()
     if not runner.interrupted:  # an input that gave no frame is an error, not an empty output
-        empty = [e for e in (node.element.empty_error() for node in graph.sources) if e]
+        empty = [e for e in (source.empty_error() for source in graph.source_elements()) if e]
         if empty:
             raise VpipeError(empty[0])
     progress.summary(table=watch.status)
@@ -189,8 +189,7 @@ def _verify(original: Path, anonymized: Path, audit: Path | None = None, config:
     graph = _build(config, Overrides(input=str(original), device=device)) if config else None
     try:
         # The model stages that find boxes (detect), by what they declare rather than by name.
-        detect = [n.element for n in graph.nodes.values() if n.role != "source"
-                  and "detections" in n.element.provides and n.element.engine_tasks] if graph else []
+        detect = [e for e in graph.elements() if "detections" in e.provides and e.engine_tasks] if graph else []
         with progress_bar(not quiet) as progress:
             result = verify(original, anonymized, audit, Detectors(detect, tiles) if detect else None, progress)
     finally:
@@ -229,9 +228,9 @@ def verify_command(
         if not path.exists():
             raise VpipeError(f"{path}: not found")
     inputs = [p for p in (original, anonymized, audit, config) if p is not None]
-    for option, path in (("--json", json_path), ("--html", html_path)):
-        if path is not None:
-            check_report(option, path, inputs, overwrite)
+    for option, report in (("--json", json_path), ("--html", html_path)):
+        if report is not None:
+            check_report(option, report, inputs, overwrite)
     if original.resolve() == anonymized.resolve():
         raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
     if original.is_dir() != anonymized.is_dir():
@@ -571,9 +570,10 @@ def main() -> None:
         sys.exit(1)
     except Exception as exc:
         # Usage errors (click's, or the copy newer typer vendors) print their own short message.
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            sys.exit(exc.exit_code)
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise
 if __name__ == "__main__":
     main()

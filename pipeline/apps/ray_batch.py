@@ -26,7 +26,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from vpipe.pipeline.api.errors import VpipeError, first_line
 from vpipe.pipeline.api.paths import sha256_file
@@ -34,6 +34,9 @@ from vpipe.pipeline.apps.batch import FileResult, Job, ignored, plan, preflight,
 from vpipe.pipeline.apps.manifest import Manifest
 from vpipe.pipeline.apps.options import Batch, RayOptions, Watch
 from vpipe.pipeline.runtime.config import Config, load_config
+
+if TYPE_CHECKING:  # metrics needs prometheus_client, imported only with --metrics-port
+    from vpipe.pipeline.apps.metrics import RunnerCollector
 
 #: seconds between a task's frame counts to the driver (progress only).
 REPORT_EVERY = 1.0
@@ -141,19 +144,27 @@ def local_models(config: Config, models: list[tuple[int, str, str]], blobs: tupl
 
 # -- metrics: one endpoint per worker process, showing the file it runs now ---------------------
 
-_current = {"collector": None, "endpoint": ""}
+@dataclass
+class _WorkerMetrics:
+    """This worker process's endpoint, and the collector of the file it runs now."""
+
+    collector: RunnerCollector | None = None
+    endpoint: str = ""
+
+
+_current = _WorkerMetrics()
 
 
 class _CurrentFile:
     def collect(self):
-        collector = _current["collector"]
+        collector = _current.collector
         return collector.collect() if collector else iter(())
 
 
 def serve_worker_metrics(port: int, host: str, tries: int = 64) -> str:
     """Serve this worker's metrics on the first free port from `port` (once per process)."""
-    if _current["endpoint"]:
-        return _current["endpoint"]
+    if _current.endpoint:
+        return _current.endpoint
     from vpipe.pipeline.apps.metrics import prometheus
 
     client = prometheus()
@@ -165,15 +176,15 @@ def serve_worker_metrics(port: int, host: str, tries: int = 64) -> str:
             client.start_http_server(candidate, addr=host, registry=registry)
         except OSError:
             continue
-        _current["endpoint"] = f"{shown}:{candidate}"
+        _current.endpoint = f"{shown}:{candidate}"
         break
-    return _current["endpoint"]
+    return _current.endpoint
 
 
 def watch_metrics(runner) -> None:
     from vpipe.pipeline.apps.metrics import RunnerCollector
 
-    _current["collector"] = RunnerCollector(runner)
+    _current.collector = RunnerCollector(runner)
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -202,8 +213,9 @@ def run_ray_batch(batch: Batch, options: RayOptions | None = None, watch: Watch 
     done, pending = sort_out(jobs, manifest, batch.overwrite)
     # On the CPU: the driver may have no GPU; the workers check their device themselves.
     preflight(config, pending, device="cpu")
-    if ignored(batch.in_dir):
-        log(ignored(batch.in_dir))
+    others = ignored(batch.in_dir)
+    if others:
+        log(others)
     started = time.perf_counter()
     results = [skip(job) for job in done]
     if not pending:
@@ -244,7 +256,8 @@ def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: in
     from vpipe.pipeline.apps.batch_progress import BatchProgress
 
     window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1) // cpus))
-    queue, in_flight, results = deque(pending), {}, []
+    queue, results = deque(pending), []
+    in_flight: dict[Any, Job] = {}  # task ref -> its file
     attempts: dict[str, int] = {}
     endpoints: dict[str, str] = {}
     with BatchProgress(len(pending), enabled=not quiet) as progress:

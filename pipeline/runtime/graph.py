@@ -74,8 +74,16 @@ class Graph:
     def sinks(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.role == "sink"]
 
+    def source_elements(self) -> list[Source]:
+        """The sources' elements (a source node holds a Source, every other node an Element)."""
+        return [n.element for n in self.sources if isinstance(n.element, Source)]
+
+    def elements(self) -> list[Element]:
+        """The stages' and sinks' elements, in the order of the config."""
+        return [n.element for n in self.nodes.values() if isinstance(n.element, Element)]
+
     def streams(self) -> dict[str, StreamInfo]:
-        return {n.name: n.element.info for n in self.sources}
+        return {source.name: source.info for source in self.source_elements()}
 
     def close(self) -> None:
         """Close what the runner did not: elements of a graph that was built but not run to the
@@ -102,11 +110,15 @@ def build_graph(config: Config) -> Graph:
     upstream = _upstream_sources(order, links, names, specs)
     engine_threads = _engine_threads(config, specs)
     nodes: dict[str, Node] = {}
+    infos: dict[str, StreamInfo] = {}
     for (loc, node_spec, role), name in zip(specs, names):
         if role == "source":
-            nodes[name] = _source_node(config, loc, name, node_spec)
+            source = _build_source(config, loc, name, node_spec)
+            infos[name] = source.info
+            nodes[name] = Node(name, loc, source, [], queue=node_spec.queue or config.spec.queue, role=role,
+                               upstream_sources=frozenset([name]))
             continue
-        streams = {s: nodes[s].element.info for s in sorted(upstream[name])}
+        streams = {s: infos[s] for s in sorted(upstream[name])}
         element = _build_element(config, loc, name, node_spec, role, streams, engine_threads)
         _check_node(config, loc, node_spec, element)
         node = Node(name, loc, element, links[name], queue=node_spec.queue or config.spec.queue,
@@ -136,12 +148,6 @@ def _engine_threads(config: Config, specs: NodeSpecs) -> int:
     return max(1, (settings.cores or os.cpu_count() or 1) // max(1, model_workers))
 
 
-def _source_node(config: Config, loc: tuple[str, int], name: str, s: SourceSpec) -> Node:
-    element = _build_source(config, loc, name, s)
-    return Node(name, loc, element, [], queue=s.queue or config.spec.queue, role="source",
-                upstream_sources=frozenset([name]))
-
-
 def _link_outputs(config: Config, nodes: dict[str, Node], order: list[str]) -> None:
     """Each node's outputs, from the others' inputs; a stage or source that feeds nothing is refused."""
     for name in order:
@@ -165,7 +171,8 @@ def _check_node(config: Config, loc, s: NodeSpec, element: Element) -> None:
 
 def node_names(config: Config, specs: NodeSpecs) -> list[str]:
     """Each node's name: as written, else its type (`source` for a source), numbered from 2 when taken."""
-    names, seen = [], {}
+    names: list[str] = []
+    seen: dict[str, tuple[str | int, ...]] = {}
     for loc, s, role in specs:
         name = s.name or (s.type if role != "source" else "source")
         if name in seen:
@@ -214,7 +221,8 @@ def _links(config: Config, specs, names) -> dict[str, list[str]]:
 
 
 def _topological_order(config: Config, names, links, specs) -> list[str]:
-    order, state = [], {}
+    order: list[str] = []
+    state: dict[str, str] = {}
 
     def visit(name: str, path: list[str]) -> None:
         if state.get(name) == "done":

@@ -117,10 +117,10 @@ def _redirect_outputs(spec: PipelineSpec, names: dict[Loc, str], folder: Path) -
                 node.params[key] = str(folder / names[loc] / Path(str(node.params[key])).name)
 
 
-def _replace_outputs(spec: PipelineSpec, names: dict[Loc, str], overrides: Overrides) -> dict[Loc, str]:
+def _replace_outputs(spec: PipelineSpec, names: dict[Loc, str], overrides: Overrides) -> dict[tuple[str | int, ...], str]:
     """-o into the first sink, and the audit (given, or beside -o) into the first sink that writes
     one; what the command line set, by location -> its option."""
-    given: dict[Loc, str] = {}
+    given: dict[tuple[str | int, ...], str] = {}
     output, audit = overrides.output, overrides.audit
     if output is not None and spec.sinks[0].raw_output:
         # -o names what the user will share: never a sink that writes pixels no anonymizer covered.
