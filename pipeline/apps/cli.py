@@ -17,6 +17,9 @@ from vpipe.pipeline.api.errors import ConfigError, VpipeError
 from vpipe.pipeline.apps.commands import LazyGroup
 
 if TYPE_CHECKING:  # the CLI imports its runtime lazily: `vpipe --help` stays fast
+    from collections.abc import Mapping
+
+    from vpipe.pipeline.api.element import Element, Source
     from vpipe.pipeline.apps.batch import FileResult
     from vpipe.pipeline.apps.options import Batch, RayOptions, Watch
     from vpipe.pipeline.runtime.graph import Graph
@@ -477,8 +480,9 @@ def elements() -> None:
     from vpipe.pipeline.api.registry import ELEMENTS, SOURCES, load_elements
 
     load_elements()
-    groups = [("source kind", SOURCES), ("stage", {k: c for k, c in ELEMENTS.items() if c.role == "stage"}),
-              ("sink", {k: c for k, c in ELEMENTS.items() if c.role == "sink"})]
+    groups: list[tuple[str, Mapping[str, type[Element] | type[Source]]]] = [
+        ("source kind", SOURCES), ("stage", {k: c for k, c in ELEMENTS.items() if c.role == "stage"}),
+        ("sink", {k: c for k, c in ELEMENTS.items() if c.role == "sink"})]
     for label, classes in groups:
         for name, cls in sorted(classes.items()):
             if not cls.listed:

@@ -316,7 +316,7 @@ def detect_kind(uri: str, base_dir: Path | None) -> str:
 def sink_for_output(output: str) -> type[Sink]:
     """The sink that writes what `-o` names: the one that declares its suffix, else (a folder)
     the first swappable sink that writes a folder."""
-    sinks = [cls for cls in ELEMENTS.values() if cls.role == "sink"]
+    sinks = [cls for cls in ELEMENTS.values() if cls.role == "sink" and issubclass(cls, Sink)]
     suffix = Path(output).suffix.lower()
     found = next((cls for cls in sinks if suffix in cls.suffixes), None)
     found = found or next((cls for cls in sinks if cls.swappable and cls.writes_folder), None)

@@ -148,7 +148,7 @@ def _with_path(sink: NodeSpec, name: str, path: str) -> NodeSpec:
     if cls is None or cls.role != "sink":
         return sink  # the graph reports an unknown type, in its turn
     wanted, params = sink_for_output(path), dict(sink.params)
-    if cls.swappable and wanted is not cls:
+    if issubclass(cls, Sink) and cls.swappable and wanted is not cls:
         # The node keeps its name: stats, the audit and links name it.
         cls, params, sink = wanted, {}, sink.model_copy(update={"name": name})
     if not cls.output_params:
