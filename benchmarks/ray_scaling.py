@@ -46,15 +46,17 @@ def cores(count: int | None):
 
 def local(config: Path, clips: Path, out: Path) -> dict:
     from vpipe.pipeline.apps.batch import run_batch
+    from vpipe.pipeline.apps.options import Batch
 
     start = time.perf_counter()
-    results = run_batch(config, clips, out, log=lambda line: None)
+    results = run_batch(Batch(config, clips, out), log=lambda line: None)
     return figures("local sequential", 0, results, time.perf_counter() - start)
 
 
 def on_ray(config: Path, clips: Path, out: Path, workers: int) -> dict:
     import ray
 
+    from vpipe.pipeline.apps.options import Batch, RayOptions, Watch
     from vpipe.pipeline.apps.ray_batch import run_ray_batch
 
     start = time.perf_counter()
@@ -62,7 +64,7 @@ def on_ray(config: Path, clips: Path, out: Path, workers: int) -> dict:
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False, _temp_dir=temp)
     init = time.perf_counter() - start
     try:
-        run = run_ray_batch(config, clips, out, cpus=1, quiet=True, log=lambda line: None)
+        run = run_ray_batch(Batch(config, clips, out), RayOptions(cpus=1), Watch(quiet=True), log=lambda line: None)
     finally:
         ray.shutdown()
         shutil.rmtree(temp, ignore_errors=True)

@@ -66,6 +66,13 @@ DESIGNS: dict[str, dict[str, dict]] = {
     "faces2x": {"plates": {"tiles": None, "cascade": None},
                 "faces": {"tiles": {"size": 320, "overlap": 0.25, "scale": 2.0, "per_frame": 2}}},
     "faces_t03": {"plates": {"tiles": None, "cascade": None}, "faces": {"tiles": None, "threshold": 0.3}},
+    # Cheaper roadviews: CenterFace's whole-frame look at half size (faces from ~36 px; the 2x
+    # tiles find the smaller), and/or both detectors on every other frame (the tracker coasts and
+    # the look-ahead interpolates the frames between).
+    "faces_half": {"faces": {"full_frame_scale": 0.5}},
+    "every2": {"faces": {"every": 2}, "plates": {"every": 2}},
+    "every2+faces_half": {"faces": {"every": 2, "full_frame_scale": 0.5}, "plates": {"every": 2}},
+    "plates_every2": {"plates": {"every": 2}},
 }
 
 

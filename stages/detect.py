@@ -43,6 +43,8 @@ class DetectParams(Params):
     large_size: float = Field(1.0, gt=0.0, le=1.0, description="boxes wider or taller than this share of the frame are large, and need `large_threshold`.")
     large_threshold: float = Field(0.0, ge=0.0, le=1.0, description="the score a large box needs: a close-up plate scores high, a plate model half-seeing a big structure does not (0: no more than `threshold`).")
     full_frame: bool = Field(True, description="look at the whole frame at once (squeezed into the network input for models of fixed size).")
+    full_frame_scale: float = Field(1.0, ge=0.1, le=4.0, description="models that take any input size (CenterFace): the whole-frame look sees the frame scaled by this; 0.5 costs a quarter and finds objects from twice the size up, leaving the smaller ones to `tiles`.")
+    every: int = Field(1, ge=1, le=30, description="video: run the detector on every N-th frame only (DeepStream's `interval` + 1); a `track` stage after it covers the frames between by coasting, and a `lookahead` interpolates them. Photos are always looked at. 1: every frame.")
     tiles: TileParams | None = Field(None, description="also look at overlapping tiles of the frame at their own resolution (small, far objects); see docs/plates.md for what each setting costs.")
     cascade: CascadeParams | None = Field(None, description="also look again, enlarged, around the boxes of some classes (vehicle -> plate).")
 
@@ -57,6 +59,8 @@ class DetectParams(Params):
     def _looks_somewhere(self) -> DetectParams:
         if not self.full_frame and self.tiles is None:
             raise ValueError("full_frame: false needs tiles (otherwise the detector looks nowhere)")
+        if self.full_frame_scale != 1.0 and self.input_size:
+            raise ValueError("full_frame_scale and input_size both set the whole-frame look's size: choose one")
         return self
 
 
@@ -96,8 +100,12 @@ class Detect(ModelElement[DetectParams]):
             raise VpipeError(f"params.tiles.scale: {ctx.engine_path.name} takes a fixed "
                              f"{meta.input_size[0]}x{meta.input_size[1]} input, so every tile is resized to it; "
                              "choose the tile size instead")
-        #: looks at more than the whole frame once (views.py).
-        self.looks_again = bool(params.tiles or params.cascade or not params.full_frame)
+        if params.full_frame_scale != 1.0 and meta.input_size:
+            raise VpipeError(f"params.full_frame_scale: {ctx.engine_path.name} takes a fixed "
+                             f"{meta.input_size[0]}x{meta.input_size[1]} input, so the whole frame is resized to it")
+        #: looks at more than the whole frame once, or at it scaled (views.py).
+        self.looks_again = bool(params.tiles or params.cascade or not params.full_frame
+                                or params.full_frame_scale != 1.0)
         self._grids: dict[tuple[int, int], list[View]] = {}
 
     def class_names(self) -> tuple[str, ...]:
@@ -110,9 +118,19 @@ class Detect(ModelElement[DetectParams]):
         return tuple(name for name in self.class_names() if name in TEXT_CLASSES)
 
     def rechecking(self, floor: float) -> DetectParams:
-        return self.params.model_copy(update={"threshold": floor, "min_size": 0.0})
+        return self.params.model_copy(update={"threshold": floor, "min_size": 0.0, "every": 1})
+
+    def skips_frames(self) -> bool:
+        return self.params.every > 1
+
+    def looks_at(self, frame: Frame) -> bool:
+        """Video frames between every N-th are passed on untouched; photos (no timestamp) are
+        always looked at, having no neighbours to carry boxes from."""
+        return frame.pts is None or frame.index % self.params.every == 0
 
     def __call__(self, frame: Frame) -> Frame:
+        if not self.looks_at(frame):
+            return frame
         if self.looks_again:
             return self._add(frame, *self._look(frame))
         tensor, fit = self._prepare(frame)
@@ -122,13 +140,15 @@ class Detect(ModelElement[DetectParams]):
         """The whole frame and the tiles this frame looks at (the cascade's crops come after)."""
         p, (h, w) = self.params, frame.image.shape[:2]
         whole = View(0, 0, w, h)
-        views = [whole] if p.full_frame else []
+        views = [View(0, 0, w, h, p.full_frame_scale)] if p.full_frame else []
         if p.tiles:
             grid = self._grids.get((w, h))
             if grid is None:
                 grid = self._grids[(w, h)] = tile_grid(w, h, p.tiles.size, p.tiles.overlap, p.tiles.scale)
             if not (p.full_frame and grid == [whole]):  # one tile that is the whole frame: seen already
-                views += in_rotation(grid, frame.index, p.tiles.per_frame if frame.pts is not None else None)
+                # Counted in looks, so that `every` does not make the rotation skip tiles.
+                looks = frame.index // p.every
+                views += in_rotation(grid, looks, p.tiles.per_frame if frame.pts is not None else None)
         return views
 
     def _look(self, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,8 +156,8 @@ class Detect(ModelElement[DetectParams]):
         p = self.params
         floor = min(p.threshold, p.cascade.threshold if p.cascade and p.cascade.threshold is not None else 1.0)
         h, w = frame.image.shape[:2]
-        found = [self._run_view(frame.image, view, floor, whole=view == View(0, 0, w, h))
-                 for view in self.views(frame)]
+        found = [self._run_view(frame.image, view, floor, whole=p.full_frame and i == 0)
+                 for i, view in enumerate(self.views(frame))]
         boxes, scores, ids = (np.concatenate(column) for column in zip(*found))
         if p.cascade:
             least = p.threshold if p.cascade.threshold is None else p.cascade.threshold
@@ -176,7 +196,8 @@ class Detect(ModelElement[DetectParams]):
         """One engine run per input shape (cameras of one resolution share a run)."""
         if self.looks_again:  # views differ per frame (rotation, cascade): one frame at a time
             return [self(frame) for frame in frames]
-        prepared = [self._prepare(frame) for frame in frames]
+        looked = [frame for frame in frames if self.looks_at(frame)]
+        prepared = [self._prepare(frame) for frame in looked]
         groups: dict[tuple, list[int]] = {}
         for i, (tensor, _) in enumerate(prepared):
             groups.setdefault(tensor.shape, []).append(i)
@@ -184,7 +205,7 @@ class Detect(ModelElement[DetectParams]):
             stacked = np.concatenate([prepared[i][0] for i in members])
             outputs = self.engine.run({self.input_name: stacked})
             for k, i in enumerate(members):
-                self._finish(frames[i], {name: v[k:k + 1] for name, v in outputs.items()}, prepared[i][1])
+                self._finish(looked[i], {name: v[k:k + 1] for name, v in outputs.items()}, prepared[i][1])
         return frames
 
     def _prepare(self, frame: Frame):

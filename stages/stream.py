@@ -16,9 +16,11 @@ import queue
 import random
 import threading
 import time
-from typing import Iterator, Literal
+from dataclasses import dataclass
+from typing import Iterator, Literal, cast
 
 import av
+import numpy as np
 from pydantic import Field
 
 from vpipe.pipeline.api.element import Captured, Params, Source, StreamInfo
@@ -110,67 +112,16 @@ class NetworkStreamSource(Source[StreamParams]):
         """Open, decode, reopen on loss, until stopped or out of attempts."""
         p = self.params.reconnect
         failures = 0  # attempts in a row that delivered no frame
-        ever_connected = False
-        last_frame_at: float | None = None  # time.monotonic() of the last frame
-        last_pts: float | None = None  # last pts handed out (rebased, strictly increasing)
+        clock = _Clock()
         while not self._stop.is_set():
-            self.info.state = "reconnecting" if ever_connected else "connecting"
-            delivered = False
-            try:
-                container = self._open()
-            except VpipeError as exc:
-                reason = str(exc)
-            else:
-                try:
-                    stream = container.streams.video[0]
-                    offset: float | None = None  # stream pts -> our timeline, per connection
-                    session_base = 0.0 if last_pts is None else last_pts
-                    step = 1.0 / self.info.fps if self.info.fps else 0.04
-                    for image, pts in decode_bgr(container, stream):
-                        if self._stop.is_set():
-                            break
-                        now = time.monotonic()
-                        audit = None
-                        first = not delivered
-                        if first:
-                            delivered, failures = True, 0
-                            self.info.state = "connected"
-                            self.info.height, self.info.width = image.shape[:2]  # if the probe missed it
-                            if ever_connected:
-                                # Back after a loss: resume the timeline after the real gap.
-                                lost = now - last_frame_at if last_frame_at else 0.0
-                                self.info.reconnects += 1
-                                audit = self._gap(lost)
-                                session_base = (last_pts or 0.0) + lost
-                            ever_connected = True
-                        elif now - last_frame_at > self.params.gap_threshold:
-                            audit = self._gap(now - last_frame_at)  # a stall that recovered
-                        # Each connection starts its own clock: rebase it so pts keep rising
-                        # across reconnects (frames without pts get one frame interval).
-                        expected = session_base if first else last_pts + step
-                        if pts is None:
-                            out = expected
-                        else:
-                            if offset is None:
-                                offset = expected - pts
-                            out = pts + offset
-                            jump = out - last_pts if last_pts is not None else 0.0
-                            if audit is None and jump > self.params.gap_threshold:
-                                audit = self._gap(jump)  # the camera skipped ahead
-                        if last_pts is not None and out <= last_pts:
-                            out = last_pts + 1e-3  # sinks need strictly increasing pts
-                        last_pts, last_frame_at = out, now
-                        if not self._put(Captured(image, round(out, 6), audit=audit)):
-                            break
-                    reason = "stream ended"
-                except av.error.FFmpegError as exc:
-                    reason = self.scrub(f"read failed: {_reason(exc)}")
-                finally:
-                    container.close()
+            self.info.state = "reconnecting" if clock.ever_connected else "connecting"
+            delivered, reason = self._read_connection(clock)
             if self._stop.is_set():
                 return
             self.info.last_error = reason
-            if not delivered:
+            if delivered:
+                failures = 0  # the backoff starts over as soon as frames flow again
+            else:
                 failures += 1
                 if p.max_attempts is not None and failures >= p.max_attempts:
                     self.info.state = "failed"
@@ -179,6 +130,53 @@ class NetworkStreamSource(Source[StreamParams]):
                     return
             delay = min(p.max_delay, p.initial_delay * 2 ** max(failures - 1, 0))
             self._stop.wait(delay * (1 - p.jitter * random.random()))
+
+    def _read_connection(self, clock: _Clock) -> tuple[bool, str]:
+        """One connection: open, hand out its frames until it ends or we stop; (whether it
+        delivered a frame, why it ended)."""
+        try:
+            container = self._open()
+        except VpipeError as exc:
+            return False, str(exc)
+        delivered = False
+        try:
+            clock.connect(1.0 / self.info.fps if self.info.fps else 0.04)
+            for decoded, pts in decode_bgr(container, container.streams.video[0]):
+                if self._stop.is_set():
+                    break
+                image = cast(np.ndarray, decoded)  # decode_bgr's frames are BGR arrays
+                out, audit = self._stamp(clock, image, pts, first=not delivered)
+                delivered = True
+                if not self._put(Captured(image, round(out, 6), audit=audit)):
+                    break
+            return delivered, "stream ended"
+        except av.error.FFmpegError as exc:
+            return delivered, self.scrub(f"read failed: {_reason(exc)}")
+        finally:
+            container.close()
+
+    def _stamp(self, clock: _Clock, image: np.ndarray, pts: float | None, first: bool) -> tuple[float, dict | None]:
+        """A frame's pts on our timeline, and its audit when a gap came before it (a reconnect,
+        a stall that recovered, or the camera skipping ahead)."""
+        now = time.monotonic()
+        audit = None
+        if first:
+            self.info.state = "connected"
+            self.info.height, self.info.width = image.shape[:2]  # if the probe missed it
+            if clock.ever_connected:
+                # Back after a loss: resume the timeline after the real gap.
+                lost = now - clock.last_frame_at if clock.last_frame_at else 0.0
+                self.info.reconnects += 1
+                audit = self._gap(lost)
+                clock.base = (clock.last_pts or 0.0) + lost
+            clock.ever_connected = True
+        elif clock.last_frame_at is not None and now - clock.last_frame_at > self.params.gap_threshold:
+            audit = self._gap(now - clock.last_frame_at)  # a stall that recovered
+        out = clock.rebase(pts, first)
+        if pts is not None and audit is None and clock.last_pts is not None \
+                and out - clock.last_pts > self.params.gap_threshold:
+            audit = self._gap(out - clock.last_pts)  # the camera skipped ahead
+        return clock.hand_out(out, now), audit
 
     def _open(self):
         options = dict(self.params.options)
@@ -220,6 +218,39 @@ class NetworkStreamSource(Source[StreamParams]):
     @property
     def safe_uri(self) -> str:
         return self.scrub(self.uri)
+
+
+@dataclass
+class _Clock:
+    """The reader's timeline across connections: each connection starts its own clock, rebased so
+    that pts keep rising across reconnects (frames without pts get one frame interval)."""
+
+    ever_connected: bool = False
+    #: time.monotonic() of the last frame.
+    last_frame_at: float | None = None
+    #: the last pts handed out (rebased, strictly increasing).
+    last_pts: float | None = None
+    #: this connection's: where its first frame goes, its stream pts -> our timeline, a frame interval.
+    base: float = 0.0
+    offset: float | None = None
+    step: float = 0.04
+
+    def connect(self, step: float) -> None:
+        self.base, self.offset, self.step = self.last_pts or 0.0, None, step
+
+    def rebase(self, pts: float | None, first: bool) -> float:
+        expected = self.base if first else (self.last_pts or 0.0) + self.step
+        if pts is None:
+            return expected
+        if self.offset is None:
+            self.offset = expected - pts
+        return pts + self.offset
+
+    def hand_out(self, out: float, now: float) -> float:
+        if self.last_pts is not None and out <= self.last_pts:
+            out = self.last_pts + 1e-3  # sinks need strictly increasing pts
+        self.last_pts, self.last_frame_at = out, now
+        return out
 
 
 def _reason(exc: av.error.FFmpegError) -> str:

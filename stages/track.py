@@ -150,6 +150,7 @@ class Tracker(Element[TrackParams]):
 
     Params = TrackParams
     provides = ("tracks",)
+    carries_boxes = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
@@ -166,7 +167,6 @@ class Tracker(Element[TrackParams]):
                 "between covered and readable; leave high_threshold out to start tracks from every box")
 
     def __call__(self, frame: Frame) -> Frame:
-        p = self.params
         state, ended = self.states.at(frame)
         if ended is not None:  # a new clip shares no motion with the last: no track goes on; ids stay unique
             state.next_id = ended.next_id
@@ -176,51 +176,66 @@ class Tracker(Element[TrackParams]):
             track.filter.predict(steps)
 
         dets = frame.detections
-        n = len(dets)
         keys = _class_keys(dets)
-        ids = np.full(n, -1, np.int64)
-        if p.high_threshold is None:
-            high, low = list(range(n)), []
-        else:
-            high = [i for i in range(n) if dets.scores[i] >= p.high_threshold]
-            low = [i for i in range(n) if p.low_threshold <= dets.scores[i] < p.high_threshold]
+        ids = np.full(len(dets), -1, np.int64)
+        high, low = self._confidence_groups(dets)
+        unmatched = self._associate(state, dets, keys, (high, low), ids, frame.index)
+        self._start_tracks(state, dets, keys, high, ids, frame.index)
+        height, width = frame.image.shape[:2]
+        coast = self._coast(state, set(unmatched), frame.index, width, height)
+        frame.detections = self._with_coasted(replace(dets, track_ids=ids), coast)
+        return frame
 
-        # ByteTrack: the confident detections pick their tracks first; the weak ones may only
-        # extend a track left over, never start one (that is where false positives come from).
+    def _confidence_groups(self, dets: Detections) -> tuple[list[int], list[int]]:
+        """(confident boxes, weak ones): without high_threshold every box is confident."""
+        p, n = self.params, len(dets)
+        if p.high_threshold is None:
+            return list(range(n)), []
+        return ([i for i in range(n) if dets.scores[i] >= p.high_threshold],
+                [i for i in range(n) if p.low_threshold <= dets.scores[i] < p.high_threshold])
+
+    def _associate(self, state: SourceState, dets: Detections, keys: list[str], groups: tuple[list[int], list[int]],
+                   ids: np.ndarray, index: int) -> list[int]:
+        """Extend the tracks the detections match (their ids into `ids`); the tracks left unmatched.
+
+        ByteTrack: the confident detections pick their tracks first; the weak ones may only
+        extend a track left over, never start one (that is where false positives come from)."""
         unmatched = list(range(len(state.tracks)))
-        for group in (high, low):
+        for group in groups:
             pairs, unmatched = self._match(state.tracks, unmatched, dets, keys, group)
             for t, d in pairs:
                 track = state.tracks[t]
                 track.filter.update(dets.boxes[d])
                 track.size = (float(track.filter.x[2]), float(track.filter.x[3]))
                 track.hits += 1
-                track.last_index = frame.index
+                track.last_index = index
                 track.score = float(dets.scores[d])
                 ids[d] = track.id
-        matched_dets = {int(i) for i in np.flatnonzero(ids >= 0)}
+        return unmatched
 
+    def _start_tracks(self, state: SourceState, dets: Detections, keys: list[str], high: list[int],
+                      ids: np.ndarray, index: int) -> None:
+        """A new track for each confident detection no track matched."""
+        matched_dets = {int(i) for i in np.flatnonzero(ids >= 0)}
         for d in high:
             if d not in matched_dets:
                 track = Track(state.next_id, BoxFilter(dets.boxes[d]), int(dets.class_ids[d]), dets.class_names[d],
-                              keys[d], float(dets.scores[d]), frame.index)
+                              keys[d], float(dets.scores[d]), index)
                 state.next_id += 1
                 state.tracks.append(track)
                 ids[d] = track.id
-        height, width = frame.image.shape[:2]
-        coast = self._coast(state, set(unmatched), frame.index, width, height)
 
-        out = replace(dets, track_ids=ids)
-        if coast:
-            out = out + Detections(
-                np.array([b for _, b in coast], np.float32).reshape(-1, 4),
-                np.array([t.score for t, _ in coast], np.float32),
-                np.array([t.class_id for t, _ in coast], np.int64),
-                tuple(t.class_name for t, _ in coast),
-                track_ids=np.array([t.id for t, _ in coast], np.int64),
-            ).with_data(source=self.name, coasted=True)
-        frame.detections = out
-        return frame
+    def _with_coasted(self, dets: Detections, coast: list[tuple[Track, np.ndarray]]) -> Detections:
+        """The detections, then a box for each coasting track (marked `coasted`)."""
+        if not coast:
+            return dets
+        return dets + Detections(
+            np.array([b for _, b in coast], np.float32).reshape(-1, 4),
+            np.array([t.score for t, _ in coast], np.float32),
+            np.array([t.class_id for t, _ in coast], np.int64),
+            tuple(t.class_name for t, _ in coast),
+            track_ids=np.array([t.id for t, _ in coast], np.int64),
+        ).with_data(source=self.name, coasted=True)
 
     def _coast(self, state: SourceState, lost: set[int], index: int, width: int,
                height: int) -> list[tuple[Track, np.ndarray]]:

@@ -147,10 +147,11 @@ class FileSource(Source):
 
 def _graph(tmp_path, sinks: str, stages: str = "[]", **overrides):
     from vpipe.pipeline.runtime.config import load_config
-    from vpipe.pipeline.runtime.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.graph import build_graph
+    from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
 
     config = write_config(tmp_path, f"sources: [{{uri: {SAMPLE}}}]\nstages: {stages}\nsinks: {sinks}\n")
-    return build_graph(load_config(config), Overrides(**overrides))
+    return build_graph(apply_overrides(load_config(config), Overrides(**overrides)))
 
 
 def test_minus_o_fills_the_parameter_the_sink_names_in_output_params(tmp_path):

@@ -74,15 +74,16 @@ sinks: [{{type: "null"}}]
 def test_snapshots_are_outputs_like_a_sinks(tmp_path):
     from vpipe.pipeline.api.errors import ConfigError
     from vpipe.pipeline.runtime.config import load_config
-    from vpipe.pipeline.runtime.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.graph import build_graph
+    from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
 
     snaps = tmp_path / "snaps"
     snaps.mkdir()
     (snaps / "source-1_start.jpg").write_bytes(b"an earlier run's")
     config = load_config(_graph(tmp_path, snaps))
     with pytest.raises(ConfigError, match=r"stages\[3\]\.params\.snapshots: .*exists: --overwrite replaces it"):
-        build_graph(config, Overrides(overwrite=False))
+        build_graph(apply_overrides(config, Overrides(overwrite=False)))
     # `vpipe bench` writes nothing of the user's: the snapshots go to its scratch folder.
-    graph = build_graph(config, Overrides(output_dir=tmp_path / "scratch"))
+    graph = build_graph(apply_overrides(config, Overrides(output_dir=tmp_path / "scratch")))
     assert graph.nodes["events"].element.folder == tmp_path / "scratch" / "events" / "snaps"
     graph.close()

@@ -372,7 +372,8 @@ def test_redact_hides_passwords(uri, shown):
 def test_uri_from_the_environment_and_a_one_line_error_when_unset(tmp_path, monkeypatch):
     from vpipe.pipeline.api.errors import ConfigError
     from vpipe.pipeline.runtime.config import load_config
-    from vpipe.pipeline.runtime.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.graph import build_graph
+    from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
 
     config = load_config(write_config(tmp_path, """
 sources: [{name: cam, uri: 'rtsp://viewer:${CAM_PASS}@127.0.0.1:9/s1'}]
@@ -382,7 +383,7 @@ sinks: [{type: "null"}]
     with pytest.raises(ConfigError, match=r"graph.yaml:2: sources\[0\]\.uri: environment variable CAM_PASS is not set"):
         build_graph(config)
     monkeypatch.setenv("CAM_PASS", "hunter2")
-    graph = build_graph(config, Overrides(reconnect_attempts=3))
+    graph = build_graph(apply_overrides(config, Overrides(reconnect_attempts=3)))
     source = graph.nodes["cam"].element
     assert source.uri == "rtsp://viewer:hunter2@127.0.0.1:9/s1"
     assert source.safe_uri == "rtsp://viewer:***@127.0.0.1:9/s1"

@@ -161,11 +161,12 @@ def test_engine_threads_share_the_cores_the_run_is_given(tmp_path):
     from pathlib import Path
 
     from vpipe.pipeline.runtime.config import load_config
-    from vpipe.pipeline.runtime.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.graph import build_graph
+    from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
 
     roadview = Path(__file__).parents[1] / "configs" / "roadview.yaml"  # two model stages
     for cores, each in ((1, 1), (4, 2), (8, 4)):
-        graph = build_graph(load_config(roadview), Overrides(cores=cores, output_dir=tmp_path))
+        graph = build_graph(apply_overrides(load_config(roadview), Overrides(cores=cores, output_dir=tmp_path)))
         try:
             engines = [n.element.engine for n in graph.nodes.values() if hasattr(n.element, "engine")]
             assert len(engines) == 2

@@ -23,6 +23,7 @@ from vpipe.pipeline.api.errors import ConfigError
 from vpipe.pipeline.api.paths import sha256_file
 from vpipe.pipeline.apps.batch import find_videos, run_batch
 from vpipe.pipeline.apps.manifest import NAME, Manifest
+from vpipe.pipeline.apps.options import Batch, RayOptions, Watch
 
 ray = pytest.importorskip("ray")
 from vpipe.pipeline.apps.ray_batch import run_ray_batch  # noqa: E402
@@ -82,8 +83,8 @@ def audit(path: Path) -> list[dict]:
 
 def test_ray_outputs_are_frame_identical_to_a_local_batch(cluster, clips, tmp_path):
     graph = config(tmp_path)
-    local = run_batch(graph, clips, tmp_path / "local", log=lambda line: None)
-    run = run_ray_batch(graph, clips, tmp_path / "ray", quiet=True, log=lambda line: None)
+    local = run_batch(Batch(graph, clips, tmp_path / "local"), log=lambda line: None)
+    run = run_ray_batch(Batch(graph, clips, tmp_path / "ray"), watch=Watch(quiet=True), log=lambda line: None)
     assert [r.status for r in local] == ["done"] * 4 and [r.status for r in run.results] == ["done"] * 4
     detections = 0
     for clip in find_videos(clips):
@@ -106,7 +107,8 @@ def test_ray_outputs_are_frame_identical_to_a_local_batch(cluster, clips, tmp_pa
 def test_a_worker_killed_mid_file_is_retried_and_leaves_no_partial(cluster, clips, tmp_path):
     marker = tmp_path / "killed"
     graph = config(tmp_path, f"- {{type: test_kill_once, params: {{marker: {marker}, frame: 12}}}}")
-    run = run_ray_batch(graph, clips, tmp_path / "out", quiet=True, retries=2, log=lambda line: None)
+    run = run_ray_batch(Batch(graph, clips, tmp_path / "out"), RayOptions(retries=2), Watch(quiet=True),
+                        log=lambda line: None)
     assert marker.exists(), "no worker was killed"
     assert [r.status for r in run.results] == ["done"] * 4
     retried = [r for r in run.results if r.attempts > 1]
@@ -122,19 +124,19 @@ def test_a_rerun_after_losing_the_manifest_refuses_or_redoes_with_overwrite(clus
     """Without the manifest, nothing vouches that a file under an output's name is that output
     (issue 22 H4): the rerun refuses; with overwrite it redoes every file."""
     graph, out = config(tmp_path), tmp_path / "out"
-    first = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None)
+    first = run_ray_batch(Batch(graph, clips, out), watch=Watch(quiet=True), log=lambda line: None)
     lost = sorted(first.results, key=lambda r: r.name)[1:3]
     (out / NAME).unlink()
     for result in lost:
         result.output.unlink()
     with pytest.raises(ConfigError, match="does not record it as done"):
-        run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None)
-    second = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None, overwrite=True)
+        run_ray_batch(Batch(graph, clips, out), watch=Watch(quiet=True), log=lambda line: None)
+    second = run_ray_batch(Batch(graph, clips, out, overwrite=True), watch=Watch(quiet=True), log=lambda line: None)
     assert [r.status for r in second.results] == ["done"] * 4
     states = Manifest(out).states()
     assert all(states[r.name]["state"] == "done" and states[r.name]["sha256"] == sha256_file(r.output)
                for r in second.results)
-    third = run_ray_batch(graph, clips, out, quiet=True, log=lambda line: None)
+    third = run_ray_batch(Batch(graph, clips, out), watch=Watch(quiet=True), log=lambda line: None)
     assert [r.status for r in third.results] == ["skipped"] * 4
 
 
@@ -142,7 +144,7 @@ def test_a_bad_file_is_reported_and_the_batch_goes_on(cluster, clips, tmp_path):
     folder = tmp_path / "in"
     shutil.copytree(clips, folder)
     (folder / "broken.mp4").write_bytes(b"not a video")
-    run = run_ray_batch(config(tmp_path), folder, tmp_path / "out", quiet=True, log=lambda line: None)
+    run = run_ray_batch(Batch(config(tmp_path), folder, tmp_path / "out"), watch=Watch(quiet=True), log=lambda line: None)
     status = {r.name: r.status for r in run.results}
     assert status.pop("broken.mp4") == "failed" and set(status.values()) == {"done"} and len(status) == 4
     line = Manifest(tmp_path / "out").states()["broken.mp4"]
@@ -165,7 +167,7 @@ def test_each_worker_serves_its_metrics(cluster, clips, tmp_path):
     with socket.socket() as probe:  # a free port to start from; each worker takes the next free one
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    run = run_ray_batch(config(tmp_path), clips, tmp_path / "out", quiet=True, metrics_port=port,
+    run = run_ray_batch(Batch(config(tmp_path), clips, tmp_path / "out"), watch=Watch(quiet=True, metrics_port=port),
                         log=lambda line: None)
     workers = {r.worker for r in run.results}
     assert set(run.metrics) == workers and len(set(run.metrics.values())) == len(workers)

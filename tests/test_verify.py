@@ -84,10 +84,6 @@ def outputs(tmp_path_factory, roadview_run) -> dict:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect since the part-3 plate model (docs/verify.md, Limits): its false plates on the "
-    "astronaut's helmet highlight (frames 25, 97, 119) are covered, yet check 1 finds 31-42 % of "
-    "their detail left: a 6-cell blur keeps a bright blob's outline"))
 def test_a_clean_output_verifies_with_no_candidate(outputs):
     clean = outputs["clean"]
     report = clean["report"]

@@ -191,3 +191,56 @@ def test_tile_settings_are_checked():
         detector(tiles={"size": 256, "scale": 2.0})  # the plate model's input is fixed
     with pytest.raises(VpipeError, match="cascade.classes"):
         detector(cascade={"classes": ["bicycle"]})
+
+
+# -- every N-th frame, and a smaller whole-frame look ----------------------------------------------
+
+
+def test_every_looks_at_every_nth_video_frame_and_at_every_photo():
+    image = _sample_frame(100)  # the sample's car, its plate 80x22 px: found at full size
+    stage = detector(every=3)
+    looked = [len(plates_on(image, stage, i, video=True)) > 0 for i in range(7)]
+    assert looked == [True, False, False, True, False, False, True]
+    assert all(len(plates_on(image, stage, i)) > 0 for i in range(3))  # photos: no neighbours
+
+
+def test_every_counts_the_rotation_in_looks_so_that_no_tile_is_skipped(composite):
+    image, _, _ = composite(700, 600)
+    stage = detector(tiles={"size": 512, "per_frame": 1}, every=3)
+    grid = tile_grid(*HD, 512, 0.25)
+    seen = {stage.views(Frame(image, "cam", i, i / 25, 0.0, 0.0))[1] for i in range(0, 3 * len(grid), 3)}
+    assert seen == set(grid)  # frame index x per_frame would visit 5 of the 15 tiles
+
+
+def test_full_frame_scale_shrinks_only_the_whole_frame_look():
+    ctx = Context("faces", Path("."), engine_path=ROOT / "models" / "centerface.onnx", threads=2)
+    stage = Detect(ctx, DetectParams(threshold=0.4, full_frame_scale=0.5, tiles={"size": 320, "scale": 2.0}))
+    shapes = []
+    run = stage.engine.run
+    stage.engine.run = lambda feeds: shapes.append(next(iter(feeds.values())).shape[2:]) or run(feeds)
+    stage(Frame(_sample_frame(0), "cam", 0, None, 0.0, 0.0))
+    assert shapes[0] == (192, 320)  # 640x360 halved, rounded up to CenterFace's stride of 32
+    assert set(shapes[1:]) == {(640, 640)}  # its 320-px tiles, enlarged 2x
+    with pytest.raises(VpipeError, match="full_frame_scale"):
+        detector(full_frame_scale=0.5)  # the plate model's input is fixed
+
+
+def test_an_anonymizer_after_a_detector_that_skips_frames_needs_a_tracker(monkeypatch, capsys, tmp_path):
+    from test_config_errors import run_cli
+
+    from conftest import write_config
+
+    def graph(between: str) -> str:
+        return str(write_config(tmp_path, f"""
+sources: [{{uri: "{{ROOT}}/samples/roadview.mp4"}}]
+stages:
+  - {{name: plates, type: detect, engine: "{{ROOT}}/models/plates_ssdlite_mnv2.onnx", params: {{every: 2}}}}
+{between}
+  - {{name: blur, type: anonymize}}
+sinks: [{{type: jsonl, params: {{path: "{tmp_path}/a.jsonl"}}}}]
+""", name=f"g{len(between)}.yaml"))
+
+    code, _, err = run_cli(monkeypatch, capsys, "validate", graph(""))
+    assert code == 2 and "'blur' would leave the frames plates skips" in err and "Traceback" not in err
+    code, _, err = run_cli(monkeypatch, capsys, "validate", graph("  - {name: track, type: track}"))
+    assert code in (0, None), err

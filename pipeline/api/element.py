@@ -113,6 +113,9 @@ class Element(Generic[P]):
     writes_pixels: bool = False
     #: what it adds to frames for the stages after it: "detections", "tracks" or "masks".
     provides: ClassVar[tuple[str, ...]] = ()
+    #: carries boxes from frame to frame (a tracker coasting them): covers what a detector that
+    #: `skips_frames` did not look at.
+    carries_boxes: ClassVar[bool] = False
     #: what it needs from the stages before it (as `provides`): without it, it would do nothing.
     requires: ClassVar[tuple[str, ...]] = ()
     type_name: ClassVar[str] = ""
@@ -176,6 +179,11 @@ class Element(Generic[P]):
         """Its params made to report every box down to score `floor`, whatever its size, for
         `vpipe verify` to look again at an output; None: it has no such setting."""
         return None
+
+    def skips_frames(self) -> bool:
+        """It adds its boxes to some video frames only (a detector run every N-th frame): an
+        anonymizer after it needs a stage that `carries_boxes` to the frames between."""
+        return False
 
     def upstream_warning(self, floors: dict[str, float]) -> str | None:
         """A warning, not a refusal, about what the stages before it report: `floors` maps each

@@ -108,21 +108,15 @@ def audit_path(output: Path, folder: bool | None = None) -> Path:
     return output.with_name(output.name + ".jsonl") if folder else output.with_suffix(".jsonl")
 
 
-def check_outputs(config, nodes: dict, overrides, audit: str | None) -> None:
+def check_outputs(config, nodes: dict) -> None:
     """What a built graph's sinks write (`nodes`: graph.Node by name): no output over an input,
-    none written by two sinks, none replaced unless `overrides` allow it. `audit` is the node that
-    writes the audit."""
+    none written by two sinks, none replaced unless the run's settings allow it (`--overwrite`)."""
     inputs = [n.element.info.path for n in nodes.values() if n.role == "source" and n.element.info.path]
     written: dict[Path, str] = {}
     for node in nodes.values():
         if node.role == "source":
             continue
-        if node.loc == ("sinks", 0) and overrides.output is not None:
-            where = "--output"
-        elif node.name == audit and overrides.audit is not None:
-            where = "--output (its audit)"
-        else:
-            where = None
+        where = config.settings.given.get(node.loc)  # a path the command line gave: its option
         folder = node.element.writes_folder
         for path, temp in _with_temporary(node.element.outputs(), folder):
             message = None
@@ -135,7 +129,7 @@ def check_outputs(config, nodes: dict, overrides, audit: str | None) -> None:
                     message = f"{path} is written as {temp} until complete, which {message.split(' ', 1)[1]}"
             elif written_by is not None:
                 message = f"{temp} is written by {written_by!r} already"
-            elif not overrides.overwrite and occupied(temp, folder):
+            elif not config.settings.overwrite and occupied(temp, folder):
                 message = f"{temp} exists" + (": --overwrite replaces it" if temp == path else
                                               f" (the name {path.name} is written under until complete): "
                                               "move it away, or --overwrite replaces it")

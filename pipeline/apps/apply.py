@@ -17,7 +17,8 @@ from vpipe.pipeline.api.element import Sink
 from vpipe.pipeline.api.errors import ConfigError
 from vpipe.pipeline.api.registry import ELEMENTS, load_elements
 from vpipe.pipeline.runtime.config import NodeSpec, load_config
-from vpipe.pipeline.runtime.graph import Graph, Overrides, build_graph
+from vpipe.pipeline.runtime.graph import Graph, build_graph
+from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
 
 #: the audit entry of the reviewer's covers (stages/covers.py).
 REVIEW = "review"
@@ -51,7 +52,8 @@ def build_apply(original: Path, audit: Path, output: str, config_path: Path, dev
     spec.stages = [NodeSpec(type=renderer, name="apply", params={"audit": str(audit.resolve()), "anonymizers": anonymizers})]
     spec.sinks = [picture.model_copy(update={"inputs": None, "name": None}),
                   NodeSpec(type=audit_sink, name="audit", params={"path": str(Path(output).with_suffix(".jsonl"))})]
-    graph = build_graph(config, Overrides(input=str(original), output=output, device=device, overwrite=overwrite))
+    graph = build_graph(apply_overrides(config, Overrides(input=str(original), output=output, device=device,
+                                                          overwrite=overwrite)))
     return graph, max(r["index"] for r in records) + 1
 
 

@@ -26,8 +26,10 @@ from vpipe.pipeline.api.media import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES
 from vpipe.pipeline.api.outputs import audit_path, partial
 from vpipe.pipeline.api.paths import sha256_file
 from vpipe.pipeline.apps.manifest import Manifest
+from vpipe.pipeline.apps.options import Batch
 from vpipe.pipeline.runtime.config import Config, load_config
-from vpipe.pipeline.runtime.graph import Overrides, build_graph
+from vpipe.pipeline.runtime.graph import build_graph
+from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
 from vpipe.pipeline.runtime.runner import Runner
 
 
@@ -158,8 +160,8 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
     start = time.perf_counter()
     result = FileResult(job.source, job.target, "done", name=job.name, worker=worker_id())
     try:
-        graph = build_graph(config, Overrides(input=str(job.source), output=str(temp), device=device,
-                                              audit=str(audit), cores=cores))
+        graph = build_graph(apply_overrides(config, Overrides(input=str(job.source), output=str(temp), device=device,
+                                                              audit=str(audit), cores=cores)))
         runner = Runner(graph, max_frames=job.max_frames)
         if on_runner:
             on_runner(runner)
@@ -169,7 +171,7 @@ def process_file(config: Config, job: Job, device: str | None = None, cores: int
             graph.close()
         result.frames = runner.stats.frames_out
         result.frames_in = sum(runner.stats.stages[node.name].frames for node in graph.sources)
-        result.warnings = [w for node in graph.sources for w in node.element.warnings()]
+        result.warnings = [w for source in graph.source_elements() for w in source.warnings()]
         if runner.interrupted:
             result.status = "interrupted"
         elif not temp.exists():  # a stream without frames: nothing was written
@@ -202,23 +204,23 @@ def preflight(config: Config, jobs: list[Job], device: str | None = None) -> Non
     job = jobs[0]
     temp = partial_of(job)
     try:
-        build_graph(config, Overrides(input=str(job.source), output=str(temp), device=device,
-                                      audit=str(audit_path(job.target, folder=False)))).close()
+        build_graph(apply_overrides(config, Overrides(input=str(job.source), output=str(temp), device=device,
+                                                      audit=str(audit_path(job.target, folder=False))))).close()
     except ConfigError as exc:
         if str(job.source) not in str(exc):
             raise
 
 
-def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None = None,
-              log=lambda line: print(line, file=sys.stderr), max_frames: int | None = None,
-              overwrite: bool = False) -> list[FileResult]:
-    config = load_config(config_path)
-    jobs = plan(in_dir, out_dir, max_frames)
-    manifest = Manifest(out_dir)
-    done, todo = sort_out(jobs, manifest, overwrite)
-    preflight(config, todo, device)
-    if ignored(in_dir):
-        log(ignored(in_dir))
+def run_batch(batch: Batch, log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> list[FileResult]:
+    """Each file of the batch in turn, skipping what the manifest records as done."""
+    config = load_config(batch.config)
+    jobs = plan(batch.in_dir, batch.out_dir, batch.max_frames)
+    manifest = Manifest(batch.out_dir)
+    done, todo = sort_out(jobs, manifest, batch.overwrite)
+    preflight(config, todo, batch.device)
+    others = ignored(batch.in_dir)
+    if others:
+        log(others)
     results = []
     for job in jobs:
         if job in done:
@@ -226,7 +228,7 @@ def run_batch(config_path: Path, in_dir: Path, out_dir: Path, device: str | None
             log(f"{job.name}: skipped (done already: {job.target})")
             continue
         manifest.write(job.name, "running", attempt=1, worker=worker_id())
-        result = process_file(config, job, device)
+        result = process_file(config, job, batch.device)
         manifest.write_result(result)
         results.append(result)
         report(result, log)

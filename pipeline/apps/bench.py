@@ -14,8 +14,9 @@ from rich.table import Table
 
 from vpipe.pipeline.api.errors import ConfigError
 from vpipe.pipeline.runtime.config import load_config
-from vpipe.pipeline.runtime.graph import Overrides, build_graph
+from vpipe.pipeline.runtime.graph import build_graph
 from vpipe.pipeline.runtime.nodes import source_of
+from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
 from vpipe.pipeline.runtime.runner import Runner
 from vpipe.pipeline.runtime.sequential import run_sequential
 
@@ -52,7 +53,7 @@ def run_bench(config_path: Path, input: str | None = None, device: str | None = 
 
 
 def measure(config, overrides: Overrides, max_frames, warmup, sequential) -> dict:
-    graph = build_graph(config, replace(overrides, sequential=sequential))
+    graph = build_graph(apply_overrides(config, replace(overrides, sequential=sequential)))
     try:
         if sequential:
             stats = run_sequential(graph, max_frames=max_frames, warmup=warmup)
@@ -66,7 +67,7 @@ def measure(config, overrides: Overrides, max_frames, warmup, sequential) -> dic
 
 
 def _first_video(config, overrides: Overrides) -> Path:
-    graph = build_graph(config, overrides)
+    graph = build_graph(apply_overrides(config, overrides))
     try:
         path = source_of(graph.sources[0]).info.path
     finally:

@@ -8,13 +8,22 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from vpipe.pipeline import __version__
 from vpipe.pipeline.api.errors import ConfigError, VpipeError
 from vpipe.pipeline.apps.commands import LazyGroup
+
+if TYPE_CHECKING:  # the CLI imports its runtime lazily: `vpipe --help` stays fast
+    from collections.abc import Mapping
+
+    from vpipe.pipeline.api.element import Element, Source
+    from vpipe.pipeline.apps.batch import FileResult
+    from vpipe.pipeline.apps.options import Batch, RayOptions, Watch
+    from vpipe.pipeline.runtime.graph import Graph
+    from vpipe.pipeline.runtime.overrides import Overrides
 
 app = typer.Typer(cls=LazyGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Edge video pipelines from a YAML graph: capture, detect, anonymize, sink.")
@@ -29,12 +38,13 @@ AnonymizedArg = Annotated[Path, typer.Argument(help="the run's output (video fil
 AuditOpt = Annotated[Optional[Path], typer.Option(help="the run's audit (default: OUT.jsonl beside the output)")]
 
 
-def _build(config_path: Path, input: str | None = None, output: str | None = None, device: str | None = None):
+def _build(config_path: Path, overrides: Overrides | None = None) -> Graph:
+    """The graph of a config file, with the command line's values applied to it first."""
     from vpipe.pipeline.runtime.config import load_config
-    from vpipe.pipeline.runtime.graph import Overrides, build_graph
+    from vpipe.pipeline.runtime.graph import build_graph
+    from vpipe.pipeline.runtime.overrides import Overrides, apply_overrides
 
-    config = load_config(config_path)
-    return build_graph(config, Overrides(input=input, output=output, device=device))
+    return build_graph(apply_overrides(load_config(config_path), overrides or Overrides()))
 
 
 @app.command()
@@ -60,41 +70,45 @@ def run(
     ray_retries: Annotated[Optional[int], typer.Option(min=0, help="--ray: retries of a file whose worker died; default: the config's executor.retries, 3")] = None,
 ) -> None:
     """Run a pipeline until its sources end (or Ctrl-C: capture stops, sinks are finalized)."""
-    from vpipe.pipeline.runtime.config import load_config
-    from vpipe.pipeline.runtime.graph import Overrides, build_graph
+    from vpipe.pipeline.apps.options import Batch, Watch
+    from vpipe.pipeline.runtime.overrides import Overrides
 
+    watch = Watch(quiet=quiet, metrics_port=metrics_port, metrics_host=metrics_host, status=status)
     if input and Path(input).is_dir():
         from vpipe.pipeline.apps.batch import find_videos
 
         if find_videos(Path(input)):
             if not output:
                 raise ConfigError("--input is a folder of videos: give --output FOLDER for the mirrored tree")
-            raise typer.Exit(_batch(config, Path(input), Path(output), device, ray, ray_cpus, ray_retries,
-                                    quiet, metrics_port, metrics_host, verify_after, max_frames, overwrite))
+            batch = Batch(config, Path(input), Path(output), device, max_frames, overwrite)
+            raise typer.Exit(_batch(batch, _ray_options(config, ray, ray_cpus, ray_retries), watch, verify_after))
     if ray:
         raise ConfigError("--ray runs a folder of videos: give -i FOLDER -o FOLDER")
-    graph = build_graph(load_config(config), Overrides(input=input, output=output, device=device,
-                                                       reconnect_attempts=reconnect_attempts,
-                                                       overwrite=overwrite))
-    _run(graph, max_frames, quiet, metrics_port, metrics_host, status)
+    graph = _build(config, Overrides(input=input, output=output, device=device,
+                                     reconnect_attempts=reconnect_attempts, overwrite=overwrite))
+    _run(graph, max_frames, watch)
     if verify_after:
         raise typer.Exit(_verify_run(graph, config, device))
 
 
-def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: str | None, cpus: int | None,
-           retries: int | None, quiet: bool, metrics_port: int | None, metrics_host: str, verify_after: bool,
-           max_frames: int | None, overwrite: bool = False) -> int:
-    """A folder of videos, here or on Ray; its exit code (1 when a file failed, 130 interrupted)."""
-    from vpipe.pipeline.apps.batch import run_batch
+def _ray_options(config: Path, address: str | None, cpus: int | None, retries: int | None) -> RayOptions | None:
+    """Where a batch runs on Ray: the --ray flags where given, else the config's executor; None:
+    here, one file after another."""
+    from vpipe.pipeline.apps.options import RayOptions
     from vpipe.pipeline.runtime.config import load_config
 
     executor = load_config(config).spec.executor
-    if ray or executor.kind == "ray":
-        results = _ray_batch(config, in_dir, out_dir, ray or executor.address, device, cpus or executor.cpus,
-                             executor.retries if retries is None else retries, quiet, metrics_port, metrics_host,
-                             max_frames, overwrite)
-    else:
-        results = run_batch(config, in_dir, out_dir, device, max_frames=max_frames, overwrite=overwrite)
+    if not address and executor.kind != "ray":
+        return None
+    return RayOptions(address or executor.address, cpus or executor.cpus,
+                      executor.retries if retries is None else retries)
+
+
+def _batch(batch: Batch, ray: RayOptions | None, watch: Watch, verify_after: bool) -> int:
+    """A folder of videos, here or on Ray; its exit code (1 when a file failed, 130 interrupted)."""
+    from vpipe.pipeline.apps.batch import run_batch
+
+    results = _ray_batch(batch, ray, watch) if ray else run_batch(batch)
     failed = [r for r in results if r.status in ("failed", "interrupted")]
     typer.echo(f"batch: {sum(r.status == 'done' for r in results)} done, "
                f"{sum(r.status == 'skipped' for r in results)} skipped, {len(failed)} failed, "
@@ -102,41 +116,39 @@ def _batch(config: Path, in_dir: Path, out_dir: Path, device: str | None, ray: s
     code = 130 if any(r.status == "interrupted" for r in results) else (1 if failed else 0)
     if verify_after and not code:
         done = [r for r in results if r.status == "done"]
-        code = max((_verify(r.source, r.output, config=config, device=device) for r in done), default=0)
+        code = max((_verify(r.source, r.output, config=batch.config, device=batch.device) for r in done), default=0)
     return code
 
 
-def _ray_batch(config: Path, in_dir: Path, out_dir: Path, address: str, device: str | None, cpus: int,
-               retries: int, quiet: bool, metrics_port: int | None, metrics_host: str,
-               max_frames: int | None = None, overwrite: bool = False) -> list:
+def _ray_batch(batch: Batch, ray: RayOptions, watch: Watch) -> list[FileResult]:
     """The batch on Ray, then its table per worker."""
     from rich.console import Console
 
     from vpipe.pipeline.apps.batch_progress import summary_table
     from vpipe.pipeline.apps.ray_batch import run_ray_batch
 
-    run = run_ray_batch(config, in_dir, out_dir, address, device, cpus, retries, quiet, metrics_port, metrics_host,
-                        max_frames=max_frames, overwrite=overwrite)
+    run = run_ray_batch(batch, ray, watch)
     Console(stderr=True, width=130).print(summary_table(run.results, run.seconds, run.metrics))
     return run.results
 
 
-def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = None,
-         metrics_host: str = "127.0.0.1", status: bool = False) -> None:
+def _run(graph: Graph, max_frames: int | None, watch: Watch | None = None) -> None:
     """Run a built graph with its progress display (and metrics), then print its summary."""
+    from vpipe.pipeline.apps.options import Watch
     from vpipe.pipeline.apps.progress import Progress
     from vpipe.pipeline.runtime.runner import Runner
 
+    watch = watch or Watch()
     for warning in graph.warnings:
         typer.echo(f"warning: {warning}", err=True)
     runner = Runner(graph, max_frames=max_frames)
-    progress = Progress(runner, enabled=not quiet)
+    progress = Progress(runner, enabled=not watch.quiet)
     exporter = None
     try:
-        if metrics_port:
+        if watch.metrics_port:
             from vpipe.pipeline.apps.metrics import serve_metrics
 
-            exporter = serve_metrics(runner, metrics_port, metrics_host)
+            exporter = serve_metrics(runner, watch.metrics_port, watch.metrics_host)
         with progress:
             runner.run(tick=progress.update)
     finally:
@@ -144,10 +156,10 @@ def _run(graph, max_frames: int | None, quiet: bool, metrics_port: int | None = 
         if exporter:
             exporter.close()
     if not runner.interrupted:  # an input that gave no frame is an error, not an empty output
-        empty = [e for e in (node.element.empty_error() for node in graph.sources) if e]
+        empty = [e for e in (source.empty_error() for source in graph.source_elements()) if e]
         if empty:
             raise VpipeError(empty[0])
-    progress.summary(table=status)
+    progress.summary(table=watch.status)
     if runner.interrupted:
         raise typer.Exit(130)
 
@@ -172,15 +184,15 @@ def _verify(original: Path, anonymized: Path, audit: Path | None = None, config:
             device: str | None = None, tiles: int = 2, json_path: Path | None = None,
             html_path: Path | None = None, quiet: bool = False) -> int:
     """Run the three checks, write both reports, print one line; 3 when anything was found."""
+    from vpipe.pipeline.runtime.overrides import Overrides
     from vpipe.pipeline.verify.check import Detectors, verify
     from vpipe.pipeline.verify.report import progress_bar, report_paths, write_reports
 
     # The original stands in for the config's source: probing a camera there would be pointless.
-    graph = _build(config, input=str(original), device=device) if config else None
+    graph = _build(config, Overrides(input=str(original), device=device)) if config else None
     try:
         # The model stages that find boxes (detect), by what they declare rather than by name.
-        detect = [n.element for n in graph.nodes.values() if n.role != "source"
-                  and "detections" in n.element.provides and n.element.engine_tasks] if graph else []
+        detect = [e for e in graph.elements() if "detections" in e.provides and e.engine_tasks] if graph else []
         with progress_bar(not quiet) as progress:
             result = verify(original, anonymized, audit, Detectors(detect, tiles) if detect else None, progress)
     finally:
@@ -219,9 +231,9 @@ def verify_command(
         if not path.exists():
             raise VpipeError(f"{path}: not found")
     inputs = [p for p in (original, anonymized, audit, config) if p is not None]
-    for option, path in (("--json", json_path), ("--html", html_path)):
-        if path is not None:
-            check_report(option, path, inputs, overwrite)
+    for option, report in (("--json", json_path), ("--html", html_path)):
+        if report is not None:
+            check_report(option, report, inputs, overwrite)
     if original.resolve() == anonymized.resolve():
         raise ConfigError(f"{anonymized}: the anonymized output is the original itself")
     if original.is_dir() != anonymized.is_dir():
@@ -259,11 +271,12 @@ def apply_command(
 ) -> None:
     """Render the covers an audit lists (and its manual covers and removals) onto the original, with no detector."""
     from vpipe.pipeline.apps.apply import build_apply
+    from vpipe.pipeline.apps.options import Watch
 
     if not original.exists():
         raise VpipeError(f"{original}: not found")
     graph, frames = build_apply(original, audit, output, config or DEFAULT_CONFIG, overwrite=overwrite)
-    _run(graph, frames, quiet)
+    _run(graph, frames, Watch(quiet=quiet))
 
 
 @app.command()
@@ -327,27 +340,27 @@ def serve(
     import tempfile
 
     from vpipe.pipeline.api.element import LiveView
-    from vpipe.pipeline.runtime.config import NodeSpec, load_config
-    from vpipe.pipeline.runtime.graph import Overrides, build_graph
+    from vpipe.pipeline.apps.options import Watch
+    from vpipe.pipeline.runtime.config import NodeSpec
+    from vpipe.pipeline.runtime.overrides import Overrides
 
     params: dict = {"port": port, "host": host, "linger": True}
     if web_password(user):  # checked now; the sink reads it from the environment, so no config holds it
         params |= {"user": user, "password": "${VPIPE_WEB_PASSWORD}"}
     # A --host beyond loopback without --user is refused by the web sink's own parameters.
-    loaded = load_config(config)
     # No `inputs`: like any sink, it takes the last stage listed (the anonymizer, in a chain).
-    loaded.spec.sinks.append(NodeSpec(type=live_view_type(), name="serve_web", params=params))
+    view = NodeSpec(type=live_view_type(), name="serve_web", params=params)
     with tempfile.TemporaryDirectory(prefix="vpipe-serve-") as scratch:
         # A view: the config's files (the video, the audit, snapshots) go to a scratch folder,
         # deleted on exit, so an earlier run's out/roadview.mp4 neither blocks it nor is replaced.
-        graph = build_graph(loaded, Overrides(input=input, device=device, overwrite=overwrite,
-                                              output_dir=None if outputs else Path(scratch)))
+        graph = _build(config, Overrides(input=input, device=device, overwrite=overwrite, add_sinks=(view,),
+                                         output_dir=None if outputs else Path(scratch)))
         web = graph.nodes["serve_web"].element
         assert isinstance(web, LiveView)
         host_shown = f"[{host}]" if ":" in host else host
         typer.echo(f"web view: http://{host_shown}:{port}/", err=True)
         try:
-            _run(graph, max_frames, quiet)
+            _run(graph, max_frames, Watch(quiet=quiet))
             typer.echo("the stream has ended: the page shows its last picture until Ctrl-C", err=True)
             signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop, like Ctrl-C: scratch removed
             threading.Event().wait()
@@ -375,10 +388,12 @@ def validate(
     device: DeviceOpt = None,
 ) -> None:
     """Check configs fully (structure, links, parameters, engines, inputs) without running them."""
+    from vpipe.pipeline.runtime.overrides import Overrides
+
     code = 0
     for config in configs:  # every file is checked: one line each, ok or the error
         try:
-            graph = _build(config, device=device)
+            graph = _build(config, Overrides(device=device))
         except VpipeError as exc:
             typer.echo(f"vpipe: error: {exc}", err=True)
             code = max(code, 2 if isinstance(exc, ConfigError) else 1)
@@ -465,8 +480,9 @@ def elements() -> None:
     from vpipe.pipeline.api.registry import ELEMENTS, SOURCES, load_elements
 
     load_elements()
-    groups = [("source kind", SOURCES), ("stage", {k: c for k, c in ELEMENTS.items() if c.role == "stage"}),
-              ("sink", {k: c for k, c in ELEMENTS.items() if c.role == "sink"})]
+    groups: list[tuple[str, Mapping[str, type[Element] | type[Source]]]] = [
+        ("source kind", SOURCES), ("stage", {k: c for k, c in ELEMENTS.items() if c.role == "stage"}),
+        ("sink", {k: c for k, c in ELEMENTS.items() if c.role == "sink"})]
     for label, classes in groups:
         for name, cls in sorted(classes.items()):
             if not cls.listed:
@@ -558,9 +574,10 @@ def main() -> None:
         sys.exit(1)
     except Exception as exc:
         # Usage errors (click's, or the copy newer typer vendors) print their own short message.
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            sys.exit(exc.exit_code)
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise
 if __name__ == "__main__":
     main()

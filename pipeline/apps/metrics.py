@@ -9,11 +9,14 @@ Stream URLs are never exported (element names only), so camera credentials canno
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from vpipe.pipeline.api.element import Sink
 from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.runtime.runner import Runner
+
+if TYPE_CHECKING:
+    from vpipe.pipeline.runtime.graph import Graph
 
 #: latency buckets (seconds): edge pipelines live between a few ms and a few seconds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
@@ -32,10 +35,20 @@ class RunnerCollector:
         self._last: tuple[float, dict[str, int]] | None = None
 
     def collect(self) -> Iterator:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+        from prometheus_client import core
 
+        yield from self._element_metrics(core)
+        yield from _stream_metrics(core, self.runner.graph)
+        offline = core.CounterMetricFamily("vpipe_sink_offline_drops", "Frames a network sink dropped while "
+                                           "disconnected from its server", labels=["element"])
+        for name, drops in offline_drops(self.runner.graph).items():
+            offline.add_metric([name], drops)
+        yield offline
+        yield self._latency_metric(core)
+
+    def _element_metrics(self, core: Any) -> tuple:
+        """Per element: frames, FPS since the last scrape, drops, errors, queue depth."""
         stats = self.runner.stats
-        graph = self.runner.graph
         now = time.perf_counter()
         counts = {name: s.frames for name, s in stats.stages.items()}
         # FPS over the time since the previous scrape (the whole run on the first one).
@@ -43,14 +56,14 @@ class RunnerCollector:
         self._last = (now, counts)
         span = max(now - then, 1e-9)
 
-        frames = CounterMetricFamily("vpipe_frames", "Frames through each element", labels=["element", "role"])
-        fps = GaugeMetricFamily("vpipe_fps", "Frames per second through each element since the last scrape",
-                                labels=["element", "role"])
-        dropped = CounterMetricFamily("vpipe_dropped_frames", "Frames dropped on an element's input queue",
-                                      labels=["element"])
-        errors = CounterMetricFamily("vpipe_errors", "Frames an element failed on", labels=["element"])
-        depth = GaugeMetricFamily("vpipe_queue_depth", "Frames waiting on an element's input queue",
-                                  labels=["element"])
+        frames = core.CounterMetricFamily("vpipe_frames", "Frames through each element", labels=["element", "role"])
+        fps = core.GaugeMetricFamily("vpipe_fps", "Frames per second through each element since the last scrape",
+                                     labels=["element", "role"])
+        dropped = core.CounterMetricFamily("vpipe_dropped_frames", "Frames dropped on an element's input queue",
+                                           labels=["element"])
+        errors = core.CounterMetricFamily("vpipe_errors", "Frames an element failed on", labels=["element"])
+        depth = core.GaugeMetricFamily("vpipe_queue_depth", "Frames waiting on an element's input queue",
+                                       labels=["element"])
         for name, stage in stats.stages.items():
             frames.add_metric([name, stage.role], counts[name])
             fps.add_metric([name, stage.role], (counts[name] - before.get(name, 0)) / span)
@@ -61,36 +74,17 @@ class RunnerCollector:
                 dropped.add_metric([name], value)
         for name, size in self.runner.queue_depths().items():
             depth.add_metric([name], size)
+        return frames, fps, dropped, errors, depth
 
-        reconnects = CounterMetricFamily("vpipe_stream_reconnects", "Times a stream came back after a loss",
-                                         labels=["stream"])
-        gaps = CounterMetricFamily("vpipe_stream_gaps", "Interruptions seen in a stream", labels=["stream"])
-        lost = CounterMetricFamily("vpipe_stream_lost_seconds", "Seconds of stream lost in gaps",
-                                   labels=["stream"])
-        up = GaugeMetricFamily("vpipe_stream_up", "1 while a stream delivers frames", labels=["stream"])
-        for node in graph.sources:
-            info = node.element.info
-            if not info.live:
-                continue
-            reconnects.add_metric([node.name], info.reconnects)
-            gaps.add_metric([node.name], info.gaps)
-            lost.add_metric([node.name], info.gap_seconds)
-            up.add_metric([node.name], 1.0 if info.state == "connected" else 0.0)
-
-        offline = CounterMetricFamily("vpipe_sink_offline_drops", "Frames a network sink dropped while "
-                                      "disconnected from its server", labels=["element"])
-        for name, drops in offline_drops(graph).items():
-            offline.add_metric([name], drops)
-
-        latency = HistogramMetricFamily("vpipe_latency_seconds", "Capture-to-sink latency", labels=["sink"])
+    def _latency_metric(self, core: Any) -> Any:
+        latency = core.HistogramMetricFamily("vpipe_latency_seconds", "Capture-to-sink latency", labels=["sink"])
         for sink, buckets in self._latency_buckets().items():
             cumulative, total = [], 0
             for bound, count in zip((*map(str, BUCKETS), "+Inf"), buckets):
                 total += count
                 cumulative.append((bound, total))
             latency.add_metric([sink], cumulative, sum_value=self._sums[sink])
-
-        yield from (frames, fps, dropped, errors, depth, reconnects, gaps, lost, up, offline, latency)
+        return latency
 
     def _latency_buckets(self) -> dict[str, list[int]]:
         stats = self.runner.stats
@@ -145,6 +139,24 @@ def serve_metrics(runner: Runner, port: int, host: str = "127.0.0.1") -> Metrics
     except OSError as exc:
         raise VpipeError(f"--metrics-port {port}: cannot listen on {host}: {exc.strerror or exc}") from None
     return MetricsServer(server, thread, registry)
+
+
+def _stream_metrics(core: Any, graph: Graph) -> tuple:
+    """Per live stream: reconnects, gaps, seconds lost, whether it delivers now."""
+    reconnects = core.CounterMetricFamily("vpipe_stream_reconnects", "Times a stream came back after a loss",
+                                          labels=["stream"])
+    gaps = core.CounterMetricFamily("vpipe_stream_gaps", "Interruptions seen in a stream", labels=["stream"])
+    lost = core.CounterMetricFamily("vpipe_stream_lost_seconds", "Seconds of stream lost in gaps",
+                                    labels=["stream"])
+    up = core.GaugeMetricFamily("vpipe_stream_up", "1 while a stream delivers frames", labels=["stream"])
+    for name, info in graph.streams().items():
+        if not info.live:
+            continue
+        reconnects.add_metric([name], info.reconnects)
+        gaps.add_metric([name], info.gaps)
+        lost.add_metric([name], info.gap_seconds)
+        up.add_metric([name], 1.0 if info.state == "connected" else 0.0)
+    return reconnects, gaps, lost, up
 
 
 def offline_drops(graph) -> dict[str, int]:

@@ -26,12 +26,17 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from vpipe.pipeline.api.errors import VpipeError, first_line
 from vpipe.pipeline.api.paths import sha256_file
 from vpipe.pipeline.apps.batch import FileResult, Job, ignored, plan, preflight, process_file, skip, sort_out, worker_id
 from vpipe.pipeline.apps.manifest import Manifest
+from vpipe.pipeline.apps.options import Batch, RayOptions, Watch
 from vpipe.pipeline.runtime.config import Config, load_config
+
+if TYPE_CHECKING:  # metrics needs prometheus_client, imported only with --metrics-port
+    from vpipe.pipeline.apps.metrics import RunnerCollector
 
 #: seconds between a task's frame counts to the driver (progress only).
 REPORT_EVERY = 1.0
@@ -139,19 +144,27 @@ def local_models(config: Config, models: list[tuple[int, str, str]], blobs: tupl
 
 # -- metrics: one endpoint per worker process, showing the file it runs now ---------------------
 
-_current = {"collector": None, "endpoint": ""}
+@dataclass
+class _WorkerMetrics:
+    """This worker process's endpoint, and the collector of the file it runs now."""
+
+    collector: RunnerCollector | None = None
+    endpoint: str = ""
+
+
+_current = _WorkerMetrics()
 
 
 class _CurrentFile:
     def collect(self):
-        collector = _current["collector"]
+        collector = _current.collector
         return collector.collect() if collector else iter(())
 
 
 def serve_worker_metrics(port: int, host: str, tries: int = 64) -> str:
     """Serve this worker's metrics on the first free port from `port` (once per process)."""
-    if _current["endpoint"]:
-        return _current["endpoint"]
+    if _current.endpoint:
+        return _current.endpoint
     from vpipe.pipeline.apps.metrics import prometheus
 
     client = prometheus()
@@ -163,15 +176,15 @@ def serve_worker_metrics(port: int, host: str, tries: int = 64) -> str:
             client.start_http_server(candidate, addr=host, registry=registry)
         except OSError:
             continue
-        _current["endpoint"] = f"{shown}:{candidate}"
+        _current.endpoint = f"{shown}:{candidate}"
         break
-    return _current["endpoint"]
+    return _current.endpoint
 
 
 def watch_metrics(runner) -> None:
     from vpipe.pipeline.apps.metrics import RunnerCollector
 
-    _current["collector"] = RunnerCollector(runner)
+    _current.collector = RunnerCollector(runner)
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -190,46 +203,51 @@ def connect(ray, address: str | None) -> bool:
     return True
 
 
-def run_ray_batch(config_path: Path, in_dir: Path, out_dir: Path, address: str | None = None,
-                  device: str | None = None, cpus: int = 1, retries: int = 3, quiet: bool = False,
-                  metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
-                  log=lambda line: print(line, file=sys.stderr), max_frames: int | None = None,
-                  overwrite: bool = False) -> RayRun:
-    """Process the folder on Ray (each worker serving metrics from `metrics_port` on)."""
-    config = load_config(config_path)
-    jobs = plan(in_dir, out_dir, max_frames)
-    manifest = Manifest(out_dir)
-    done, pending = sort_out(jobs, manifest, overwrite)
+def run_ray_batch(batch: Batch, options: RayOptions | None = None, watch: Watch | None = None,
+                  log: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> RayRun:
+    """Process the folder on Ray (each worker serving metrics from `watch.metrics_port` on)."""
+    options, watch = options or RayOptions(), watch or Watch()
+    config = load_config(batch.config)
+    jobs = plan(batch.in_dir, batch.out_dir, batch.max_frames)
+    manifest = Manifest(batch.out_dir)
+    done, pending = sort_out(jobs, manifest, batch.overwrite)
     # On the CPU: the driver may have no GPU; the workers check their device themselves.
     preflight(config, pending, device="cpu")
-    if ignored(in_dir):
-        log(ignored(in_dir))
+    others = ignored(batch.in_dir)
+    if others:
+        log(others)
     started = time.perf_counter()
     results = [skip(job) for job in done]
     if not pending:
         return RayRun(results, time.perf_counter() - started)
-    if metrics_port:
+    if watch.metrics_port:
         from vpipe.pipeline.apps.metrics import prometheus
 
         prometheus()  # fails here, once, not in every task
     ray = import_ray()
-    owned = connect(ray, address)
+    owned = connect(ray, options.address)
     try:
-        gpus = 1 if (device or config.spec.device or "cpu").startswith(("cuda", "tensorrt")) else 0
-        task = ray.remote(run_file).options(num_cpus=cpus, num_gpus=gpus, max_retries=retries,
-                                            retry_exceptions=False)
-        tracker = ray.remote(Tracker).options(num_cpus=0).remote()
-        shared, (models, blobs) = ray.put(config), ship_models(ray, config)
-        metrics = (metrics_port, metrics_host) if metrics_port else None
-
-        def submit(job: Job):
-            return task.remote(shared, job, device, cpus, tracker, metrics, models, *blobs)
-
-        done, endpoints = drive(ray, submit, pending, tracker, manifest, cpus, quiet, log)
+        finished, endpoints = _run_on_ray(ray, config, pending, manifest, batch.device, options, watch, log)
     finally:
         if owned:
             ray.shutdown()
-    return RayRun(results + done, time.perf_counter() - started, endpoints)
+    return RayRun(results + finished, time.perf_counter() - started, endpoints)
+
+
+def _run_on_ray(ray, config: Config, pending: list[Job], manifest: Manifest, device: str | None,
+                options: RayOptions, watch: Watch, log: Callable[[str], None]) -> tuple[list[FileResult], dict[str, str]]:
+    """The files to do as Ray tasks, with their models in the object store and a tracker actor."""
+    gpus = 1 if (device or config.spec.device or "cpu").startswith(("cuda", "tensorrt")) else 0
+    task = ray.remote(run_file).options(num_cpus=options.cpus, num_gpus=gpus, max_retries=options.retries,
+                                        retry_exceptions=False)
+    tracker = ray.remote(Tracker).options(num_cpus=0).remote()
+    shared, (models, blobs) = ray.put(config), ship_models(ray, config)
+    metrics = (watch.metrics_port, watch.metrics_host) if watch.metrics_port else None
+
+    def submit(job: Job):
+        return task.remote(shared, job, device, options.cpus, tracker, metrics, models, *blobs)
+
+    return drive(ray, submit, pending, tracker, manifest, options.cpus, watch.quiet, log)
 
 
 def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: int, quiet: bool,
@@ -238,7 +256,8 @@ def drive(ray, submit, pending: list[Job], tracker, manifest: Manifest, cpus: in
     from vpipe.pipeline.apps.batch_progress import BatchProgress
 
     window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1) // cpus))
-    queue, in_flight, results = deque(pending), {}, []
+    queue, results = deque(pending), []
+    in_flight: dict[Any, Job] = {}  # task ref -> its file
     attempts: dict[str, int] = {}
     endpoints: dict[str, str] = {}
     with BatchProgress(len(pending), enabled=not quiet) as progress:

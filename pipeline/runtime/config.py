@@ -78,13 +78,32 @@ class PipelineSpec(Strict):
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec, description="how a folder of videos is processed: here, or on Ray.")
 
 
+class RunSettings(BaseModel):
+    """What a run sets beyond its YAML: the command line's, applied by pipeline/runtime/overrides.py."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: where a node's uri or path came from the command line: its YAML location -> the option, which
+    #: its errors name (instead of a line of the file); its relative paths are the shell's.
+    given: dict[tuple[str | int, ...], str] = Field(default_factory=dict)
+    #: False: an output that exists already is refused (`vpipe run` without --overwrite).
+    overwrite: bool = True
+    #: built for the one-frame-at-a-time baseline: one stage runs at a time, so each engine
+    #: gets every core by default (the baseline's best, not a handicapped copy of the pipeline).
+    sequential: bool = False
+    #: cores this run may use, shared by its engines (a Ray task's CPUs); default: the machine's.
+    cores: int | None = None
+
+
 class Config:
     """A parsed config file: the validated spec plus where each value came from."""
 
-    def __init__(self, spec: PipelineSpec, path: Path, root: yaml.Node | None):
+    def __init__(self, spec: PipelineSpec, path: Path, root: yaml.Node | None,
+                 settings: RunSettings | None = None):
         self.spec = spec
         self.path = path
         self._root = root
+        self.settings = settings or RunSettings()
 
     @property
     def base_dir(self) -> Path:

@@ -8,7 +8,7 @@ so that every mistake is reported before a single frame is read.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,11 @@ from pydantic import ValidationError
 
 from vpipe.pipeline.api.element import Context, Element, Sink, Source, StreamInfo
 from vpipe.pipeline.api.errors import ConfigError, VpipeError
-from vpipe.pipeline.api.outputs import audit_path, check_outputs
+from vpipe.pipeline.api.outputs import check_outputs
 from vpipe.pipeline.api.paths import resolve_path
 from vpipe.pipeline.api.registry import ELEMENTS, SOURCES, load_elements
 from vpipe.pipeline.api.secrets import expand_env, scrub
-from vpipe.pipeline.runtime.config import Config, NodeSpec, QueueSpec, SourceSpec, validation_error
+from vpipe.pipeline.runtime.config import Config, NodeSpec, PipelineSpec, QueueSpec, SourceSpec, validation_error
 from vpipe.pipeline.runtime.lineage import check_lineage
 
 
@@ -74,8 +74,16 @@ class Graph:
     def sinks(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.role == "sink"]
 
+    def source_elements(self) -> list[Source]:
+        """The sources' elements (a source node holds a Source, every other node an Element)."""
+        return [n.element for n in self.sources if isinstance(n.element, Source)]
+
+    def elements(self) -> list[Element]:
+        """The stages' and sinks' elements, in the order of the config."""
+        return [n.element for n in self.nodes.values() if isinstance(n.element, Element)]
+
     def streams(self) -> dict[str, StreamInfo]:
-        return {n.name: n.element.info for n in self.sources}
+        return {source.name: source.info for source in self.source_elements()}
 
     def close(self) -> None:
         """Close what the runner did not: elements of a graph that was built but not run to the
@@ -87,101 +95,67 @@ class Graph:
                 pass
 
 
-@dataclass
-class Overrides:
-    """Command-line values that replace the config's (first source, first sink, device)."""
-
-    input: str | None = None
-    output: str | None = None
-    device: str | None = None
-    #: replaces the path of the first sink that writes the audit (batch mode writes one audit
-    #: per file; see Sink.audit); by default
-    #: with `output`, the audit follows it: OUT.jsonl beside OUT.mp4 or beside an image folder.
-    audit: str | None = None
-    #: False: an output that exists already is refused (`vpipe run` without --overwrite).
-    overwrite: bool = True
-    #: every file sink writes in this folder instead (`vpipe bench`: nowhere the user asked).
-    output_dir: Path | None = None
-    #: replaces `reconnect.max_attempts` of every network stream source (0: retry forever).
-    reconnect_attempts: int | None = None
-    #: built for the one-frame-at-a-time baseline: one stage runs at a time, so each engine
-    #: gets every core by default (the baseline's best, not a handicapped copy of the pipeline).
-    sequential: bool = False
-    #: cores this run may use, shared by its engines (a Ray task's CPUs); default: the machine's.
-    cores: int | None = None
+#: (YAML location, spec, role) of every node: sources, then stages, then sinks.
+NodeSpecs = list[tuple[tuple[str, int], Any, str]]
 
 
-def build_graph(config: Config, overrides: Overrides | None = None) -> Graph:
+def build_graph(config: Config) -> Graph:
+    """The graph a config describes, every element built and checked. Command-line values are
+    applied to the config before (pipeline/runtime/overrides.py): this reads the config alone."""
     load_elements()
-    overrides = overrides or Overrides()
-    spec = config.spec
-    device = overrides.device or spec.device
-
-    specs: list[tuple[tuple, Any, str]] = []  # (loc, spec, role)
-    specs += [(("sources", i), s, "source") for i, s in enumerate(spec.sources)]
-    specs += [(("stages", i), s, "stage") for i, s in enumerate(spec.stages)]
-    specs += [(("sinks", i), s, "sink") for i, s in enumerate(spec.sinks)]
-
-    names = _names(config, specs)
+    specs = node_specs(config.spec)
+    names = node_names(config, specs)
     links = _links(config, specs, names)
     order = _topological_order(config, names, links, specs)
     upstream = _upstream_sources(order, links, names, specs)
-    # Engine threads default to an even share of the cores among all model-stage workers.
-    model_workers = 1 if overrides.sequential else sum(
-        s.workers for _, s, role in specs if role != "source" and s.engine)
-    engine_threads = max(1, (overrides.cores or os.cpu_count() or 1) // max(1, model_workers))
-
-    if overrides.output is not None and spec.sinks and spec.sinks[0].raw_output:
-        # -o names what the user will share: never a sink that writes pixels no anonymizer covered.
-        raw = names[len(spec.sources) + len(spec.stages)]
-        raise ConfigError(f"--output: the first sink, {raw!r}, writes raw pixels (raw_output: true), and -o "
-                          "names an anonymized output: list an anonymized sink first, or set this one's path in the config")
-    overrides = _audit_follows_output(overrides)
-    audit_sink = next((n for (_, sp, r), n in zip(specs, names) if r == "sink" and _writes_audit(sp.type)), None)
+    engine_threads = _engine_threads(config, specs)
     nodes: dict[str, Node] = {}
+    infos: dict[str, StreamInfo] = {}
     for (loc, node_spec, role), name in zip(specs, names):
-        inputs = links[name]
-        queue = node_spec.queue or spec.queue
         if role == "source":
-            element = _build_source(config, loc, name, node_spec, overrides, first=loc[1] == 0)
-            nodes[name] = Node(name, loc, element, [], queue=queue, role=role,
+            source = _build_source(config, loc, name, node_spec)
+            infos[name] = source.info
+            nodes[name] = Node(name, loc, source, [], queue=node_spec.queue or config.spec.queue, role=role,
                                upstream_sources=frozenset([name]))
             continue
-        streams = {s: nodes[s].element.info for s in sorted(upstream[name])}
-        output = None
-        if role == "sink" and loc[1] == 0:
-            output = overrides.output
-        elif role == "sink" and overrides.audit and name == audit_sink:
-            output = overrides.audit
-        element = _build_element(config, loc, name, node_spec, role, device, streams, engine_threads,
-                                 output=output, output_dir=overrides.output_dir)
+        streams = {s: infos[s] for s in sorted(upstream[name])}
+        element = _build_element(config, loc, name, node_spec, role, streams, engine_threads)
         _check_node(config, loc, node_spec, element)
-        node = Node(name, loc, element, inputs, queue=queue, on_error=node_spec.on_error, role=role,
-                    workers=node_spec.workers, batch=node_spec.batch, timeout=node_spec.timeout,
-                    upstream_sources=frozenset(upstream[name]), raw_output=node_spec.raw_output)
-        node.fan_in = _fan_in(config, loc, inputs, upstream)
+        node = Node(name, loc, element, links[name], queue=node_spec.queue or config.spec.queue,
+                    on_error=node_spec.on_error, role=role, workers=node_spec.workers, batch=node_spec.batch,
+                    timeout=node_spec.timeout, upstream_sources=frozenset(upstream[name]),
+                    raw_output=node_spec.raw_output)
+        node.fan_in = _fan_in(config, loc, links[name], upstream)
         nodes[name] = node
+    _link_outputs(config, nodes, order)
+    warnings = check_lineage(config, nodes, order)
+    check_outputs(config, nodes)
+    return Graph(config, nodes, order, warnings)
 
+
+def node_specs(spec: PipelineSpec) -> NodeSpecs:
+    specs: NodeSpecs = [(("sources", i), s, "source") for i, s in enumerate(spec.sources)]
+    specs += [(("stages", i), s, "stage") for i, s in enumerate(spec.stages)]
+    specs += [(("sinks", i), s, "sink") for i, s in enumerate(spec.sinks)]
+    return specs
+
+
+def _engine_threads(config: Config, specs: NodeSpecs) -> int:
+    """Engine threads default to an even share of the cores among all model-stage workers."""
+    settings = config.settings
+    model_workers = 1 if settings.sequential else sum(
+        s.workers for _, s, role in specs if role != "source" and s.engine)
+    return max(1, (settings.cores or os.cpu_count() or 1) // max(1, model_workers))
+
+
+def _link_outputs(config: Config, nodes: dict[str, Node], order: list[str]) -> None:
+    """Each node's outputs, from the others' inputs; a stage or source that feeds nothing is refused."""
     for name in order:
         for upstream_name in nodes[name].inputs:
             nodes[upstream_name].outputs.append(name)
     for node in nodes.values():
         if node.role != "sink" and not node.outputs:
             raise config.error(node.loc, f"{node.name!r} feeds nothing: link it to a stage or a sink")
-    warnings = check_lineage(config, nodes, order)
-    check_outputs(config, nodes, overrides, audit_sink)
-    return Graph(config, nodes, order, warnings)
-
-
-def _audit_follows_output(overrides: Overrides) -> Overrides:
-    """With -o and no --audit, the audit goes beside the output (OUT.jsonl beside OUT.mp4),
-    unless the output is the audit itself."""
-    if not overrides.output or overrides.audit is not None:
-        return overrides
-    sink = sink_for_output(overrides.output)
-    if sink.audit:
-        return overrides
-    return replace(overrides, audit=str(audit_path(Path(overrides.output), folder=sink.writes_folder)))
 
 
 def _check_node(config: Config, loc, s: NodeSpec, element: Element) -> None:
@@ -195,8 +169,10 @@ def _check_node(config: Config, loc, s: NodeSpec, element: Element) -> None:
         raise config.error(loc + ("on_error",), "an anonymizer fails closed: use stop or skip_frame")
 
 
-def _names(config: Config, specs) -> list[str]:
-    names, seen = [], {}
+def node_names(config: Config, specs: NodeSpecs) -> list[str]:
+    """Each node's name: as written, else its type (`source` for a source), numbered from 2 when taken."""
+    names: list[str] = []
+    seen: dict[str, tuple[str | int, ...]] = {}
     for loc, s, role in specs:
         name = s.name or (s.type if role != "source" else "source")
         if name in seen:
@@ -245,7 +221,8 @@ def _links(config: Config, specs, names) -> dict[str, list[str]]:
 
 
 def _topological_order(config: Config, names, links, specs) -> list[str]:
-    order, state = [], {}
+    order: list[str] = []
+    state: dict[str, str] = {}
 
     def visit(name: str, path: list[str]) -> None:
         if state.get(name) == "done":
@@ -292,35 +269,29 @@ def _params(config: Config, loc, cls, raw: dict) -> Any:
         raise validation_error(config, exc, loc + ("params",)) from None
 
 
-def _build_source(config: Config, loc, name: str, s: SourceSpec, overrides: Overrides, first: bool) -> Source:
-    from_cli = first and overrides.input is not None
-    # With --input the configured uri is only looked at for its kind: an unset variable is fine.
+def _build_source(config: Config, loc: tuple[str, int], name: str, s: SourceSpec) -> Source:
+    given = config.settings.given.get(loc)  # "--input": the command line's uri, taken as it is
     # `uri: ${CAMERA_URL}` or `rtsp://viewer:${CAM_PASS}@10.0.0.7/stream1`.
-    unset = None if from_cli else (lambda name: config.error(loc + ("uri",), f"environment variable {name} is not set"))
-    uri, shown = expand_env(s.uri, unset)
-    if s.kind != "auto" and s.kind not in SOURCES:
-        raise config.error(loc + ("kind",), f"unknown source kind {s.kind!r} (known: auto, {', '.join(sorted(SOURCES))})")
-    configured = s.kind if s.kind != "auto" else detect_kind(uri, config.base_dir)
-    kind, raw = configured, s.params
-    if from_cli:
-        # --input replaces the first source; its params carry over only to the same kind.
-        uri, shown = overrides.input, {}
-        kind = detect_kind(uri, None)
-        raw = s.params if kind == configured else {}
-    cls = SOURCES[kind]
-    if overrides.reconnect_attempts is not None:
-        raw = cls.with_reconnect_attempts(raw, overrides.reconnect_attempts or None)
-    params = _params(config, loc, cls, raw)
-    base_dir = Path.cwd() if from_cli else config.base_dir
+    unset = lambda name: config.error(loc + ("uri",), f"environment variable {name} is not set")  # noqa: E731
+    uri, shown = (s.uri, {}) if given else expand_env(s.uri, unset)
+    cls = SOURCES[source_kind(config, loc, s.kind, uri)]
+    params = _params(config, loc, cls, s.params)
     try:
-        source = cls(name, uri, params, base_dir)
+        source = cls(name, uri, params, Path.cwd() if given else config.base_dir)
     except VpipeError as exc:
         message = scrub(str(exc), uri, shown)
-        if from_cli:
-            raise ConfigError(f"--input: {message}") from None
+        if given:
+            raise ConfigError(f"{given}: {message}") from None
         raise config.error(loc + ("uri",), message) from None
     source.shown = shown
     return source
+
+
+def source_kind(config: Config, loc: tuple[str, int], kind: str, uri: str) -> str:
+    """`kind` if registered, or for `auto` the kind that takes this form of `uri`."""
+    if kind != "auto" and kind not in SOURCES:
+        raise config.error(loc + ("kind",), f"unknown source kind {kind!r} (known: auto, {', '.join(sorted(SOURCES))})")
+    return kind if kind != "auto" else detect_kind(uri, config.base_dir)
 
 
 def uri_form(uri: str, base_dir: Path | None) -> str:
@@ -345,7 +316,7 @@ def detect_kind(uri: str, base_dir: Path | None) -> str:
 def sink_for_output(output: str) -> type[Sink]:
     """The sink that writes what `-o` names: the one that declares its suffix, else (a folder)
     the first swappable sink that writes a folder."""
-    sinks = [cls for cls in ELEMENTS.values() if cls.role == "sink"]
+    sinks = [cls for cls in ELEMENTS.values() if cls.role == "sink" and issubclass(cls, Sink)]
     suffix = Path(output).suffix.lower()
     found = next((cls for cls in sinks if suffix in cls.suffixes), None)
     found = found or next((cls for cls in sinks if cls.swappable and cls.writes_folder), None)
@@ -354,30 +325,15 @@ def sink_for_output(output: str) -> type[Sink]:
     return found
 
 
-def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, device: str,
-                   streams: dict[str, StreamInfo], engine_threads: int, output: str | None,
-                   output_dir: Path | None = None) -> Element:
+def _build_element(config: Config, loc: tuple[str, int], name: str, s: NodeSpec, role: str,
+                   streams: dict[str, StreamInfo], engine_threads: int) -> Element:
     cls = ELEMENTS.get(s.type)
     if cls is None or cls.role != role:
         known = sorted(k for k, c in ELEMENTS.items() if c.role == role)
         raise config.error(loc + ("type",), f"unknown {role} type {s.type!r} (known: {', '.join(known)})")
-    raw = dict(s.params)
-    base_dir = config.base_dir
-    for key in cls.output_params if output_dir is not None else ():
-        if raw.get(key) is not None:
-            # `vpipe bench`: elements that write files still do their work, in a folder deleted afterwards.
-            raw[key] = str(output_dir / name / Path(str(raw[key])).name)
-    if output is not None:
-        # --output replaces the first sink's path (relative to the shell); a folder makes a
-        # video sink write images instead, so one config serves files and image folders alike.
-        wanted = sink_for_output(output)
-        if cls.swappable and wanted is not cls:
-            cls, raw = wanted, {}
-        if not cls.output_params:
-            raise ConfigError(f"--output: the first sink, {name!r}, writes no file ({s.type!r} names no output_params)")
-        raw[cls.output_params[0]] = output
-        base_dir = Path.cwd()
-    params = _params(config, loc, cls, raw)
+    # "--output" (or "--output (its audit)"): the path is the command line's, relative to the shell.
+    given = config.settings.given.get(loc)
+    params = _params(config, loc, cls, s.params)
     engine_path = None
     if cls.engine_tasks:
         if not s.engine:
@@ -389,9 +345,9 @@ def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, devic
         raise config.error(loc + ("engine",), f"{s.type!r} runs no model")
     ctx = Context(
         name=name,
-        base_dir=base_dir,
+        base_dir=Path.cwd() if given else config.base_dir,
         engine_path=engine_path,
-        device=s.device or device,
+        device=s.device or config.spec.device,
         # Model stages share the cores; give each worker an even part rather than all of them.
         threads=s.threads or engine_threads,
         streams=streams,
@@ -400,12 +356,7 @@ def _build_element(config: Config, loc, name: str, s: NodeSpec, role: str, devic
     try:
         return cls(ctx, params)
     except VpipeError as exc:
-        if output is not None and str(exc).startswith("params.path: "):
+        if given and str(exc).startswith("params.path: "):
             # The path came from -o (or follows it: the audit), not from the config's line.
             raise ConfigError(f"--output: {str(exc).removeprefix('params.path: ')}") from None
         raise config.error(loc, f"{name}: {exc}") from None
-
-
-def _writes_audit(type_name: str) -> bool:
-    cls = ELEMENTS.get(type_name)
-    return cls is not None and issubclass(cls, Sink) and cls.audit

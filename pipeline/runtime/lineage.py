@@ -6,7 +6,9 @@ would otherwise leak in silence:
   audit, so the audit would claim covers the pixels lack), unless a metadata-only sink takes it;
 * a sink that writes pictures with no anonymizer before it, unless it says `raw_output: true`;
 * an element that would do nothing on what its upstream provides (`upstream_error`), checked
-  for each source apart: a detector on one camera covers nothing of another merged after it.
+  for each source apart: a detector on one camera covers nothing of another merged after it;
+* an anonymizer after a detector that skips frames (`every: N`) with no tracker between them to
+  carry its boxes across the frames it skipped.
 
 It also gathers warnings (`upstream_warning`) for graphs that anonymize: settings that make a
 stage ignore part of what its detectors report, such as a tracker that no weak box may start.
@@ -32,6 +34,8 @@ class Reach:
     found: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     #: each detector before it -> the lowest score it reports (Element.score_floor).
     floors: dict[str, float] = field(default_factory=dict)
+    #: detectors before it that skip frames, with no stage after them that carries boxes across.
+    gaps: frozenset[str] = frozenset()
 
 
 def check_lineage(config: Config, nodes: dict, order: list[str]) -> list[str]:
@@ -67,8 +71,15 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> list[str]:
         warning = element.upstream_warning(floors)
         if warning:
             warnings.append(f"{name}: {warning}")
+        gaps = frozenset().union(*(r.gaps for r in inputs))
+        if element.fail_closed and gaps:
+            raise config.error(node.loc, f"{name!r} would leave the frames {', '.join(sorted(gaps))} skips "
+                               "(every: N) uncovered: add a track stage between them, which carries boxes "
+                               "across those frames")
         here = Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found,
-                     dict(floors))
+                     dict(floors), frozenset() if element.carries_boxes else gaps)
+        if element.skips_frames():
+            here.gaps = here.gaps | {name}
         floor = element.score_floor()
         if floor is not None:
             here.floors[name] = floor
