@@ -44,58 +44,85 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> list[str]:
     warnings: list[str] = []
     for name in order:
         node = nodes[name]
-        element = node.element
         if node.role == "source":
             reach[name] = Reach(frozenset([name]), covered=False, found={name: {}})
             continue
         inputs = [reach[i] for i in node.inputs]
-        found: dict[str, dict[str, set[str]]] = {}
-        floors: dict[str, float] = {}
-        for r in inputs:  # a join's inputs carry the same sources: what each branch found adds up
-            for source, kinds in r.found.items():
-                for kind, classes in kinds.items():
-                    found.setdefault(source, {}).setdefault(kind, set()).update(classes)
-                found.setdefault(source, {})
-            floors.update(r.floors)
-        if node.fan_in == "join" and len({r.pixels for r in inputs}) > 1 and (
-                node.role != "sink" or element.writes_pixels):
-            origins = ", ".join(f"{i!r} from {'/'.join(sorted(r.pixels))}" for i, r in zip(node.inputs, inputs))
-            raise config.error(node.loc + ("inputs",),
-                               f"{name!r} joins inputs with different pixels ({origins}): a join keeps "
-                               "one input's pixels, so link it after the last stage that changes them")
-        for source in sorted(found):
-            refusal = element.upstream_error(found[source])
-            if refusal:
-                which = f"frames of {source!r}: " if len(found) > 1 else ""
-                raise config.error(node.loc, f"{name}: {which}{refusal}")
-        warning = element.upstream_warning(floors)
+        _refuse_mixed_pixels(config, node, name, inputs)
+        here = _arriving(inputs)
+        warning = _check_upstream(config, node, name, here)
         if warning:
             warnings.append(f"{name}: {warning}")
-        gaps = frozenset().union(*(r.gaps for r in inputs))
-        if element.fail_closed and gaps:
-            raise config.error(node.loc, f"{name!r} would leave the frames {', '.join(sorted(gaps))} skips "
-                               "(every: N) uncovered: add a track stage between them, which carries boxes "
-                               "across those frames")
-        here = Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found,
-                     dict(floors), frozenset() if element.carries_boxes else gaps)
-        if element.skips_frames():
-            here.gaps = here.gaps | {name}
-        floor = element.score_floor()
-        if floor is not None:
-            here.floors[name] = floor
-        if element.changes_pixels:
-            here.pixels = frozenset([name])
-        # fail_closed marks an anonymizer: its output is covered whatever came in.
-        here.covered = here.covered or element.fail_closed
-        for kinds in here.found.values():
-            for kind in element.provides:
-                kinds.setdefault(kind, set()).update(element.class_names())
-        if node.raw_output and not element.writes_pixels:
-            pictures = ", ".join(sorted(n for n, cls in ELEMENTS.items() if issubclass(cls, Sink) and cls.writes_pixels))
-            raise config.error(node.loc + ("raw_output",), f"only sinks that write pictures ({pictures}) take raw_output")
-        if element.writes_pixels and not here.covered and not node.raw_output:
-            raise config.error(node.loc, f"{name!r} would write pixels no anonymize stage covered: add one "
-                               "before it, or set raw_output: true to write them raw on purpose")
-        reach[name] = here
+        reach[name] = _leaving(node.element, name, here)
+        _refuse_raw_pixels(config, node, name, reach[name])
     anonymizes = any(nodes[n].element.fail_closed for n in order if nodes[n].role != "source")
     return warnings if anonymizes else []
+
+
+def _arriving(inputs: list[Reach]) -> Reach:
+    """What reaches a node from its inputs. A join's inputs carry the same sources: what each
+    branch found adds up."""
+    found: dict[str, dict[str, set[str]]] = {}
+    floors: dict[str, float] = {}
+    for r in inputs:
+        for source, kinds in r.found.items():
+            for kind, classes in kinds.items():
+                found.setdefault(source, {}).setdefault(kind, set()).update(classes)
+            found.setdefault(source, {})
+        floors.update(r.floors)
+    return Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found,
+                 floors, frozenset().union(*(r.gaps for r in inputs)))
+
+
+def _leaving(element, name: str, here: Reach) -> Reach:
+    """What leaves a node: `here` with what the element adds, covers or draws."""
+    if element.carries_boxes:
+        here.gaps = frozenset()
+    if element.skips_frames():
+        here.gaps = here.gaps | {name}
+    floor = element.score_floor()
+    if floor is not None:
+        here.floors[name] = floor
+    if element.changes_pixels:
+        here.pixels = frozenset([name])
+    # fail_closed marks an anonymizer: its output is covered whatever came in.
+    here.covered = here.covered or element.fail_closed
+    for kinds in here.found.values():
+        for kind in element.provides:
+            kinds.setdefault(kind, set()).update(element.class_names())
+    return here
+
+
+def _refuse_mixed_pixels(config: Config, node, name: str, inputs: list[Reach]) -> None:
+    if node.fan_in == "join" and len({r.pixels for r in inputs}) > 1 and (
+            node.role != "sink" or node.element.writes_pixels):
+        origins = ", ".join(f"{i!r} from {'/'.join(sorted(r.pixels))}" for i, r in zip(node.inputs, inputs))
+        raise config.error(node.loc + ("inputs",),
+                           f"{name!r} joins inputs with different pixels ({origins}): a join keeps "
+                           "one input's pixels, so link it after the last stage that changes them")
+
+
+def _check_upstream(config: Config, node, name: str, here: Reach) -> str | None:
+    """Refuses an element that would do nothing, or leave skipped frames uncovered, on what
+    reaches it; returns its warning, if any."""
+    element = node.element
+    for source in sorted(here.found):
+        refusal = element.upstream_error(here.found[source])
+        if refusal:
+            which = f"frames of {source!r}: " if len(here.found) > 1 else ""
+            raise config.error(node.loc, f"{name}: {which}{refusal}")
+    if element.fail_closed and here.gaps:
+        raise config.error(node.loc, f"{name!r} would leave the frames {', '.join(sorted(here.gaps))} skips "
+                           "(every: N) uncovered: add a track stage between them, which carries boxes "
+                           "across those frames")
+    return element.upstream_warning(here.floors)
+
+
+def _refuse_raw_pixels(config: Config, node, name: str, here: Reach) -> None:
+    element = node.element
+    if node.raw_output and not element.writes_pixels:
+        pictures = ", ".join(sorted(n for n, cls in ELEMENTS.items() if issubclass(cls, Sink) and cls.writes_pixels))
+        raise config.error(node.loc + ("raw_output",), f"only sinks that write pictures ({pictures}) take raw_output")
+    if element.writes_pixels and not here.covered and not node.raw_output:
+        raise config.error(node.loc, f"{name!r} would write pixels no anonymize stage covered: add one "
+                           "before it, or set raw_output: true to write them raw on purpose")
