@@ -22,6 +22,7 @@ from vpipe.pipeline.api.registry import ELEMENTS, SOURCES, load_elements
 from vpipe.pipeline.api.secrets import expand_env, scrub
 from vpipe.pipeline.runtime.config import Config, NodeSpec, PipelineSpec, QueueSpec, SourceSpec, validation_error
 from vpipe.pipeline.runtime.lineage import check_lineage
+from vpipe.pipeline.runtime.nodes import element_of, source_of
 
 
 @dataclass
@@ -76,11 +77,11 @@ class Graph:
 
     def source_elements(self) -> list[Source]:
         """The sources' elements (a source node holds a Source, every other node an Element)."""
-        return [n.element for n in self.sources if isinstance(n.element, Source)]
+        return [source_of(n) for n in self.sources]
 
     def elements(self) -> list[Element]:
         """The stages' and sinks' elements, in the order of the config."""
-        return [n.element for n in self.nodes.values() if isinstance(n.element, Element)]
+        return [element_of(n) for n in self.nodes.values() if n.role != "source"]
 
     def streams(self) -> dict[str, StreamInfo]:
         return {source.name: source.info for source in self.source_elements()}
