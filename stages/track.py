@@ -34,6 +34,7 @@ class TrackParams(Params):
     high_threshold: float | None = Field(None, ge=0.0, le=1.0, description="detections at or above this score are matched first and may start tracks; null (the default): every detection may, since its detector's own threshold already admitted it (a box that cannot start a track is never coasted or back-filled, so it flickers).")
     low_threshold: float = Field(0.1, ge=0.0, le=1.0, description="with high_threshold set: detections in [low, high) only extend existing tracks (ByteTrack's second association).")
     match_iou: float = Field(0.2, gt=0.0, le=1.0, description="least IoU between a predicted box and a detection for them to be matched.")
+    match_distance: float = Field(1.5, ge=0.0, le=10.0, description="a detection that overlaps no track may still match one whose predicted centre is within this many box sizes (the larger side of either box) of its own: a small, fast object (a 15-px plate moving 15 px a frame, or seen every other frame) overlaps nothing between detections. Overlaps match first. 0: by IoU alone.")
     min_hits: int = Field(1, ge=1, le=100, description="detections a track needs before it may coast; 1 coasts from the first sighting, the safe choice for anonymization (a false positive costs a blurred patch for max_age frames).")
     per_class: bool = Field(True, description="match only detections and tracks of the same class.")
     coast_grow: float = Field(0.05, ge=0.0, le=1.0, description="a coasting box grows by this fraction of its size per side per frame coasted (capped at 50 %): the prediction gets less certain with every frame without a detection.")
@@ -261,30 +262,44 @@ class Tracker(Element[TrackParams]):
 
     def _match(self, tracks: list[Track], candidates: list[int], dets: Detections, keys: list[str],
                group: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
-        """Greedy IoU matching: pairs (track, detection) and the tracks left unmatched.
+        """Greedy matching: pairs (track, detection) and the tracks left unmatched. Pairs that
+        overlap by `match_iou` come first, highest IoU first; then pairs of nearby centres
+        (`match_distance`), nearest first.
 
-        Greedy, highest IoU first, instead of the Hungarian algorithm: it needs no scipy, and with
-        boxes this far apart between objects (plates, faces) both pick the same pairs; ByteTrack's
-        own simple variants and norfair's greedy matcher make the same trade.
+        Greedy instead of the Hungarian algorithm: it needs no scipy, and with boxes this far
+        apart between objects (plates, faces) both pick the same pairs; ByteTrack's own simple
+        variants and norfair's greedy matcher make the same trade.
         """
         if not candidates or not group:
             return [], candidates
         predicted = np.stack([tracks[t].filter.box for t in candidates])
-        iou = box_iou(predicted, dets.boxes[group])
+        boxes = dets.boxes[group]
+        iou = box_iou(predicted, boxes)
+        # One scale: overlaps score 1 + IoU, near centres 1 - distance / reach (0 out of reach).
+        affinity = np.where(iou >= self.params.match_iou, 1.0 + iou, _nearness(predicted, boxes, self.params.match_distance))
         if self.params.per_class:
             same = np.array([[tracks[t].key == keys[d] for d in group] for t in candidates])
-            iou = np.where(same, iou, 0.0)
+            affinity = np.where(same, affinity, 0.0)
         pairs = []
-        iou = iou.copy()
-        while iou.size:
-            r, c = np.unravel_index(int(np.argmax(iou)), iou.shape)
-            if iou[r, c] < self.params.match_iou:
+        while affinity.size:
+            r, c = np.unravel_index(int(np.argmax(affinity)), affinity.shape)
+            if affinity[r, c] <= 0.0:
                 break
             pairs.append((candidates[r], group[c]))
-            iou[r, :] = -1.0
-            iou[:, c] = -1.0
+            affinity[r, :] = -1.0
+            affinity[:, c] = -1.0
         taken = {t for t, _ in pairs}
         return pairs, [t for t in candidates if t not in taken]
+
+
+def _nearness(a: np.ndarray, b: np.ndarray, reach: float) -> np.ndarray:
+    """1 - centre distance / (reach x the larger side of either box), at least 0: (len(a), len(b))."""
+    if reach <= 0.0:
+        return np.zeros((len(a), len(b)))
+    ca, cb = (a[:, :2] + a[:, 2:]) / 2, (b[:, :2] + b[:, 2:]) / 2
+    distance = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=2)
+    side = np.maximum((a[:, 2:] - a[:, :2]).max(axis=1)[:, None], (b[:, 2:] - b[:, :2]).max(axis=1)[None, :])
+    return np.clip(1.0 - distance / np.maximum(reach * side, 1e-6), 0.0, None)
 
 
 def _class_keys(dets: Detections) -> list[str]:
