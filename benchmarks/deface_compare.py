@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -41,10 +42,14 @@ def frames_of(path: Path) -> int:
         return sum(1 for _ in c.decode(video=0))
 
 
-def time_command(command: list[str]) -> float:
+def time_command(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -53,7 +58,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--config", type=Path, help="a vpipe config to run instead of the faces-only graph")
+    parser.add_argument("--config", type=Path, action="append", default=[],
+                        help="a vpipe config to run instead of the faces-only graph (repeatable: each is timed "
+                             "in turn beside deface)")
     args = parser.parse_args()
     deface = shutil.which("deface", path=str(Path(sys.executable).parent)) or shutil.which("deface")
     if not deface:
@@ -62,22 +69,24 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vpipe-deface-"))
     config = work / "graph.yaml"
     config.write_text(GRAPH.format(src=args.video.resolve(), root=ROOT, out=work / "vpipe.mp4", workers=args.workers))
-    vpipe_cmd = [sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(config), "-q", "--overwrite"]
-    if args.config:
-        vpipe_cmd = [sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(args.config), "-i", str(args.video),
-                     "-o", str(work / "vpipe.mp4"), "-q", "--overwrite"]
-    vpipe_s, deface_s = [], []
-    for _ in range(args.repeat):
-        deface_s.append(time_command([deface, str(args.video), "-o", str(work / "deface.mp4")]))
-        vpipe_s.append(time_command(vpipe_cmd))
-    report = {
-        "frames": n,
-        "vpipe_graph": str(args.config) if args.config else "faces only (CenterFace, threshold 0.2)",
-        "deface_fps": round(n / statistics.median(deface_s), 2),
-        "vpipe_fps": round(n / statistics.median(vpipe_s), 2),
-        "vpipe_frames_out": frames_of(work / "vpipe.mp4"),
-    }
-    report["speedup"] = round(report["vpipe_fps"] / report["deface_fps"], 3)
+    run = [sys.executable, "-m", "vpipe.pipeline.apps.cli", "run"]
+    commands = {"deface": [deface, str(args.video), "-o", str(work / "deface.mp4")]}
+    if not args.config:
+        commands["vpipe faces only (CenterFace, threshold 0.2)"] = run + [str(config), "-q", "--overwrite"]
+    for path in args.config:
+        commands[f"vpipe {path}"] = run + [str(path), "-i", str(args.video), "-o", str(work / "vpipe.mp4"), "-q",
+                                           "--overwrite"]
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(args.repeat):  # alternated, so that the machine's load falls on each alike
+        for name, command in commands.items():
+            times[name].append(time_command(command))
+    base = statistics.median(wall for wall, _ in times["deface"])
+    report = {"video": str(args.video), "frames": n, "runs": {}}
+    for name, measured in times.items():
+        wall = statistics.median(w for w, _ in measured)
+        cpu = statistics.median(c for _, c in measured)
+        report["runs"][name] = {"fps": round(n / wall, 2), "wall_s": round(wall, 1), "cpu_s_per_frame": round(cpu / n, 3),
+                                "speed_vs_deface": round(base / wall, 3)}
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
