@@ -63,6 +63,16 @@ TIERS = {
 }
 
 
+def pytest_configure(config) -> None:
+    """pytest-xdist's workers ignore SIGINT, and the vpipe processes the tests start would inherit
+    that: a test's SIGINT (a user's Ctrl-C) would then do nothing before a run installs its own
+    handler. Python's own handler is put back, so the children start with SIGINT's default."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
         tier = TIERS.get(item.module.__name__.rpartition(".")[2])

@@ -140,8 +140,12 @@ sinks: [{{type: jsonl, params: {{path: {tmp_path}/audit.jsonl}}}}]
     assert status["cameras"]["source"]["fps"] >= 0 and picture.shape == (180, 320, 3)
 
 
-def test_vpipe_serve_needs_no_overwrite_and_stays_up_after_the_stream_ends(tmp_path):
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_vpipe_serve_needs_no_overwrite_and_stays_up_after_the_stream_ends(tmp_path, sigint):
+    """`ignored`: started by a parent that ignores SIGINT (a script's background job, a test
+    runner's worker), Ctrl-C must still close the page once the stream has ended."""
     port = free_port()
+    inherit = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" else None
     audit = tmp_path / "audit.jsonl"
     audit.write_text("an earlier run's audit\n")
     config = write_config(tmp_path, f"""
@@ -153,7 +157,7 @@ sinks: [{{type: jsonl, params: {{path: {audit}}}}}]
 """)
     proc = subprocess.Popen([sys.executable, "-m", "vpipe.pipeline.apps.cli", "serve", str(config), "--port", str(port),
                              "-q", "--max-frames", "5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, cwd=ROOT)
+                            text=True, cwd=ROOT, preexec_fn=inherit)
     try:
         status = wait_for(lambda: (s := json.loads(get(f"http://127.0.0.1:{port}/api/status")))["ended"] and s,
                           "the stream's end on the page", proc)
@@ -162,7 +166,11 @@ sinks: [{{type: jsonl, params: {{path: {audit}}}}}]
         picture = get(f"http://127.0.0.1:{port}/frame/source.jpg")
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert status["cameras"]["source"]["frames"] == 5 and picture[:2] == b"\xff\xd8"
     assert proc.returncode == 0, out
     assert "the stream has ended" in out and "exists" not in out

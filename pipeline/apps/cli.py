@@ -362,7 +362,10 @@ def serve(
         try:
             _run(graph, max_frames, Watch(quiet=quiet))
             typer.echo("the stream has ended: the page shows its last picture until Ctrl-C", err=True)
-            signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop, like Ctrl-C: scratch removed
+            # A stop, like Ctrl-C: scratch removed. SIGINT too: a parent may have left it ignored
+            # (a script's background job, a test runner's worker), and the page would never close.
+            for stop in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(stop, signal.default_int_handler)
             threading.Event().wait()
         except KeyboardInterrupt:
             pass
