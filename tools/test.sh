@@ -33,4 +33,7 @@ if [ $# -eq 0 ]; then
   (cd "$tree" && MYPYPATH="$PWD" ../bin/mypy --config-file ../../pyproject.toml --cache-dir ../mypy-cache \
     -p vpipe.pipeline -p vpipe.engines -p vpipe.stages)
 fi
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist), a file each at a time: most of the suite waits on subprocesses,
+# servers and video files, so two share CI's two cores well; a file's tests keep their order and
+# their module fixtures. `-p no:xdist` turns it off.
+exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@"

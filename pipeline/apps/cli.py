@@ -302,10 +302,19 @@ def review(
     state = Review(original, anonymized, audit, config or DEFAULT_CONFIG, user, web_password(user))
     server = serve_review(state, port)
     typer.echo(f"review: http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)", err=True)
+    _stop_on_ctrl_c()
     try:
         server.serve_forever()
     finally:
         server.server_close()
+
+
+def _stop_on_ctrl_c() -> None:
+    """A page that stays up until Ctrl-C: SIGINT and SIGTERM both stop it, cleanly. SIGINT is set
+    even where a parent left it ignored (a script's background job, a test runner's worker): the
+    page could not be closed otherwise."""
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.default_int_handler)
 
 
 def web_password(user: str | None) -> str | None:
@@ -362,10 +371,7 @@ def serve(
         try:
             _run(graph, max_frames, Watch(quiet=quiet))
             typer.echo("the stream has ended: the page shows its last picture until Ctrl-C", err=True)
-            # A stop, like Ctrl-C: scratch removed. SIGINT too: a parent may have left it ignored
-            # (a script's background job, a test runner's worker), and the page would never close.
-            for stop in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(stop, signal.default_int_handler)
+            _stop_on_ctrl_c()
             threading.Event().wait()
         except KeyboardInterrupt:
             pass
