@@ -176,7 +176,12 @@ def kept_detail(before: np.ndarray, after: np.ndarray, box, width: int, height: 
     edges add energy of their own. Call it where region_detail(before) is not None."""
     o, a = _fine_detail(before, box, width, height), _fine_detail(after, box, width, height)
     assert o is not None and a is not None  # one box, frames of one size: the same mask
-    o, a = o - o.mean(), a - a.mean()
+    return _projection(o, a)
+
+
+def _projection(original: np.ndarray, output: np.ndarray) -> float:
+    """The output's detail projected on the original's, both less their mean."""
+    o, a = original - original.mean(), output - output.mean()
     return float((o * a).mean() / (o * o).mean())
 
 
@@ -414,11 +419,13 @@ def _coverage(before, after, rects, position: int, record: dict, result: Result)
     found = []
     for box in rects:
         result.regions += 1
-        reference = region_detail(before, box, w, h)
-        if reference is None or reference < FLAT:
+        original = _fine_detail(before, box, w, h)  # once: its variance, then the projection
+        if original is None or original.var() < FLAT:
             result.flat += 1
             continue
-        ratio = kept_detail(before, after, box, w, h)
+        output = _fine_detail(after, box, w, h)
+        assert output is not None  # one box, frames of one size: the same mask
+        ratio = _projection(original, output)
         legible = legibility(before, after, box)
         if ratio >= DETAIL_RATIO:
             why = f"listed as covered, but {ratio:.0%} of the original's detail remains"
