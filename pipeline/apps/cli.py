@@ -189,7 +189,8 @@ def _verify(original: Path, anonymized: Path, audit: Path | None = None, config:
     from vpipe.pipeline.verify.report import progress_bar, report_paths, write_reports
 
     # The original stands in for the config's source: probing a camera there would be pointless.
-    graph = _build(config, Overrides(input=str(original), device=device)) if config else None
+    # Its detectors run one after the other on each frame (sequential): each engine gets every core.
+    graph = _build(config, Overrides(input=str(original), device=device, sequential=True)) if config else None
     try:
         # The model stages that find boxes (detect), by what they declare rather than by name.
         detect = [e for e in graph.elements() if "detections" in e.provides and e.engine_tasks] if graph else []
