@@ -84,10 +84,6 @@ def outputs(tmp_path_factory, roadview_run) -> dict:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect (docs/verify.md, Limits): the part-3 plate model's false cover over the clip's rocket "
-    "(frames 158-191) cuts the launch tower's lattice with a straight edge, and verify's plate detector "
-    "scores that edge 0.63 on frame 162 of the output (nothing there in the original): one residual"))
 def test_a_clean_output_verifies_with_no_candidate(outputs):
     clean = outputs["clean"]
     report = clean["report"]

@@ -75,11 +75,12 @@ class FixedDetectors:
         return max(f[1] for f in found)
 
 
-def residuals(on_output: float, on_original: float) -> tuple[list[Candidate], Result]:
+def residuals(on_output: float, on_original: float, covers: list | None = None) -> tuple[list[Candidate], Result]:
     before = np.zeros((60, 60, 3), np.uint8)
     after = before.copy()
     result = Result(None, None, None)
-    found = _residuals(FixedDetectors(after, on_output, on_original), before, after, [], 0, {"index": 0}, result)
+    found = _residuals(FixedDetectors(after, on_output, on_original), before, after, covers or [], 0,
+                       {"index": 0}, result)
     return found, result
 
 
@@ -90,6 +91,18 @@ def test_a_residual_near_the_threshold_where_the_original_scored_under_it_is_the
     assert [c.kind for c in found] == ["residual:face"] and result.near_threshold == 0
     found, _ = residuals(0.7, 0.1)  # far over the threshold: the output's own, whatever the original
     assert [c.kind for c in found] == ["residual:face"]
+
+
+def test_a_residual_on_a_covers_edge_counts_only_where_the_original_holds_it():
+    edge = [[0, 0, 60, 15]]  # a cover over the top quarter of the found box [10, 10, 30, 30]
+    found, result = residuals(0.7, 0.1, edge)  # the edge made it: the original holds nothing there
+    assert found == [] and result.cover_edges == 1 and result.near_threshold == 0
+    found, result = residuals(0.7, 0.5, edge)  # half-covered, and the original holds it: a leak
+    assert [c.kind for c in found] == ["residual:face"] and result.cover_edges == 0
+    found, result = residuals(0.7, 0.1, [[0, 0, 60, 7]])  # a cover ending 3 px above the box: against it
+    assert found == [] and result.cover_edges == 1
+    found, result = residuals(0.7, 0.1, [[40, 40, 60, 60]])  # a cover elsewhere: the output's own find
+    assert [c.kind for c in found] == ["residual:face"] and result.cover_edges == 0
 
 
 def test_repeats_on_one_box_are_one_entry_ranked_after_single_finds():

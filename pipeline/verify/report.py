@@ -59,6 +59,7 @@ def page(result: Result, folder: Path) -> str:
             ("frames checked", str(result.frames)), ("regions verified", str(result.regions)),
             ("of which flat in the original", str(result.flat)), ("frames covered whole", str(result.whole_frames)),
             ("residuals dropped as the run's own decision", str(result.near_threshold)),
+            ("residuals on a cover's edge, absent from the original", str(result.cover_edges)),
             ("detectors (check 2)", "; ".join(result.detectors) or "none")]
     rows += [(f"candidates: {kind}", str(n)) for kind, n in sorted(counts.items())]
     summary = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
