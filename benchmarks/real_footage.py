@@ -73,6 +73,10 @@ DESIGNS: dict[str, dict[str, dict]] = {
     "every2": {"faces": {"every": 2}, "plates": {"every": 2}},
     "every2+faces_half": {"faces": {"every": 2, "full_frame_scale": 0.5}, "plates": {"every": 2}},
     "plates_every2": {"plates": {"every": 2}},
+    # roadview before `revisit` (2026-12-04): two tiles a look at any size, so at 1920x1080 a face
+    # tile came round once in 40 frames.
+    "no_revisit": {"faces": {"tiles": {"size": 320, "overlap": 0.25, "scale": 2.0, "per_frame": 2}},
+                   "plates": {"tiles": {**PLATE_TILES, "per_frame": 2}}},
 }
 
 

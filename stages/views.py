@@ -7,7 +7,8 @@ the frame at their own resolution brings small objects back into range:
 * **tiles**: overlapping crops of `size` frame pixels, each fed to the network at its own
   resolution (or enlarged by `scale`, for models that take any input size);
 * **rotation**: on video, only `per_frame` tiles each frame, in turn; the tracker coasts and the
-  look-ahead back-fills between a tile's visits, so the cost per frame stays bounded;
+  look-ahead back-fills between a tile's visits, so the cost per frame stays bounded. `revisit`
+  bounds the time between visits instead: a larger frame has more tiles, so it takes more a look;
 * **a cascade**: crops around boxes of another class (the plate model's own `vehicle` boxes),
   enlarged to the network's input, so a far car's plate is seen several times bigger.
 
@@ -73,6 +74,19 @@ def in_rotation(grid: list[View], index: int, per_frame: int | None) -> list[Vie
         return grid
     first = index * per_frame
     return [grid[(first + k) % len(grid)] for k in range(per_frame)]
+
+
+def tiles_per_look(count: int, per_frame: int | None, revisit: int | None, every: int = 1) -> int | None:
+    """How many of `count` tiles in rotation one look takes: `per_frame`, or more where taking
+    `per_frame` would leave a tile unvisited for longer than `revisit` frames (looks are `every`
+    frames apart). None: every tile on every look."""
+    if per_frame is None and revisit is None:
+        return None
+    least = per_frame or 1
+    if revisit is None:
+        return least
+    looks = max(1, revisit // every)  # looks within `revisit` frames
+    return max(least, ceil(count / looks))
 
 
 def crops_around(boxes: np.ndarray, width: int, height: int, margin: float, min_side: int) -> list[View]:

@@ -20,7 +20,7 @@ from vpipe.pipeline.api.frame import Frame
 from vpipe.stages.detect import Detect, DetectParams
 from vpipe.stages.lookahead import Lookahead, LookaheadParams
 from vpipe.stages.track import Tracker, TrackParams
-from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid
+from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid, tiles_per_look
 from vpipe.tools.data.make_sample import CAR, PLATE, car_origin, plate_box
 
 PLATES = ROOT / "models" / "plates_ssdlite_mnv2.onnx"
@@ -53,6 +53,37 @@ def test_rotation_visits_every_tile_once_per_cycle():
     seen = [v for i in range(8) for v in in_rotation(grid, i, 2)]
     assert set(seen) == set(grid)  # 8 frames of 2 tiles reach all 15
     assert in_rotation(grid, 5, None) == grid
+
+
+def test_tiles_per_look_keeps_the_revisit_bound():
+    assert tiles_per_look(15, None, None) is None and tiles_per_look(15, 2, None) == 2
+    assert tiles_per_look(6, 2, 16, every=2) == 2   # 720p plates: 3 looks, 6 frames, within 16
+    assert tiles_per_look(15, 2, 16, every=2) == 2  # 1080p plates: 8 looks, 16 frames
+    assert tiles_per_look(40, 2, 16, every=2) == 5  # 1080p faces: 20 looks (40 frames) -> 8 looks
+    assert tiles_per_look(40, None, 16, every=2) == 5
+    assert tiles_per_look(40, 2, 1, every=2) == 40  # a bound under `every`: every tile each look
+
+
+def _longest_gap(stage: Detect, width: int, height: int, frames: int) -> tuple[set[View], int]:
+    """The tiles `stage` visits in `frames` video frames of width x height, and the most frames
+    any of them waits between two visits."""
+    image, last, gap = np.zeros((height, width, 3), np.uint8), {}, 0
+    for i in range(frames):
+        if stage.looks_at(Frame(image, "cam", i, i / 25, 0.0, 0.0)):
+            for view in stage.views(Frame(image, "cam", i, i / 25, 0.0, 0.0))[1:]:
+                gap = max(gap, i - last.get(view, i))
+                last[view] = i
+    return set(last), gap
+
+
+def test_revisit_takes_more_tiles_a_look_on_a_larger_frame():
+    rotating = detector(tiles={"size": 512, "per_frame": 2}, every=2)
+    bounded = detector(tiles={"size": 512, "per_frame": 2, "revisit": 8}, every=2)
+    for width, height in ((1280, 720), (1920, 1080)):
+        tiles, gap = _longest_gap(bounded, width, height, 64)
+        assert tiles == set(tile_grid(width, height, 512, 0.25)) and gap <= 8
+    assert _longest_gap(rotating, 1920, 1080, 64)[1] == 16  # 15 tiles, two a look, a look every 2 frames
+    assert len(bounded.views(Frame(np.zeros((720, 1280, 3), np.uint8), "cam", 0, 0.0, 0.0, 0.0))) == 1 + 2
 
 
 def test_crops_around_stay_inside_the_frame_and_reach_min_side():
