@@ -142,12 +142,25 @@ def roadview_run(tmp_path_factory) -> dict:
 
     A whole run of the default graph (faces and plates, each with tiles) is the suite's costliest
     step; the tests of that one output (it runs, it covers the plate in every frame, it verifies
-    clean) share it instead of each running it again."""
+    clean) share it instead of each running it again. Under pytest-xdist each worker has a session
+    of its own: the first worker to ask makes the run in the folder they share, under a lock, and
+    the others read it."""
+    import fcntl
+    import json
     import subprocess
-    import sys
 
-    out = tmp_path_factory.mktemp("roadview") / "roadview.mp4"
-    result = subprocess.run([sys.executable, "-m", "vpipe.pipeline.apps.cli", "run",
-                             str(ROOT / "configs" / "roadview.yaml"), "-o", str(out), "-q"],
-                            capture_output=True, text=True, timeout=900)
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "roadview_run"
+    folder.mkdir(exist_ok=True)
+    out, done = folder / "roadview.mp4", folder / "result.json"
+    command = [sys.executable, "-m", "vpipe.pipeline.apps.cli", "run", str(ROOT / "configs" / "roadview.yaml"),
+               "-o", str(out), "-q"]
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+            done.write_text(json.dumps({"returncode": result.returncode, "stdout": result.stdout,
+                                        "stderr": result.stderr}))
+        made = json.loads(done.read_text())
+    result = subprocess.CompletedProcess(command, made["returncode"], made["stdout"], made["stderr"])
     return {"result": result, "video": out, "audit": out.with_suffix(".jsonl")}
