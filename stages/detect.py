@@ -23,7 +23,7 @@ from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid
 class TileParams(Params):
     size: int = Field(512, ge=32, le=4096, description="tile side in frame pixels; for a model of fixed input size, its input side looks at the frame at its own resolution.")
     overlap: float = Field(0.25, ge=0.0, lt=0.9, description="share of a tile its neighbour also covers: an object up to overlap x size lies whole in some tile.")
-    per_frame: int | None = Field(None, ge=1, le=1000, description="video: look at this many tiles per frame, in turn (the tracker coasts and the look-ahead back-fills between a tile's visits); null: every tile on every frame. Photos, which have no next frame, always get every tile.")
+    per_frame: int | None = Field(None, ge=1, le=1000, description="video: look at this many tiles per frame, in turn (the tracker coasts and the look-ahead back-fills between a tile's visits); null: every tile on every frame, unless `revisit` sets the rotation. Photos, which have no next frame, always get every tile.")
     revisit: int | None = Field(None, ge=1, le=1000, description="video: look at each tile at least once in this many frames; where `per_frame` tiles a look would take longer to come round (a larger frame has more tiles), a look takes more. Keep it within the tracker's reach (track.max_age + lookahead.frames) so an object only a tile finds stays covered between visits.")
     scale: float = Field(1.0, ge=0.25, le=4.0, description="models that take any input size (CenterFace): enlarge each tile by this before the network, so objects this much smaller are found.")
 
