@@ -12,6 +12,7 @@ Importing such a module registers its elements; a name that is taken already is 
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 if TYPE_CHECKING:  # element.py imports this module
@@ -53,8 +54,12 @@ GROUP = "vpipe.elements"
 BUILTINS = "vpipe.stages"
 
 
+@cache
 def load_elements() -> None:
-    """Import every module of the `vpipe.elements` entry points (each registers its elements)."""
+    """Import every module of the `vpipe.elements` entry points (each registers its elements),
+    once a process: reading the entry points scans every installed distribution's metadata (a few
+    ms each time, and config loading, overrides and the graph builder each ask). A failure is
+    not remembered: the next call tries again."""
     from importlib import import_module
     from importlib.metadata import entry_points
 

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -18,6 +19,8 @@ from vpipe.pipeline.apps.commands import LazyGroup
 
 if TYPE_CHECKING:  # the CLI imports its runtime lazily: `vpipe --help` stays fast
     from collections.abc import Mapping
+
+    from typer._click import Command  # click's, as typer types it (newer typer vendors click)
 
     from vpipe.pipeline.api.element import Element, Source
     from vpipe.pipeline.apps.batch import FileResult
@@ -560,13 +563,20 @@ def missing_extra(module: str) -> str:
     return f"this needs the Python module {top!r}, which is not installed{hint}"
 
 
+@cache
+def _command() -> Command:
+    """The click command typer builds from `app` (what `app(...)` builds on every call): once a
+    process, for callers of main() in one process, such as the tests."""
+    return typer.main.get_command(app)
+
+
 def main() -> None:
     """Entry point: every VpipeError is one line on stderr and a non-zero exit, no traceback."""
     from vpipe.pipeline.apps.memory import tune_allocator
 
     tune_allocator()
     try:
-        code = app(args=_bare_ray(sys.argv[1:]), standalone_mode=False)
+        code = _command().main(args=_bare_ray(sys.argv[1:]), standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except VpipeError as exc:

@@ -10,6 +10,7 @@ Each is imported only when it runs or `vpipe --help` lists it, so `vpipe run` ne
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
@@ -40,7 +41,9 @@ class LazyGroup(TyperGroup):
         return command
 
 
+@cache
 def _points() -> dict[str, EntryPoint]:
+    """The commands' entry points, read once a process (a scan of every distribution's metadata)."""
     return {point.name: point for point in entry_points(group=GROUP)}
 
 
