@@ -13,6 +13,7 @@ import pytest
 import elements  # noqa: F401  (registers the test elements)
 from conftest import SAMPLE, write_config
 from vpipe.pipeline.api.errors import StageError
+from vpipe.pipeline.api.frame import Frame
 from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
 from vpipe.pipeline.runtime.queues import END, FrameQueue
@@ -174,6 +175,25 @@ def test_drop_oldest_keeps_the_freshest_frames():
     q.put(END)  # end markers are never dropped
     assert q.dropped == 3
     assert [q.get(), q.get(), q.get()] == [3, 4, END]
+
+
+def test_a_dropped_frames_audit_goes_to_the_frame_after_it():
+    # A camera's first frame after a reconnect carries the gap; the burst after the reconnect
+    # pushes it out of a live edge's queue. The record must keep the gap.
+    q = FrameQueue(2, "drop_oldest")
+    frames = [Frame(np.zeros((2, 2, 3), np.uint8), "cam", i, i / 25, 0.0, 0.0) for i in range(4)]
+    frames[0].audit["capture"] = {"reconnects": 1, "gap_s": 2.1}
+    frames[2].audit["capture"] = {"reconnects": 1}
+    for frame in frames:
+        q.put(frame)
+    assert q.dropped == 2 and [q.get().index, q.get().index] == [2, 3]
+    assert frames[2].audit == {"capture": {"reconnects": 1, "gap_s": 2.1}}  # its own value kept, the gap added
+    single = FrameQueue(1, "drop_oldest")  # nothing queued after it: the incoming frame takes it
+    first, second = (Frame(np.zeros((2, 2, 3), np.uint8), "cam", i, i / 25, 0.0, 0.0) for i in range(2))
+    first.audit["capture"] = {"gap_s": 3.0}
+    single.put(first)
+    single.put(second)
+    assert single.get() is second and second.audit == {"capture": {"gap_s": 3.0}}
 
 
 def test_block_waits_for_room():

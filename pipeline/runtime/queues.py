@@ -39,7 +39,7 @@ class FrameQueue:
             if item is not END:
                 while self._frames >= self.size and not self._closed:
                     if self.overflow == "drop_oldest":
-                        self._drop_oldest_frame()
+                        self._drop_oldest_frame(item)
                     else:
                         self._cond.wait()
                 if self._closed:
@@ -88,10 +88,27 @@ class FrameQueue:
             self._frames -= 1
         return item
 
-    def _drop_oldest_frame(self) -> None:
+    def _drop_oldest_frame(self, incoming: Any) -> None:
         for i, item in enumerate(self._items):
             if item is not END:
                 del self._items[i]
                 self._frames -= 1
                 self.dropped += 1
+                later = (x for x in self._items if x is not END)  # the dropped frame's successor
+                _hand_on_audit(item, next(later, incoming))
                 return
+
+
+def _hand_on_audit(dropped: Any, successor: Any) -> None:
+    """A dropped frame's audit entries go to the frame after it, so the record keeps them: a
+    camera's first frame after a reconnect carries the gap, and it is the first that the burst
+    after the reconnect pushes out. The successor's own values win where both have one."""
+    notes, own = getattr(dropped, "audit", None), getattr(successor, "audit", None)
+    if not notes or not isinstance(own, dict):
+        return
+    for key, value in notes.items():
+        mine = own.get(key)
+        if isinstance(value, dict) and isinstance(mine, dict):
+            own[key] = {**value, **mine}
+        elif key not in own:
+            own[key] = value
