@@ -49,6 +49,8 @@ def build_apply(original: Path, audit: Path, output: str, config_path: Path, dev
     picture = next((s for s in spec.sinks if _picture_sink(ELEMENTS.get(s.type))), None) or NodeSpec(
         type=_first_type(_picture_sink, "writes pictures to files (`swappable`)"), params={"path": output})
     audit_sink = _first_type(lambda cls: issubclass(cls, Sink) and cls.audit, "writes the audit")
+    # Its path here only makes the spec valid: the -o override puts the audit beside the output
+    # (OUT.jsonl beside OUT.mp4, FOLDER.jsonl beside a folder; runtime/overrides.py).
     spec.stages = [NodeSpec(type=renderer, name="apply", params={"audit": str(audit.resolve()), "anonymizers": anonymizers})]
     spec.sinks = [picture.model_copy(update={"inputs": None, "name": None}),
                   NodeSpec(type=audit_sink, name="audit", params={"path": str(Path(output).with_suffix(".jsonl"))})]
