@@ -10,6 +10,8 @@ import threading
 from collections import deque
 from typing import Any
 
+from vpipe.pipeline.api.frame import Frame
+
 #: Marks the end of one producer's stream; never dropped, never counted against the bound.
 END = object()
 
@@ -103,9 +105,9 @@ def _hand_on_audit(dropped: Any, successor: Any) -> None:
     """A dropped frame's audit entries go to the frame after it, so the record keeps them: a
     camera's first frame after a reconnect carries the gap, and it is the first that the burst
     after the reconnect pushes out. The successor's own values win where both have one."""
-    notes, own = getattr(dropped, "audit", None), getattr(successor, "audit", None)
-    if not notes or not isinstance(own, dict):
+    if not (isinstance(dropped, Frame) and isinstance(successor, Frame) and dropped.audit):
         return
+    notes, own = dropped.audit, successor.audit
     for key, value in notes.items():
         mine = own.get(key)
         if isinstance(value, dict) and isinstance(mine, dict):
