@@ -310,8 +310,9 @@ class Detectors:
                  ) -> list[tuple[list[float], float, str, str, float]]:
         """(box, score, class, pass, the run's threshold) of each object found, `pass` being
         "frame" or "tiles"; with `dedupe` off, every view's boxes. `index`: the video frame's
-        index, so detect stages that look at tiles in rotation look where the run did on that
-        frame; None for a photo, which gets every tile."""
+        index, so detect stages that look at tiles in rotation take the next ones on each frame
+        (verify looks at every frame, so it need not pick the run's tiles); None for a photo,
+        which gets every tile."""
         found = []
         for x, y, s, view in self._views(image):
             frame = Frame(view, "verify", index or 0, None if index is None else 0.0, 0.0, 0.0)
