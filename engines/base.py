@@ -32,6 +32,10 @@ class Engine(Protocol):
         """Run one inference; returns every output by name."""
         ...
 
+    def warmup(self, runs: int = 1) -> None:
+        """Run on zeros, so that the first real frame does not pay for allocation and setup."""
+        ...
+
 
 class EngineError(VpipeError):
     """An engine that cannot be opened or run; the message names the file."""

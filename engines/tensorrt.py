@@ -159,6 +159,20 @@ class TensorRTEngine:
         check(rt.cudaStreamSynchronize(self.stream))
         return results
 
+    def warmup(self, runs: int = 1) -> None:
+        """Run on zeros at each input's shape, or its profile's optimal one where it is dynamic:
+        the first frame then pays neither for the device buffers nor for CUDA's lazy loading.
+        Untested on the machines this was written on (no TensorRT there)."""
+        feeds = {}
+        for spec in self.inputs:
+            if all(isinstance(d, int) for d in spec.shape):
+                shape = tuple(int(d) for d in spec.shape if d is not None)
+            else:
+                shape = tuple(int(d) for d in self.engine.get_tensor_profile_shape(spec.name, 0)[1])
+            feeds[spec.name] = np.zeros(shape, spec.dtype)
+        for _ in range(runs):
+            self.run(feeds)
+
     def close(self) -> None:
         for buffer in [*self._buffers.values(), *self._allocator.buffers.values()]:
             buffer.free()

@@ -65,9 +65,7 @@ class ModelElement(Element[P]):
         return None
 
     def open(self) -> None:
-        warmup = getattr(self.engine, "warmup", None)
-        if warmup:
-            warmup()
+        self.engine.warmup()
 
 
 def output_folder(ctx: Context, value: str, field_name: str) -> Path:
