@@ -166,7 +166,7 @@ class TensorRTEngine:
         feeds = {}
         for spec in self.inputs:
             if all(isinstance(d, int) for d in spec.shape):
-                shape = tuple(int(d) for d in spec.shape if d is not None)
+                shape = tuple(d for d in spec.shape if isinstance(d, int))  # all of them: typed for mypy
             else:
                 shape = tuple(int(d) for d in self.engine.get_tensor_profile_shape(spec.name, 0)[1])
             feeds[spec.name] = np.zeros(shape, spec.dtype)

@@ -149,11 +149,8 @@ class Detect(ModelElement[DetectParams]):
             if not (p.full_frame and grid == [whole]):  # one tile that is the whole frame: seen already
                 # Counted in looks, so that `every` does not make the rotation skip tiles.
                 looks = frame.index // p.every
-                if frame.pts is None:  # a photo: every tile
-                    views += grid
-                else:
-                    views += in_rotation(grid, looks, tiles_per_look(len(grid), p.tiles.per_frame,
-                                                                     p.tiles.revisit, p.every))
+                per_look = tiles_per_look(len(grid), p.tiles.per_frame, p.tiles.revisit, p.every)
+                views += in_rotation(grid, looks, per_look if frame.pts is not None else None)  # photos: all
         return views
 
     def _look(self, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
