@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -161,3 +162,29 @@ def test_styles_draw_one_kind_only_and_unknown_ones_are_one_line(fonts, tmp_path
     assert (tmp_path / "all/images/000000.jpg").read_bytes() != (tmp_path / "moto/images/000000.jpg").read_bytes()
     with pytest.raises(VpipeError, match=r"--styles zz: unknown \(known: kr, eu"):
         ps.generate(tmp_path / "bad", 1, styles=["moto", "zz"], log=None)
+
+
+def test_close_up_backgrounds_never_show_an_unlabelled_or_cut_plate(tmp_path):
+    """A real photo enlarged into a close-up keeps each plate whole and labelled, or leaves it out."""
+    photo = np.full((300, 400, 3), 90, np.uint8)
+    photo[140:160, 200:260] = (0, 0, 255)  # the plate, pure red (BGR)
+    cv2.imwrite(str(tmp_path / "car.png"), photo)
+    pool = ps.BackgroundPool([tmp_path / "car.png"], {"car.png": [(1, [200.0, 140.0, 60.0, 20.0]),
+                                                                  (2, [150.0, 100.0, 200.0, 120.0])]})
+    kinds = set()
+    for i in range(120):
+        canvas = ps.Canvas(np.zeros((360, 480, 3), np.uint8), np.zeros((360, 480), bool))
+        ps._photo_background(canvas, np.random.default_rng([13, i]), pool)
+        red = (canvas.rgb[..., 0] > 200) & (canvas.rgb[..., 1] < 60) & (canvas.rgb[..., 2] < 60)
+        plates = [a["bbox"] for a in canvas.annotations if a["category_id"] == 1]
+        if not plates:
+            assert not red.any(), f"image {i}: a plate shows with no label"
+            kinds.add("plate left out")
+            continue
+        (x, y, w, h), = plates
+        ys, xs = np.nonzero(red)
+        assert xs.min() >= x - 2 and xs.max() <= x + w + 2 and ys.min() >= y - 2 and ys.max() <= y + h + 2, i
+        assert abs(w / h - 3) < 0.15, f"image {i}: the labelled plate is cut"  # the photo and canvas are 4:3
+        kinds.add("close-up" if w > 60 * 480 / 400 * 1.4 else "whole photo")
+        assert all(a["bbox"][2] > 1 for a in canvas.annotations)
+    assert kinds == {"plate left out", "close-up", "whole photo"}
