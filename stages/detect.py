@@ -124,6 +124,13 @@ class Detect(ModelElement[DetectParams]):
     def skips_frames(self) -> bool:
         return self.params.every > 1
 
+    def revisit_frames(self) -> int | None:
+        tiles = self.params.tiles
+        if tiles and (tiles.per_frame or tiles.revisit):
+            # per_frame alone: 0, a larger frame's tiles take longer to come round
+            return max(tiles.revisit, self.params.every) if tiles.revisit else 0
+        return self.params.every if self.params.every > 1 else None
+
     def looks_at(self, frame: Frame) -> bool:
         """Video frames between every N-th are passed on untouched; photos (no timestamp) are
         always looked at, having no neighbours to carry boxes from."""

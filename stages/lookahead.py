@@ -101,6 +101,11 @@ class Lookahead(Element[LookaheadParams]):
         self.fill_source = f"{self.name}:backfill"
         self.gap_source = f"{self.name}:interpolate"
 
+    def bridges_frames(self) -> int:
+        # A track found again after a gap is interpolated; one the tracker dropped is a new
+        # track, back-filled: either way the N frames before a detection are covered.
+        return self.params.frames
+
     def __call__(self, frame: Frame) -> Frame | None:
         buffer, ended = self.buffers.at(frame)
         if ended is not None:

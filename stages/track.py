@@ -151,11 +151,13 @@ class Tracker(Element[TrackParams]):
 
     Params = TrackParams
     provides = ("tracks",)
-    carries_boxes = True
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.states = PerSource(SourceState)
+
+    def bridges_frames(self) -> int:
+        return self.params.max_age
 
     def upstream_warning(self, floors: dict[str, float]) -> str | None:
         high = self.params.high_threshold

@@ -275,3 +275,33 @@ sinks: [{{type: jsonl, params: {{path: "{tmp_path}/a.jsonl"}}}}]
     assert code == 2 and "'blur' would leave the frames plates skips" in err and "Traceback" not in err
     code, _, err = run_cli(monkeypatch, capsys, "validate", graph("  - {name: track, type: track}"))
     assert code in (0, None), err
+
+
+def test_validate_warns_when_tiles_come_round_slower_than_tracking_bridges(monkeypatch, capsys, tmp_path):
+    """A tile visited once in R frames leaves R - 1 frames that the tracker's coasting (max_age) and
+    the look-ahead's back-fill (frames) must bridge; validate says so when they cannot."""
+    from test_config_errors import run_cli
+
+    from conftest import write_config
+
+    def graph(tiles: str, between: str) -> str:
+        return str(write_config(tmp_path, f"""
+sources: [{{uri: "{{ROOT}}/samples/roadview.mp4"}}]
+stages:
+  - {{name: plates, type: detect, engine: "{{ROOT}}/models/plates_ssdlite_mnv2.onnx", params: {{tiles: {tiles}}}}}
+{between}
+  - {{name: blur, type: anonymize}}
+sinks: [{{type: jsonl, params: {{path: "{tmp_path}/a.jsonl"}}}}]
+""", name=f"g{len(tiles)}_{len(between)}.yaml"))
+
+    track = "  - {name: track, type: track, params: {max_age: 10}}"
+    both = track + "\n  - {name: lookahead, type: lookahead, params: {frames: 15}}"
+    warned = "warning: blur: plates looks at a part of the frame only once in 30 frames"
+    code, _, err = run_cli(monkeypatch, capsys, "validate", graph("{size: 256, per_frame: 1, revisit: 30}", track))
+    assert code in (0, None) and warned in err and "bridge 10" in err and "at most 11" in err
+    code, _, err = run_cli(monkeypatch, capsys, "validate", graph("{size: 256, per_frame: 1, revisit: 26}", both))
+    assert code in (0, None) and "warning" not in err, err  # 25 frames between looks: 10 + 15 bridge them
+    code, _, err = run_cli(monkeypatch, capsys, "validate", graph("{size: 256, per_frame: 1}", both))
+    assert code in (0, None) and "the tiles of plates rotate with no `revisit` bound" in err
+    code, _, err = run_cli(monkeypatch, capsys, "validate", graph("{size: 256}", ""))
+    assert code in (0, None) and "warning" not in err, err  # every tile on every frame

@@ -113,9 +113,6 @@ class Element(Generic[P]):
     writes_pixels: bool = False
     #: what it adds to frames for the stages after it: "detections", "tracks" or "masks".
     provides: ClassVar[tuple[str, ...]] = ()
-    #: carries boxes from frame to frame (a tracker coasting them): covers what a detector that
-    #: `skips_frames` did not look at.
-    carries_boxes: ClassVar[bool] = False
     #: what it needs from the stages before it (as `provides`): without it, it would do nothing.
     requires: ClassVar[tuple[str, ...]] = ()
     type_name: ClassVar[str] = ""
@@ -182,8 +179,19 @@ class Element(Generic[P]):
 
     def skips_frames(self) -> bool:
         """It adds its boxes to some video frames only (a detector run every N-th frame): an
-        anonymizer after it needs a stage that `carries_boxes` to the frames between."""
+        anonymizer after it needs a stage that `bridges_frames` between."""
         return False
+
+    def revisit_frames(self) -> int | None:
+        """A detector that looks at some part of the picture only every so often (every N-th
+        frame, tiles in rotation): the most frames between two looks at one part, 0 when no bound
+        holds at every frame size. None: it looks at all of every frame."""
+        return None
+
+    def bridges_frames(self) -> int:
+        """Frames without a detection over which it still covers an object (a tracker's coasting,
+        a look-ahead's back-fill): the stages after a detector add up to what it may miss."""
+        return 0
 
     def upstream_warning(self, floors: dict[str, float]) -> str | None:
         """A warning, not a refusal, about what the stages before it report: `floors` maps each

@@ -10,8 +10,10 @@ would otherwise leak in silence:
 * an anonymizer after a detector that skips frames (`every: N`) with no tracker between them to
   carry its boxes across the frames it skipped.
 
-It also gathers warnings (`upstream_warning`) for graphs that anonymize: settings that make a
-stage ignore part of what its detectors report, such as a tracker that no weak box may start.
+It also gathers warnings for graphs that anonymize: settings that make a stage ignore part of
+what its detectors report, such as a tracker that no weak box may start (`upstream_warning`), and
+looks at a part of the picture further apart than the tracker and look-ahead bridge
+(`revisit_frames` against `bridges_frames`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Reach:
     floors: dict[str, float] = field(default_factory=dict)
     #: detectors before it that skip frames, with no stage after them that carries boxes across.
     gaps: frozenset[str] = frozenset()
+    #: detectors before it that look at a part of the picture only every so often -> (the most
+    #: frames between two looks, 0 for no bound; the frames the stages after them bridge).
+    waits: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def check_lineage(config: Config, nodes: dict, order: list[str]) -> list[str]:
@@ -51,8 +56,7 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> list[str]:
         _refuse_mixed_pixels(config, node, name, inputs)
         here = _arriving(inputs)
         warning = _check_upstream(config, node, name, here)
-        if warning:
-            warnings.append(f"{name}: {warning}")
+        warnings += [f"{name}: {w}" for w in (warning, *_unbridged(node.element, here)) if w]
         reach[name] = _leaving(node.element, name, here)
         _refuse_raw_pixels(config, node, name, reach[name])
     anonymizes = any(nodes[n].element.fail_closed for n in order if nodes[n].role != "source")
@@ -64,22 +68,30 @@ def _arriving(inputs: list[Reach]) -> Reach:
     branch found adds up."""
     found: dict[str, dict[str, set[str]]] = {}
     floors: dict[str, float] = {}
+    waits: dict[str, tuple[int, int]] = {}
     for r in inputs:
         for source, kinds in r.found.items():
             for kind, classes in kinds.items():
                 found.setdefault(source, {}).setdefault(kind, set()).update(classes)
             found.setdefault(source, {})
         floors.update(r.floors)
+        for detector, (wait, bridged) in r.waits.items():  # a branch that bridges less decides
+            waits[detector] = (wait, min(bridged, waits.get(detector, (wait, bridged))[1]))
     return Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found,
-                 floors, frozenset().union(*(r.gaps for r in inputs)))
+                 floors, frozenset().union(*(r.gaps for r in inputs)), waits)
 
 
 def _leaving(element, name: str, here: Reach) -> Reach:
     """What leaves a node: `here` with what the element adds, covers or draws."""
-    if element.carries_boxes:
+    bridges = element.bridges_frames()
+    if bridges:
         here.gaps = frozenset()
+        here.waits = {d: (wait, bridged + bridges) for d, (wait, bridged) in here.waits.items()}
     if element.skips_frames():
         here.gaps = here.gaps | {name}
+    wait = element.revisit_frames()
+    if wait is not None:
+        here.waits[name] = (wait, 0)
     floor = element.score_floor()
     if floor is not None:
         here.floors[name] = floor
@@ -116,6 +128,24 @@ def _check_upstream(config: Config, node, name: str, here: Reach) -> str | None:
                            "(every: N) uncovered: add a track stage between them, which carries boxes "
                            "across those frames")
     return element.upstream_warning(here.floors)
+
+
+def _unbridged(element, here: Reach) -> list[str]:
+    """An anonymizer's warnings for detectors whose looks at a part of the picture are further
+    apart than the stages between bridge: what only such a look finds goes uncovered between."""
+    if not element.fail_closed:
+        return []
+    warnings = []
+    for detector, (wait, bridged) in sorted(here.waits.items()):
+        reach = f"track's max_age and the look-ahead's frames bridge {bridged}"
+        if wait == 0:
+            warnings.append(f"the tiles of {detector} rotate with no `revisit` bound: on a large frame a tile "
+                            f"waits more frames between looks than the {reach}; set tiles.revisit")
+        elif wait - 1 > bridged:
+            warnings.append(f"{detector} looks at a part of the frame only once in {wait} frames, but the "
+                            f"{reach}: an object only such a look finds shows between looks; set "
+                            f"tiles.revisit (or every) to at most {bridged + 1}, or raise them")
+    return warnings
 
 
 def _refuse_raw_pixels(config: Config, node, name: str, here: Reach) -> None:
