@@ -179,7 +179,7 @@ class Element(Generic[P]):
 
     def skips_frames(self) -> bool:
         """It adds its boxes to some video frames only (a detector run every N-th frame): an
-        anonymizer after it needs a stage that `bridges_frames` between."""
+        anonymizer after it needs a stage between them that bridges frames (`bridges_frames`)."""
         return False
 
     def revisit_frames(self) -> int | None:

@@ -21,8 +21,9 @@ burnt-in dashcam timestamp line -- are drawn but never labelled. The whole image
 change and JPEG compression. Backgrounds are procedural (gradients, fractal noise, street-like
 scenes, random shapes) or, with --backgrounds, real photos: give --backgrounds-coco too so their
 own plates and vehicles stay labelled (without it a real photo's plates would be unlabelled
-negatives). A quarter of the photos are enlarged parts of them (close-ups that cut no plate). The Open Images training photos in ../shared/data/train may be used this way
-(CC BY 2.0; name them in any model's manifest). Never use ../shared/data/alpr: evaluation only.
+negatives); a quarter of them are enlarged parts of the photo (close-ups that cut no plate). The
+Open Images training photos in ../shared/data/train may be used this way (CC BY 2.0; name them in
+any model's manifest). Never use ../shared/data/alpr: evaluation only.
 """
 
 from __future__ import annotations
