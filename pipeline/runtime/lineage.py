@@ -56,7 +56,9 @@ def check_lineage(config: Config, nodes: dict, order: list[str]) -> list[str]:
         _refuse_mixed_pixels(config, node, name, inputs)
         here = _arriving(inputs)
         warning = _check_upstream(config, node, name, here)
-        warnings += [f"{name}: {w}" for w in (warning, *_unbridged(node.element, here)) if w]
+        if warning:
+            warnings.append(f"{name}: {warning}")
+        warnings += [w for w in _unbridged(node.element, here) if w not in warnings]  # once per detector
         reach[name] = _leaving(node.element, name, here)
         _refuse_raw_pixels(config, node, name, reach[name])
     anonymizes = any(nodes[n].element.fail_closed for n in order if nodes[n].role != "source")
@@ -131,18 +133,19 @@ def _check_upstream(config: Config, node, name: str, here: Reach) -> str | None:
 
 
 def _unbridged(element, here: Reach) -> list[str]:
-    """An anonymizer's warnings for detectors whose looks at a part of the picture are further
-    apart than the stages between bridge: what only such a look finds goes uncovered between."""
+    """An anonymizer's warnings, each naming its detector, for detectors whose looks at a part of
+    the picture are further apart than the stages between bridge: what only such a look finds
+    goes uncovered between."""
     if not element.fail_closed:
         return []
     warnings = []
     for detector, (wait, bridged) in sorted(here.waits.items()):
         reach = f"track's max_age and the look-ahead's frames bridge {bridged}"
         if wait == 0:
-            warnings.append(f"the tiles of {detector} rotate with no `revisit` bound: on a large frame a tile "
+            warnings.append(f"{detector}: tiles rotate with no `revisit` bound: on a large frame a tile "
                             f"waits more frames between looks than the {reach}; set tiles.revisit")
         elif wait - 1 > bridged:
-            warnings.append(f"{detector} looks at a part of the frame only once in {wait} frames, but the "
+            warnings.append(f"{detector}: looks at a part of the frame only once in {wait} frames, but the "
                             f"{reach}: an object only such a look finds shows between looks; set "
                             f"tiles.revisit (or every) to at most {bridged + 1}, or raise them")
     return warnings
