@@ -78,7 +78,9 @@ def _arriving(inputs: list[Reach]) -> Reach:
             found.setdefault(source, {})
         floors.update(r.floors)
         for detector, (wait, bridged) in r.waits.items():  # a branch that bridges less decides
-            waits[detector] = (wait, min(bridged, waits.get(detector, (wait, bridged))[1]))
+            if detector in waits:
+                bridged = min(bridged, waits[detector][1])
+            waits[detector] = (wait, bridged)
     return Reach(frozenset().union(*(r.pixels for r in inputs)), all(r.covered for r in inputs), found,
                  floors, frozenset().union(*(r.gaps for r in inputs)), waits)
 
