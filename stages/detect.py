@@ -17,7 +17,7 @@ from vpipe.pipeline.api.registry import register
 from vpipe.stages.base import ModelElement
 from vpipe.stages.decoders import DECODERS
 from vpipe.stages.preprocess import input_size_for, to_tensor
-from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid, tiles_per_look
+from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid, tiles_per_look, zoomed_out
 
 
 class TileParams(Params):
@@ -35,6 +35,12 @@ class CascadeParams(Params):
     min_side: int = Field(128, ge=16, le=4096, description="crops are at least this many frame pixels a side (a far car's crop is then enlarged to the network input, and its plate with it).")
     max_crops: int = Field(4, ge=1, le=64, description="at most this many crops per frame, best scores first: the cost per frame stays bounded.")
 
+
+class ZoomOutParams(Params):
+    ratio: float = Field(1.5, gt=1.0, le=4.0, description="the canvas is this many times the frame's size, so the network sees the frame this much smaller than in the whole-frame look (the plate trainer zooms out up to 3x onto the same grey).")
+    min_size: float = Field(0.15, ge=0.0, le=1.0, description="keep only boxes of this view wider or taller than this share of the frame: smaller objects the whole-frame look sees at a size it knows, and there the zoomed-out view adds false boxes.")
+
+
 class DetectParams(Params):
     threshold: float = Field(0.5, ge=0.0, le=1.0)
     classes: list[str] | None = Field(None, description="keep only these class names (None keeps all).")
@@ -45,6 +51,7 @@ class DetectParams(Params):
     large_threshold: float = Field(0.0, ge=0.0, le=1.0, description="the score a large box needs: a close-up plate scores high, a plate model half-seeing a big structure does not (0: no more than `threshold`).")
     full_frame: bool = Field(True, description="look at the whole frame at once (squeezed into the network input for models of fixed size).")
     full_frame_scale: float = Field(1.0, ge=0.1, le=4.0, description="models that take any input size (CenterFace): the whole-frame look sees the frame scaled by this; 0.5 costs a quarter and finds objects from twice the size up, leaving the smaller ones to `tiles`.")
+    zoom_out: ZoomOutParams | None = Field(None, description="models of fixed input size (the plate model): also look at the whole frame shrunk onto a grey canvas, for close-ups that fill the frame. One more engine run a look.")
     every: int = Field(1, ge=1, le=30, description="video: run the detector on every N-th frame only (DeepStream's `interval` + 1); a `track` stage after it covers the frames between by coasting, and a `lookahead` interpolates them. Photos are always looked at. 1: every frame.")
     tiles: TileParams | None = Field(None, description="also look at overlapping tiles of the frame at their own resolution (small, far objects); see docs/plates.md for what each setting costs.")
     cascade: CascadeParams | None = Field(None, description="also look again, enlarged, around the boxes of some classes (vehicle -> plate).")
@@ -104,8 +111,11 @@ class Detect(ModelElement[DetectParams]):
         if params.full_frame_scale != 1.0 and meta.input_size:
             raise VpipeError(f"params.full_frame_scale: {ctx.engine_path.name} takes a fixed "
                              f"{meta.input_size[0]}x{meta.input_size[1]} input, so the whole frame is resized to it")
+        if params.zoom_out and not meta.input_size:
+            raise VpipeError(f"params.zoom_out: {ctx.engine_path.name} takes any input size, so a "
+                             "zoomed-out frame is only a larger input; shrink its look with full_frame_scale")
         #: looks at more than the whole frame once, or at it scaled (views.py).
-        self.looks_again = bool(params.tiles or params.cascade or not params.full_frame
+        self.looks_again = bool(params.tiles or params.cascade or params.zoom_out or not params.full_frame
                                 or params.full_frame_scale != 1.0)
         self._grids: dict[tuple[int, int], list[View]] = {}
 
@@ -145,10 +155,13 @@ class Detect(ModelElement[DetectParams]):
         return self._finish(frame, self.engine.run({self.input_name: tensor}), fit)
 
     def views(self, frame: Frame) -> list[View]:
-        """The whole frame and the tiles this frame looks at (the cascade's crops come after)."""
+        """The whole frame, zoomed out, and the tiles this frame looks at (the cascade's crops come
+        after)."""
         p, (h, w) = self.params, frame.image.shape[:2]
         whole = View(0, 0, w, h)
         views = [View(0, 0, w, h, p.full_frame_scale)] if p.full_frame else []
+        if p.zoom_out:
+            views.append(zoomed_out(w, h, p.zoom_out.ratio, p.zoom_out.min_size))
         if p.tiles:
             grid = self._grids.get((w, h))
             if grid is None:
@@ -189,9 +202,13 @@ class Detect(ModelElement[DetectParams]):
         outputs = self.engine.run({self.input_name: tensor})
         boxes, scores, ids = self.decode(outputs, threshold, self.params.nms_iou, len(meta.classes))
         boxes = fit.boxes_to_frame(boxes, cw, ch)
-        boxes[:, [0, 2]] += view.x0
-        boxes[:, [1, 3]] += view.y0
-        return boxes, scores.astype(np.float32), ids.astype(np.int64)
+        boxes[:, [0, 2]] = (boxes[:, [0, 2]] + view.x0).clip(0, image.shape[1])
+        boxes[:, [1, 3]] = (boxes[:, [1, 3]] + view.y0).clip(0, image.shape[0])
+        bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        keep = (bw > 0) & (bh > 0)  # not all on a zoom-out's grey
+        if view.min_share:
+            keep &= (bw >= view.min_share * image.shape[1]) | (bh >= view.min_share * image.shape[0])
+        return boxes[keep], scores[keep].astype(np.float32), ids[keep].astype(np.int64)
 
     def batch_error(self, size: int) -> str | None:
         if self.looks_again:

@@ -10,7 +10,9 @@ the frame at their own resolution brings small objects back into range:
   look-ahead back-fills between a tile's visits, so the cost per frame stays bounded. `revisit`
   bounds the time between visits instead: a larger frame has more tiles, so it takes more a look;
 * **a cascade**: crops around boxes of another class (the plate model's own `vehicle` boxes),
-  enlarged to the network's input, so a far car's plate is seen several times bigger.
+  enlarged to the network's input, so a far car's plate is seen several times bigger;
+* **zoom-out**: the whole frame on a grey canvas larger than it, the opposite of a tile: a plate
+  that fills the frame comes down to the sizes a fixed-input model was trained on most.
 
 The idea is SAHI's (slicing-aided hyper inference, Akyon et al. 2022), kept small here: it needs
 only crops and a merge, and SAHI itself would pull torch into the runtime.
@@ -21,21 +23,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil
 
+import cv2
 import numpy as np
 
 from vpipe.pipeline.api.boxes import box_iou
+
+#: the grey around a zoomed-out frame: the plate trainer's zoom-out pads with it (tools/train/detect.py).
+CANVAS_GREY = 124
 
 
 @dataclass(frozen=True)
 class View:
     """A crop of the frame, (x0, y0)-(x1, y1) in frame pixels, and how much to enlarge it for a
-    network that takes any input size (fixed-size networks resize every crop to their input)."""
+    network that takes any input size (fixed-size networks resize every crop to their input).
+    A view may reach beyond the frame (zoom-out); what lies outside is grey. Boxes it finds
+    narrower and shorter than `min_share` of the frame are not kept."""
 
     x0: int
     y0: int
     x1: int
     y1: int
     scale: float = 1.0
+    min_share: float = 0.0
 
     @property
     def width(self) -> int:
@@ -46,7 +55,12 @@ class View:
         return self.y1 - self.y0
 
     def crop(self, image: np.ndarray) -> np.ndarray:
-        return image[self.y0:self.y1, self.x0:self.x1]
+        h, w = image.shape[:2]
+        inside = image[max(self.y0, 0):min(self.y1, h), max(self.x0, 0):min(self.x1, w)]
+        beyond = (max(-self.y0, 0), max(self.y1 - h, 0), max(-self.x0, 0), max(self.x1 - w, 0))
+        if not any(beyond):
+            return inside
+        return cv2.copyMakeBorder(inside, *beyond, cv2.BORDER_CONSTANT, value=(CANVAS_GREY,) * 3)
 
 
 def _starts(length: int, size: int, overlap: float) -> list[int]:
@@ -87,6 +101,13 @@ def tiles_per_look(count: int, per_frame: int | None, revisit: int | None, every
         return least
     looks = max(1, revisit // every)  # looks within `revisit` frames
     return max(least, ceil(count / looks))
+
+
+def zoomed_out(width: int, height: int, ratio: float, min_share: float = 0.0) -> View:
+    """The whole frame in the middle of a grey canvas `ratio` times its size: a fixed-input network
+    then sees it `ratio` times smaller than the whole-frame look does."""
+    pad_x, pad_y = round(width * (ratio - 1) / 2), round(height * (ratio - 1) / 2)
+    return View(-pad_x, -pad_y, width + pad_x, height + pad_y, min_share=min_share)
 
 
 def crops_around(boxes: np.ndarray, width: int, height: int, margin: float, min_side: int) -> list[View]:

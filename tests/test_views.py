@@ -20,7 +20,16 @@ from vpipe.pipeline.api.frame import Frame
 from vpipe.stages.detect import Detect, DetectParams
 from vpipe.stages.lookahead import Lookahead, LookaheadParams
 from vpipe.stages.track import Tracker, TrackParams
-from vpipe.stages.views import View, crops_around, in_rotation, merge, tile_grid, tiles_per_look
+from vpipe.stages.views import (
+    CANVAS_GREY,
+    View,
+    crops_around,
+    in_rotation,
+    merge,
+    tile_grid,
+    tiles_per_look,
+    zoomed_out,
+)
 from vpipe.tools.data.make_sample import CAR, PLATE, car_origin, plate_box
 
 PLATES = ROOT / "models" / "plates_ssdlite_mnv2.onnx"
@@ -254,6 +263,49 @@ def test_full_frame_scale_shrinks_only_the_whole_frame_look():
     assert set(shapes[1:]) == {(640, 640)}  # its 320-px tiles, enlarged 2x
     with pytest.raises(VpipeError, match="full_frame_scale"):
         detector(full_frame_scale=0.5)  # the plate model's input is fixed
+
+
+# -- zoom-out: close-ups that fill the frame ----------------------------------------------------
+
+
+def test_a_zoomed_out_view_is_the_frame_in_the_middle_of_a_grey_canvas():
+    image = np.full((360, 640, 3), 200, np.uint8)
+    view = zoomed_out(640, 360, 1.5)
+    canvas = view.crop(image)
+    assert canvas.shape == (540, 960, 3) and (view.width, view.height) == (960, 540)
+    assert (canvas[90:450, 160:800] == 200).all()  # the frame, whole, in the middle
+    assert (canvas[:90] == CANVAS_GREY).all() and (canvas[:, :160] == CANVAS_GREY).all()
+    assert View(100, 50, 300, 150).crop(image).shape == (100, 200, 3)  # a tile: a plain crop
+
+
+def _close_up(share: float) -> tuple[np.ndarray, list[float]]:
+    """The sample's plate enlarged until it is `share` of a 1280x720 frame's width."""
+    x, y = car_origin(100, 200, (640, 360))
+    px1, py1, px2, py2 = x + PLATE[0], y + PLATE[1], x + PLATE[2], y + PLATE[3]
+    cw = (px2 - px1) / share
+    x0, y0 = round((px1 + px2) / 2 - cw / 2), round((py1 + py2) / 2 - cw * 9 / 32)
+    crop = _sample_frame(100)[y0:y0 + round(cw * 9 / 16), x0:x0 + round(cw)]
+    sx, sy = 1280 / crop.shape[1], 720 / crop.shape[0]
+    return (cv2.resize(crop, (1280, 720), interpolation=cv2.INTER_CUBIC),
+            [(px1 - x0) * sx, (py1 - y0) * sy, (px2 - x0) * sx, (py2 - y0) * sy])
+
+
+def test_zoom_out_finds_a_close_up_that_the_whole_frame_look_misses():
+    image, plate = _close_up(0.65)  # the whole-frame look finds nothing there
+    assert not found(plate, plates_on(image, detector()))
+    assert found(plate, plates_on(image, detector(zoom_out={"ratio": 1.5})))
+
+
+def test_zoom_out_keeps_only_its_large_boxes():
+    """Small objects the whole-frame look sees at a size it knows; from the zoomed-out view they
+    were false boxes on the valid split (docs/plates.md)."""
+    image, stage = _sample_frame(100), detector()  # its plate: 80x22 px, 12 % of the frame's width
+    plate = stage._run_view(image, zoomed_out(640, 360, 1.5), 0.3)[0]
+    assert len(plate) == 1 and plate[0, 2] - plate[0, 0] < 0.15 * 640  # seen, zoomed out ...
+    assert len(stage._run_view(image, zoomed_out(640, 360, 1.5, min_share=0.15), 0.3)[0]) == 0  # ... not kept
+    with pytest.raises(VpipeError, match="zoom_out"):
+        Detect(Context("faces", Path("."), engine_path=ROOT / "models" / "centerface.onnx", threads=2),
+               DetectParams(zoom_out={}))  # any input size: a zoomed-out frame is only a larger input
 
 
 def test_an_anonymizer_after_a_detector_that_skips_frames_needs_a_tracker(monkeypatch, capsys, tmp_path):
