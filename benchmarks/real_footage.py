@@ -75,6 +75,9 @@ DESIGNS: dict[str, dict[str, dict]] = {
     "plates_every2": {"plates": {"every": 2}},
     # roadview before `revisit` (2026-12-04): two tiles a look at any size, so at 1920x1080 a face
     # tile came round once in 40 frames.
+    # roadview before the plate model also saw the whole frame shrunk onto a grey canvas (close-ups
+    # that fill the frame; docs/plates.md, "Zoom-out", 2026-12-05).
+    "no_zoom_out": {"plates": {"zoom_out": None}},
     "no_revisit": {"faces": {"tiles": {"size": 320, "overlap": 0.25, "scale": 2.0, "per_frame": 2}},
                    "plates": {"tiles": {**PLATE_TILES, "per_frame": 2}}},
 }
