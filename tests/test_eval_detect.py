@@ -42,11 +42,20 @@ def test_recall_boxes_and_timing_from_cocoeval(tmp_path):
     coco = tmp_path / "gt.json"
     coco.write_text(json.dumps({"images": images, "annotations": annotations,
                                 "categories": [{"id": 1, "name": "licence_plate"}]}))
-    report = detect_scores(tmp_path / "m.onnx", coco, tmp_path / "img")
+    report = detect_scores(tmp_path / "m.onnx", coco, tmp_path / "img", errors=tmp_path / "errors")
     assert report["recall"] == pytest.approx(2 / 3, abs=1e-3)  # the second plate is missed
     assert report["boxes_per_image"] == 1.0 and report["ms_per_image"] > 0
     for key in ("recall", "boxes_per_image", "ms_per_image"):
         assert key in report
+    # ... and its crops say so: the plate at (120, 120) missed, the box at (20, 20) in its image false.
+    assert (report["misses"], report["false_boxes"]) == (1, 1)
+    errors = json.loads((tmp_path / "errors" / "errors.json").read_text())
+    assert [(e["kind"], e["image_id"], e["bbox"]) for e in errors] == [
+        ("miss", 2, [120.0, 120.0, 40.0, 20.0]), ("false", 2, [20.0, 20.0, 40.0, 20.0])]
+    crop = cv2.imread(str(tmp_path / "errors" / errors[0]["crop"]))
+    assert crop.shape[:2] == (68, 120)  # the box, and as much again on every side (24 px at least)
+    b, g, r = crop[24, 41:80].astype(int).T  # its outline (a JPEG's), green for a miss
+    assert (g > b + 50).all() and (g > r + 50).all() and crop[10, 10].max() < 20
 
 
 def test_detect_params_reach_the_stage_and_a_wrong_one_is_one_line(tmp_path, monkeypatch, capsys):
@@ -67,3 +76,8 @@ def test_detect_params_reach_the_stage_and_a_wrong_one_is_one_line(tmp_path, mon
     code, _, err = run_cli(monkeypatch, capsys, "eval", "detect", "--model", str(tmp_path / "m.onnx"), "--coco", str(coco),
                            "--images", str(tmp_path / "img"), "--params", "{tiles: {sizes: 2}}")
     assert code == 1 and err.strip() == "vpipe: error: --params: tiles.sizes: Extra inputs are not permitted"
+    (tmp_path / "errors").mkdir()
+    (tmp_path / "errors" / "old.jpg").write_bytes(b"")
+    code, _, err = run_cli(monkeypatch, capsys, "eval", "detect", "--model", str(tmp_path / "m.onnx"), "--coco", str(coco),
+                           "--images", str(tmp_path / "img"), "--errors", str(tmp_path / "errors"))
+    assert code == 1 and err.strip() == f"vpipe: error: --errors: {tmp_path / 'errors'} is not empty (its crops would mix with an earlier run's)"

@@ -294,9 +294,10 @@ def eval_sr(
 
 def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str | None = None,
                   category: int | None = None, threshold: float = 0.3, device: str = "cpu",
-                  complete: bool = False, params: dict | None = None) -> dict:
+                  complete: bool = False, params: dict | None = None, errors: Path | None = None) -> dict:
     """Recall at IoU 0.5, AP50, boxes per image and ms per image, with pycocotools' COCOeval
-    (not a hand-rolled matcher). Detections of `model_class` are scored against `category`."""
+    (not a hand-rolled matcher). Detections of `model_class` are scored against `category`.
+    `errors`: a folder to write a crop of every miss and every false box into (`save_errors`)."""
     import contextlib
     import io
 
@@ -341,13 +342,19 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
               "ms_per_image": round(1000 * seconds / max(1, len(counts)), 2)}
     if not results:
         return {**report, "recall": 0.0, "ap50": 0.0}
-    report["recall"], report["ap50"] = _recall_ap50(gt, results, category)
+    evaluation = _evaluate(gt, results, category)
+    report["recall"], report["ap50"] = round(float(evaluation.stats[8]), 4), round(float(evaluation.stats[0]), 4)
     report["ap50_meaningful"] = complete
+    if errors is not None:
+        found = matching_errors(evaluation)
+        save_errors(found, gt, images, errors)
+        report["misses"] = sum(e["kind"] == "miss" for e in found)
+        report["false_boxes"] = sum(e["kind"] == "false" for e in found)
     return report
 
 
-def _recall_ap50(gt, results: list[dict], category: int) -> tuple[float, float]:
-    """COCOeval at the single IoU 0.5: (AR@100, AP50), rounded to 4 places."""
+def _evaluate(gt, results: list[dict], category: int):
+    """COCOeval at the single IoU 0.5, summarized: stats[8] is AR@100, stats[0] AP50."""
     import contextlib
     import io
 
@@ -361,7 +368,48 @@ def _recall_ap50(gt, results: list[dict], category: int) -> tuple[float, float]:
         evaluation.evaluate()
         evaluation.accumulate()
         evaluation.summarize()
-    return round(float(evaluation.stats[8]), 4), round(float(evaluation.stats[0]), 4)
+    return evaluation
+
+
+def matching_errors(evaluation) -> list[dict]:
+    """COCOeval's own matching at IoU 0.5 (all sizes, 100 boxes an image), read back: annotated
+    objects no box matched (`miss`) and boxes that matched no object (`false`), as COCO boxes."""
+    everywhere = evaluation.params.areaRng[0]
+    found = []
+    for record in evaluation.evalImgs:
+        if record is None or record["aRng"] != everywhere:
+            continue
+        for gid, matched, ignored in zip(record["gtIds"], record["gtMatches"][0], record["gtIgnore"]):
+            if not matched and not ignored:
+                found.append({"kind": "miss", "image_id": int(record["image_id"]),
+                              "bbox": [float(v) for v in evaluation.cocoGt.anns[gid]["bbox"]]})
+        for did, matched, ignored, score in zip(record["dtIds"], record["dtMatches"][0],
+                                                record["dtIgnore"][0], record["dtScores"]):
+            if not matched and not ignored:
+                found.append({"kind": "false", "image_id": int(record["image_id"]),
+                              "bbox": [round(float(v), 1) for v in evaluation.cocoDt.anns[did]["bbox"]],
+                              "score": round(float(score), 3)})
+    return found
+
+
+def save_errors(found: list[dict], gt, images: Path, folder: Path) -> None:
+    """A crop around each miss (green box) and false box (red), with as much context again on every
+    side, named by kind, image and score; and errors.json listing them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, error in enumerate(found):
+        info = gt.imgs[error["image_id"]]
+        image = cv2.imread(str(images / info["file_name"]), cv2.IMREAD_COLOR)
+        x, y, w, h = error["bbox"]
+        mx, my = max(w, 24.0), max(h, 24.0)
+        x0, y0 = int(max(x - mx, 0)), int(max(y - my, 0))
+        crop = image[y0:int(y + h + my), x0:int(x + w + mx)].copy()
+        color = (0, 200, 0) if error["kind"] == "miss" else (0, 0, 255)
+        cv2.rectangle(crop, (int(x) - x0, int(y) - y0), (int(x + w) - x0, int(y + h) - y0), color, 1)
+        score = f"_{error['score']:.2f}" if "score" in error else ""
+        error["crop"] = f"{error['kind']}_{n:03d}{score}_{Path(info['file_name']).stem}.jpg"
+        error["image"] = info["file_name"]
+        cv2.imwrite(str(folder / error["crop"]), crop)
+    (folder / "errors.json").write_text("[\n" + ",\n".join(json.dumps(e) for e in found) + "\n]\n")  # a line each
 
 
 @app.command("detect")
@@ -377,10 +425,14 @@ def eval_detect(
     params: Annotated[Optional[str], typer.Option(
         help="more of the detect stage's parameters, as JSON or YAML: '{tiles: {size: 512}, cascade: {classes: [vehicle]}}'")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
+    errors: Annotated[Optional[Path], typer.Option(
+        help="folder: a crop of every missed object and every false box, and errors.json (what to fix in training)")] = None,
 ) -> None:
     """Recall at IoU 0.5, AP50 (complete annotations only), boxes per image, ms per image."""
     if not coco.is_file():
         raise VpipeError(f"{coco}: annotations not found")
+    if errors is not None and errors.is_dir() and any(errors.iterdir()):
+        raise VpipeError(f"--errors: {errors} is not empty (its crops would mix with an earlier run's)")
     extra = None
     if params:
         import yaml
@@ -396,9 +448,12 @@ def eval_detect(
         except ValidationError as exc:
             error = exc.errors()[0]
             raise VpipeError(f"--params: {'.'.join(map(str, error['loc']))}: {error['msg']}") from None
-    report = detect_scores(model, coco, images, model_class, category, threshold, device, complete, extra)
+    report = detect_scores(model, coco, images, model_class, category, threshold, device, complete, extra, errors)
     ap = f"AP50 {report['ap50']:.3f}" if complete else "AP50 n/a (annotations incomplete)"
     typer.echo(f"{report['images']} images: recall@0.5 {report['recall']:.3f}, {ap}, "
                f"{report['boxes_per_image']:.2f} boxes per image, {report['ms_per_image']:.1f} ms per image")
+    if errors is not None and "misses" in report:
+        unannotated = "" if complete else " (some may be objects left unannotated)"
+        typer.echo(f"{report['misses']} missed, {report['false_boxes']} false boxes{unannotated}: crops in {errors}")
     if json_path:
         json_path.write_text(json.dumps(report, indent=2) + "\n")
