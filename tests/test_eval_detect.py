@@ -44,6 +44,7 @@ def test_recall_boxes_and_timing_from_cocoeval(tmp_path):
                                 "categories": [{"id": 1, "name": "licence_plate"}]}))
     report = detect_scores(tmp_path / "m.onnx", coco, tmp_path / "img", errors=tmp_path / "errors")
     assert report["recall"] == pytest.approx(2 / 3, abs=1e-3)  # the second plate is missed
+    assert report["recall_by_size"] == {"small": pytest.approx(2 / 3, abs=1e-3)}  # 40x20 px: all small
     assert report["boxes_per_image"] == 1.0 and report["ms_per_image"] > 0
     for key in ("recall", "boxes_per_image", "ms_per_image"):
         assert key in report

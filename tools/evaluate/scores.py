@@ -344,6 +344,9 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
         return {**report, "recall": 0.0, "ap50": 0.0}
     evaluation = _evaluate(gt, results, category)
     report["recall"], report["ap50"] = round(float(evaluation.stats[8]), 4), round(float(evaluation.stats[0]), 4)
+    # COCO's size classes, by box area: small under 32x32 px (a far plate), large over 96x96.
+    report["recall_by_size"] = {size: round(float(value), 4) for size, value
+                                in zip(("small", "medium", "large"), evaluation.stats[9:12]) if value >= 0}
     report["ap50_meaningful"] = complete
     if errors is not None:
         found = matching_errors(evaluation)
@@ -452,6 +455,9 @@ def eval_detect(
     ap = f"AP50 {report['ap50']:.3f}" if complete else "AP50 n/a (annotations incomplete)"
     typer.echo(f"{report['images']} images: recall@0.5 {report['recall']:.3f}, {ap}, "
                f"{report['boxes_per_image']:.2f} boxes per image, {report['ms_per_image']:.1f} ms per image")
+    if report.get("recall_by_size"):
+        typer.echo("recall@0.5 by box area (COCO: small < 32x32 px < medium < 96x96 px < large): "
+                   + ", ".join(f"{size} {value:.3f}" for size, value in report["recall_by_size"].items()))
     if errors is not None and "misses" in report:
         unannotated = "" if complete else " (some may be objects left unannotated)"
         typer.echo(f"{report['misses']} missed, {report['false_boxes']} false boxes{unannotated}: crops in {errors}")
