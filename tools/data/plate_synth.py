@@ -17,7 +17,8 @@ perspective-warped (some steeply) onto a background at 10-200 px wide (some clos
 of the image, some cut by its edge and boxed by their visible part), lit, partly occluded,
 several per image; some sit on crude procedural vehicles (labelled `vehicle`). Hard negatives --
 signs and lit shop boards, truck and wall lettering, grille-like stripes, loose lettering, a
-burnt-in dashcam timestamp line -- are drawn but never labelled. The whole image then gets motion or defocus blur, noise, a lighting
+burnt-in dashcam timestamp line, and on cars chrome badges, model names and bumper stickers -- are
+drawn but never labelled. The whole image then gets motion or defocus blur, noise, a lighting
 change and JPEG compression. Backgrounds are procedural (gradients, fractal noise, street-like
 scenes, random shapes) or, with --backgrounds, real photos: give --backgrounds-coco too so their
 own plates and vehicles stay labelled (without it a real photo's plates would be unlabelled
@@ -79,6 +80,10 @@ SIGN_WORDS = ("STOP", "EXIT", "SALE 50%", "OPEN", "PARKING", "ONE WAY", "MAIN ST
 #: lettering on a truck's side or a wall: a company name over a phone number or web address.
 TRUCK_WORDS = ("ACME LOGISTICS", "FRESH FOODS", "CITY MOVERS", "NORTH EXPRESS", "BLUE LINE", "BAKERY",
                "HANJIN", "CJ 대한통운", "TRANSPORTES SILVA", "DHL", "COCA-COLA", "PLUMBING & HEATING")
+#: model names and trims in chrome on a car's boot or grille (the valid split's false boxes: SAAB,
+#: BLAZER, picanto beside Audi's rings).
+MODEL_NAMES = ("SAAB", "BLAZER", "picanto", "GOLF", "CIVIC", "CAMRY", "FOCUS", "ASTRA", "Corolla", "TDI",
+               "4MATIC", "HYBRID", "GT", "SPORT", "quattro", "TUCSON", "PRIUS", "xDrive", "V6", "SONATA")
 TRUCK_LINES = ("1-800-555-0199", "www.acme.com", "(11) 4002-8922", "02-1588-1255", "CALL 555 0123",
                "SINCE 1987", "DOT 123456", "EST. 1952", "")
 
@@ -670,6 +675,50 @@ def add_negative(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
         paste(canvas, panel, quad, rng, light=not lit)
 
 
+def add_car_mark(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
+    """Marks on a car that are not its plate, where a plate detector looks: a chrome badge
+    (interlocked rings, or an oval with a word), a model name in chrome lettering, or a bumper
+    sticker. Placed on a labelled vehicle when there is one (else anywhere), never over a labelled
+    plate, never labelled. On the valid split these were most of the shipped model's false boxes."""
+    w, h = canvas.size
+    vehicles = [a["bbox"] for a in canvas.annotations if a["category_id"] == 2]
+    vx, vy, vw, vh = (vehicles[int(rng.integers(len(vehicles)))] if vehicles
+                      else (0.0, 0.0, float(w), float(h)))
+    kind = rng.random()
+    mw = vw * rng.uniform(0.06, 0.2 if kind < 0.6 else 0.3)
+    if mw < 8:
+        return
+    mh = mw * (rng.uniform(0.3, 0.45) if kind < 0.3 else rng.uniform(0.2, 0.5))
+    sticker = None
+    if kind >= 0.6:  # a bumper sticker: a small sign, its own height
+        sticker, _, _, lit = _sign(rng, fonts, w, mw, truck=False)
+        mh = mw * sticker.shape[0] / sticker.shape[1]
+    cx, cy = vx + vw * rng.uniform(0.3, 0.7), vy + vh * rng.uniform(0.3, 0.75)
+    quad = _quad(rng, cx, cy, mw, mh, tilt=0.3)
+    (qx0, qy0), (qx1, qy1) = quad.min(0), quad.max(0)
+    if qx0 < 1 or qy0 < 1 or qx1 > w - 2 or qy1 > h - 2 or _overlaps(
+            [float(qx0), float(qy0), float(qx1 - qx0), float(qy1 - qy0)], canvas.plate_boxes(), 0.0):
+        return
+    grey = rng.uniform(150, 240)
+    chrome = (grey, grey, grey) if rng.random() < 0.8 else (40.0, 40.0, 40.0)  # chrome, or black plastic
+    if sticker is not None:
+        paste(canvas, sticker, quad, rng, light=not lit)
+    elif kind < 0.15:  # interlocked rings (Audi's)
+        n = int(rng.integers(2, 5))
+        r = mw / (2 + 1.5 * (n - 1))
+        for k in range(n):
+            centre = (int(round(qx0 + r + 1.5 * r * k)), int(round(cy)))
+            cv2.circle(canvas.rgb, centre, max(2, int(r)), chrome, max(1, int(r / 5)), cv2.LINE_AA)
+    elif kind < 0.3:  # an oval badge with a word (Ford's, Hyundai's)
+        axes = (max(2, int(mw / 2)), max(2, int(mh / 2)))
+        cv2.ellipse(canvas.rgb, (int(cx), int(cy)), axes, 0, 0, 360, tuple(float(v) for v in _color(rng, 0, 120)), -1, cv2.LINE_AA)
+        cv2.ellipse(canvas.rgb, (int(cx), int(cy)), axes, 0, 0, 360, chrome, max(1, int(mh / 10)), cv2.LINE_AA)
+        _loose_lettering(canvas, rng, fonts, _quad(rng, cx, cy, mw * 0.6, mh * 0.5, tilt=0.3),
+                         mw * 0.6, mh * 0.5, words=MODEL_NAMES, color=chrome)
+    else:  # a model name in chrome
+        _loose_lettering(canvas, rng, fonts, quad, mw, mh, words=MODEL_NAMES, color=chrome)
+
+
 def _sign(rng: np.random.Generator, fonts, w: int, nw: float, truck: bool) -> tuple[np.ndarray, float, float, bool]:
     """A coloured panel with border and one or two lines of words: (panel, width, height, lit)."""
     lines = [_pick(rng, SIGN_WORDS)] + ([_pick(rng, SIGN_WORDS)] if rng.random() < 0.3 else [])
@@ -709,10 +758,10 @@ def _stripes(rng: np.random.Generator, nw: float) -> tuple[np.ndarray, float]:
 
 
 def _loose_lettering(canvas: Canvas, rng: np.random.Generator, fonts, quad: np.ndarray, nw: float,
-                     nh: float) -> None:
+                     nh: float, words: tuple[str, ...] = SIGN_WORDS + TRUCK_LINES[:5], color=None) -> None:
     """A word drawn straight onto the background, warped into `quad`."""
     layer = Image.new("L", (int(nw * 2) + 8, int(nh * 2) + 8), 0)
-    word = _pick(rng, SIGN_WORDS + TRUCK_LINES[:5])
+    word = _pick(rng, words)
     font = _pick(rng, fonts["hangul"] if any(ord(c) > 0x3000 for c in word) else fonts["latin"])
     _fit_text(ImageDraw.Draw(layer), word, font, (0, 0, layer.size[0], layer.size[1]))
     mask = np.asarray(layer)
@@ -723,7 +772,8 @@ def _loose_lettering(canvas: Canvas, rng: np.random.Generator, fonts, quad: np.n
     x1, y1 = np.ceil(quad.max(0)).astype(int)
     warped = cv2.warpPerspective(mask.astype(np.float32) / 255, m, (x1 - x0 + 1, y1 - y0 + 1))[..., None]
     region = canvas.rgb[y0:y1 + 1, x0:x1 + 1].astype(np.float32)
-    canvas.rgb[y0:y1 + 1, x0:x1 + 1] = (region * (1 - warped) + _color(rng) * warped).astype(np.uint8)
+    ink = _color(rng) if color is None else np.asarray(color, np.float32)
+    canvas.rgb[y0:y1 + 1, x0:x1 + 1] = (region * (1 - warped) + ink * warped).astype(np.uint8)
 
 
 def add_overlay(canvas: Canvas, rng: np.random.Generator, fonts) -> None:
@@ -886,6 +936,8 @@ def make_image(rng: np.random.Generator, fonts, pool: BackgroundPool | None = No
         add_vehicle(canvas, rng, fonts)
     for _ in range(int(rng.integers(1, 5))):
         add_plate(canvas, rng, fonts)
+    for _ in range(int(rng.integers(0, 3))):
+        add_car_mark(canvas, rng, fonts)
     if rng.random() < 0.25:
         add_overlay(canvas, rng, fonts)
     return degrade(canvas.rgb, rng), canvas.annotations, canvas.text_mask
