@@ -57,6 +57,10 @@ def test_recall_boxes_and_timing_from_cocoeval(tmp_path):
     assert crop.shape[:2] == (68, 120)  # the box, and as much again on every side (24 px at least)
     b, g, r = crop[24, 41:80].astype(int).T  # its outline (a JPEG's), green for a miss
     assert (g > b + 50).all() and (g > r + 50).all() and crop[10, 10].max() < 20
+    # Above the detector's only score no box is left, which COCOeval refuses: every plate is a miss.
+    blind = detect_scores(tmp_path / "m.onnx", coco, tmp_path / "img", threshold=0.95, errors=tmp_path / "blind")
+    assert (blind["recall"], blind["boxes_per_image"], blind["misses"], blind["false_boxes"]) == (0.0, 0.0, 3, 0)
+    assert len(json.loads((tmp_path / "blind" / "errors.json").read_text())) == len(list((tmp_path / "blind").glob("miss_*.jpg"))) == 3
 
 
 def test_detect_params_reach_the_stage_and_a_wrong_one_is_one_line(tmp_path, monkeypatch, capsys):

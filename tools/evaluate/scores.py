@@ -340,16 +340,19 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
     report = {"model": str(model), "images": len(counts), "threshold": threshold, "params": params,
               "boxes_per_image": round(float(np.mean(counts)), 3),
               "ms_per_image": round(1000 * seconds / max(1, len(counts)), 2)}
-    if not results:
-        return {**report, "recall": 0.0, "ap50": 0.0}
-    evaluation = _evaluate(gt, results, category)
-    report["recall"], report["ap50"] = round(float(evaluation.stats[8]), 4), round(float(evaluation.stats[0]), 4)
-    # COCO's size classes, by box area: small under 32x32 px (a far plate), large over 96x96.
-    report["recall_by_size"] = {size: round(float(value), 4) for size, value
-                                in zip(("small", "medium", "large"), evaluation.stats[9:12]) if value >= 0}
     report["ap50_meaningful"] = complete
+    if results:
+        evaluation = _evaluate(gt, results, category)
+        report["recall"], report["ap50"] = round(float(evaluation.stats[8]), 4), round(float(evaluation.stats[0]), 4)
+        # COCO's size classes, by box area: small under 32x32 px (a far plate), large over 96x96.
+        report["recall_by_size"] = {size: round(float(value), 4) for size, value
+                                    in zip(("small", "medium", "large"), evaluation.stats[9:12]) if value >= 0}
+    else:  # COCOeval refuses an empty result list; with no box at all, every object is a miss
+        report["recall"], report["ap50"] = 0.0, 0.0
     if errors is not None:
-        found = matching_errors(evaluation)
+        found = matching_errors(evaluation) if results else [
+            {"kind": "miss", "image_id": int(a["image_id"]), "bbox": [float(v) for v in a["bbox"]]}
+            for a in gt.loadAnns(gt.getAnnIds(catIds=[category], iscrowd=False))]
         save_errors(found, gt, images, errors)
         report["misses"] = sum(e["kind"] == "miss" for e in found)
         report["false_boxes"] = sum(e["kind"] == "false" for e in found)
