@@ -13,6 +13,7 @@ regression on this scene is docs/plates.md's "False blurs".
 from __future__ import annotations
 
 import argparse
+from itertools import islice
 from pathlib import Path
 
 import av
@@ -26,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def frames(video: Path, first: int, last: int) -> list[tuple[int, np.ndarray]]:
-    with av.open(str(video)) as container:
-        return [(i, frame.to_ndarray(format="bgr24")) for i, frame in enumerate(container.decode(video=0))
-                if first <= i <= last]
+    with av.open(str(video)) as container:  # decoding stops at `last`
+        return [(i, frame.to_ndarray(format="bgr24"))
+                for i, frame in islice(enumerate(container.decode(video=0)), first, last + 1)]
 
 
 def best_large_scores(model: Path, images: list[tuple[int, np.ndarray]], min_width: float) -> np.ndarray:
