@@ -47,6 +47,19 @@ class StreamParams(CaptureParams):
     options: dict[str, str] = Field(default_factory=dict, description="extra FFmpeg options (`-rtsp_flags`, `probesize`, ...), passed to the demuxer as is.")
 
 
+#: reader threads that have not returned yet; one may sit in a blocked FFmpeg open or read for up
+#: to its timeout after the graph has stopped (see `readers_running`).
+_running_readers: set[threading.Thread] = set()
+
+
+def readers_running() -> bool:
+    """Whether a camera reader thread is still inside FFmpeg. Python's shutdown must not run
+    under one: its interrupt callback takes the GIL while the interpreter tears down, which
+    crashes the process now and then (a segfault in about 1 exit of 60 under load), so the CLI
+    ends such a process with os._exit once its sinks are finalized."""
+    return any(thread.is_alive() for thread in list(_running_readers))
+
+
 class _Failed:
     """Put on the frame queue by the reader when it gives up for good."""
 
@@ -80,6 +93,7 @@ class NetworkStreamSource(Source[StreamParams]):
     def frames(self) -> Iterator[Captured]:
         self._reader = threading.Thread(target=self._read_forever, name=f"vpipe-{self.name}-reader",
                                         daemon=True)
+        _running_readers.add(self._reader)
         self._reader.start()
         while not self._stop.is_set():
             try:
@@ -107,6 +121,8 @@ class NetworkStreamSource(Source[StreamParams]):
         except Exception as exc:  # never leave the consumer waiting on a dead reader
             self.info.state = "failed"
             self._put(_Failed(self.scrub(f"{self.safe_uri}: capture failed: {exc}")), force=True)
+        finally:
+            _running_readers.discard(threading.current_thread())
 
     def _read_loop(self) -> None:
         """Open, decode, reopen on loss, until stopped or out of attempts."""

@@ -136,3 +136,33 @@ def test_verify_without_a_config_it_can_find_is_one_line(monkeypatch, tmp_path, 
     assert exc.value.code != 0
     err = capsys.readouterr().err
     assert "--config: none given" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("blocked", [True, False])
+def test_a_reader_still_in_ffmpeg_ends_the_process_past_pythons_shutdown(monkeypatch, tmp_path, blocked):
+    """A stalled camera's reader may still sit in FFmpeg when the run ends; Python's shutdown
+    under it segfaulted now and then (CI: exit -11 after a clean Ctrl-C), so main() leaves with
+    os._exit and the run's own exit code. With no such reader it exits as usual."""
+    import threading
+
+    import vpipe.stages.stream as stream
+
+    release = threading.Event()
+    reader = threading.Thread(target=release.wait, daemon=True)
+    reader.start()
+    monkeypatch.setattr(stream, "_running_readers", {reader} if blocked else set())
+    exits: list[int] = []
+
+    def fake_exit(code: int):
+        exits.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli.os, "_exit", fake_exit)
+    monkeypatch.setattr("sys.argv", ["vpipe", "run", str(tmp_path / "absent.yaml")])
+    try:
+        with pytest.raises(SystemExit) as exc:
+            cli.main()
+    finally:
+        release.set()
+    assert exc.value.code not in (0, None)
+    assert exits == ([exc.value.code] if blocked else [])

@@ -59,3 +59,37 @@ def test_the_timeline_rises_across_reconnects_and_the_retries_run_out(monkeypatc
     assert (source.info.reconnects, source.info.gaps, source.info.height, source.info.width) == (1, 3, 6, 8)
     assert failed.message == "rtsp://cam.local/s1: no stream after 2 attempts: connection refused"
     assert source.info.state == "failed"
+
+
+def test_a_reader_blocked_in_its_open_counts_as_running_until_it_returns(monkeypatch):
+    """The CLI skips Python's shutdown while a reader is still inside FFmpeg (see
+    `readers_running`); that only works if a blocked open counts and a finished reader does not."""
+    import threading
+
+    opening, release = threading.Event(), threading.Event()
+
+    def blocked_open(self):
+        opening.set()
+        release.wait(10)
+        raise VpipeError("connection timed out")
+
+    monkeypatch.setattr(NetworkStreamSource, "_open", blocked_open)
+    params = StreamParams.model_validate({"reconnect": {"max_attempts": 1}})
+    source = NetworkStreamSource("cam", "rtsp://cam.local/s1", params, Path())
+    failures: list[str] = []
+
+    def consume():
+        try:
+            list(source.frames())
+        except VpipeError as exc:
+            failures.append(str(exc))
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    assert opening.wait(10)
+    assert stream.readers_running()
+    release.set()
+    consumer.join(10)
+    source._reader.join(10)
+    assert failures == ["rtsp://cam.local/s1: no stream after 1 attempt: connection timed out"]
+    assert not stream.readers_running()

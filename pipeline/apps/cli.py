@@ -572,6 +572,27 @@ def _command() -> Command:
 
 def main() -> None:
     """Entry point: every VpipeError is one line on stderr and a non-zero exit, no traceback."""
+    try:
+        _main()
+    except SystemExit as exc:
+        _exit_past_blocked_readers(exc.code)
+        raise
+    _exit_past_blocked_readers(0)
+
+
+def _exit_past_blocked_readers(code: object) -> None:
+    """End the process now when a camera reader is still blocked in FFmpeg (a stalled camera
+    holds it for up to its open or read timeout): the sinks are finalized by now, and Python's
+    shutdown can crash under such a thread (`stream.readers_running`). Else return, to exit as usual."""
+    stream = sys.modules.get("vpipe.stages.stream")  # loaded only by graphs with a camera
+    if stream is None or not stream.readers_running():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+
+
+def _main() -> None:
     from vpipe.pipeline.apps.memory import tune_allocator
 
     tune_allocator()
