@@ -57,7 +57,7 @@ def readers_running() -> bool:
     under one: its interrupt callback takes the GIL while the interpreter tears down, which
     crashes the process now and then (a segfault in about 1 exit of 60 under load), so the CLI
     ends such a process with os._exit once its sinks are finalized."""
-    return any(thread.is_alive() for thread in list(_running_readers))
+    return bool(_running_readers)
 
 
 class _Failed:
