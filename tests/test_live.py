@@ -364,6 +364,12 @@ def test_a_stalled_camera_times_out_and_ctrl_c_still_stops_promptly(tmp_path, se
     assert code == 130, err
     assert stopped_in < 3.0, f"Ctrl-C took {stopped_in:.1f} s during a blocked open"
     assert "cam: " in err and "reconnecting" in err, err
+    # The process leaves past Python's shutdown while the reader is still blocked: only after the
+    # sinks have finished (the audit is under its own name, whole).
+    from vpipe.pipeline.api.outputs import partial
+
+    assert len(records(tmp_path / "cam.jsonl")) > 10
+    assert not partial(tmp_path / "cam.jsonl").exists()
 
 
 @pytest.mark.parametrize("uri, shown", [
