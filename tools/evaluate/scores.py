@@ -351,8 +351,7 @@ def detect_scores(model: Path, coco_json: Path, images: Path, model_class: str |
         report["recall"], report["ap50"] = 0.0, 0.0
     if errors is not None:
         found = matching_errors(evaluation) if results else [
-            {"kind": "miss", "image_id": int(a["image_id"]), "bbox": [float(v) for v in a["bbox"]]}
-            for a in gt.loadAnns(gt.getAnnIds(catIds=[category], iscrowd=False))]
+            _miss(a) for a in gt.loadAnns(gt.getAnnIds(catIds=[category], iscrowd=False))]
         save_errors(found, gt, images, errors)
         report["misses"] = sum(e["kind"] == "miss" for e in found)
         report["false_boxes"] = sum(e["kind"] == "false" for e in found)
@@ -387,8 +386,7 @@ def matching_errors(evaluation) -> list[dict]:
             continue
         for gid, matched, ignored in zip(record["gtIds"], record["gtMatches"][0], record["gtIgnore"]):
             if not matched and not ignored:
-                found.append({"kind": "miss", "image_id": int(record["image_id"]),
-                              "bbox": [float(v) for v in evaluation.cocoGt.anns[gid]["bbox"]]})
+                found.append(_miss(evaluation.cocoGt.anns[gid]))
         for did, matched, ignored, score in zip(record["dtIds"], record["dtMatches"][0],
                                                 record["dtIgnore"][0], record["dtScores"]):
             if not matched and not ignored:
@@ -396,6 +394,11 @@ def matching_errors(evaluation) -> list[dict]:
                               "bbox": [round(float(v), 1) for v in evaluation.cocoDt.anns[did]["bbox"]],
                               "score": round(float(score), 3)})
     return found
+
+
+def _miss(annotation: dict) -> dict:
+    """An annotated object no box matched, as `matching_errors` lists it."""
+    return {"kind": "miss", "image_id": int(annotation["image_id"]), "bbox": [float(v) for v in annotation["bbox"]]}
 
 
 def save_errors(found: list[dict], gt, images: Path, folder: Path) -> None:
