@@ -1,7 +1,7 @@
 """Does roadview leave a plate or a face readable on real footage? Coverage against cost, per design
 of resolution-aware detection (docs/plates.md, "Small and far objects").
 
-    python benchmarks/real_footage.py --annotations DIR [--composites] [--designs roadview,full,tiles]
+    python benchmarks/real_footage.py --annotations DIR [--composites] [--edges] [--designs roadview,full,tiles]
         [--frames N] [--plate-model OTHER.onnx] [--json out.json]
 
 Clips:
@@ -13,6 +13,9 @@ Clips:
   around it, pasted at dashcam scales into 1920x1080 and 1280x720 frames of the real highway clip and
   moved across them; with scikit-image, the astronaut's face (public domain) at 10-30 px too. Made
   in a temporary folder, boxes known exactly.
+* `--edges`: the same plates (and face) driving into a 1280x720 frame across its left and right
+  edges, cut by the edge until all of it is inside; scored from the frame where 40 % of the plate's
+  width is in view (`make_edge_composite`).
 
 For each design (overrides of roadview's `faces` and `plates` stages) the graph runs in this
 process, and the original and the output are decoded side by side. A box **shows** its object when
@@ -78,6 +81,11 @@ DESIGNS: dict[str, dict[str, dict]] = {
     # roadview before the plate model also saw the whole frame shrunk onto a grey canvas (close-ups
     # that fill the frame; docs/plates.md, "Zoom-out", 2026-12-05).
     "no_zoom_out": {"plates": {"zoom_out": None}},
+    # Soft footage (--soften): lower thresholds, the tracker confirming; and roadview with the
+    # enlarged look around weak plates and vehicles.
+    "plates_t02": {"plates": {"threshold": 0.2}},
+    "plates_t02+faces_t03": {"plates": {"threshold": 0.2}, "faces": {"threshold": 0.3}},
+    "roadview+zoom": {"plates": {"cascade": ZOOM}},
     "no_revisit": {"faces": {"tiles": {"size": 320, "overlap": 0.25, "scale": 2.0, "per_frame": 2}},
                    "plates": {"tiles": {**PLATE_TILES, "per_frame": 2}}},
 }
@@ -105,12 +113,16 @@ def _frames(path: Path, limit: int | None = None):
             yield frame.to_ndarray(format="bgr24")
 
 
-def _write(path: Path, images: list[np.ndarray], fps: int = 25) -> None:
+def _write(path: Path, images: list[np.ndarray], fps: int = 25, soften: float = 0.0) -> None:
+    """H.264 at crf 16, or, with `soften` (a Gaussian blur's sigma, in pixels), blurred first and
+    at crf 28: the soft, compressed look of real dashcam footage that the sharp alpr photos lack."""
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps, options={"crf": "16", "preset": "veryfast"})
+        stream = out.add_stream("libx264", rate=fps, options={"crf": "28" if soften else "16", "preset": "veryfast"})
         stream.height, stream.width = images[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         for image in images:
+            if soften:
+                image = cv2.GaussianBlur(image, (0, 0), soften)
             out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
         out.mux(stream.encode())
 
@@ -139,7 +151,8 @@ def _face_sprite() -> tuple[np.ndarray, list[float]] | None:
     return image[10:290, 110:330], [175 - 110, 65 - 10, 260 - 110, 178 - 10]
 
 
-def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int) -> tuple[str, Path, list[dict]]:
+def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
+                   soften: float = 0.0) -> tuple[str, Path, list[dict]]:
     """Real plates (and a face) moving across real highway frames enlarged to `size`."""
     width, height = size
     rng = np.random.default_rng(seed)
@@ -175,7 +188,69 @@ def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int) 
         tracks.append({"id": t + 1, "class": cls, "note": f"{cls} {target_w:.0f} px wide", "boxes": boxes})
     name = f"composite_{width}x{height}"
     path = folder / f"{name}.mp4"
-    _write(path, images)
+    _write(path, images, soften=soften)
+    return name, path, tracks
+
+
+#: a plate cut by the frame's edge is scored once this share of its width is inside (3 of 7 characters).
+MIN_INSIDE = 0.4
+
+
+def _paste(image: np.ndarray, sprite: np.ndarray, px: int, py: int) -> None:
+    """Pastes `sprite` with its top-left corner at (px, py), cut by the frame's edges."""
+    h, w = sprite.shape[:2]
+    x0, y0 = max(px, 0), max(py, 0)
+    x1, y1 = min(px + w, image.shape[1]), min(py + h, image.shape[0])
+    if x0 < x1 and y0 < y1:
+        image[y0:y1, x0:x1] = sprite[y0 - py:y1 - py, x0 - px:x1 - px]
+
+
+def _inside(box: list[float], width: int, height: int) -> list[float] | None:
+    """The part of `box` inside the frame, or None while less than MIN_INSIDE of its width is."""
+    x0, x1 = max(box[0], 0.0), min(box[2], float(width))
+    if x1 - x0 < MIN_INSIDE * (box[2] - box[0]) or box[1] < 0 or box[3] > height:
+        return None
+    return [x0, box[1], x1, box[3]]
+
+
+def make_edge_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
+                        soften: float = 0.0) -> tuple[str, Path, list[dict]]:
+    """Real plates (and a face) driving in across the frame's left and right edges, cut by the edge
+    until all of it is inside: a plate that stayed readable "until all of it is inside" on real
+    720p footage. Scored from the frame where MIN_INSIDE of the plate's width is in view."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    backgrounds = [cv2.resize(f, size, interpolation=cv2.INTER_LINEAR)
+                   for f in _frames(SHARED / "video" / "us_highway_dashcam.mp4", frames)]
+    scale = width / 1280
+    objects = [("licence_plate", sprite, w) for sprite, w in zip(_plate_sprites(4, rng), (30, 41, 54, 72))]
+    face = _face_sprite()
+    if face:
+        objects.append(("face", face, 24 * 0.75))
+    tracks = []
+    images = [b.copy() for b in backgrounds]
+    for t, (cls, (sprite, box), target_w) in enumerate(objects):
+        s = target_w / (box[2] - box[0])
+        small = cv2.resize(sprite, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        b = [v * s for v in box]
+        # Alternate edges; start with the object just outside, driving in at 3-5 px a frame.
+        from_right = t % 2 == 0
+        speed = rng.uniform(3, 5) * scale
+        x, vx = (width - b[0], -speed) if from_right else (-b[2], speed)
+        py = int((0.1 + 0.75 * t / len(objects)) * height)
+        boxes = {}
+        for i, image in enumerate(images):
+            px = int(round(x + vx * i))
+            _paste(image, small, px, py)
+            inside = _inside([px + b[0], py + b[1], px + b[2], py + b[3]], width, height)
+            if inside:
+                boxes[str(i)] = inside
+        side = "right" if from_right else "left"
+        tracks.append({"id": t + 1, "class": cls, "boxes": boxes,
+                       "note": f"{cls} {target_w:.0f} px wide, in from the {side} edge"})
+    name = f"edges_{width}x{height}"
+    path = folder / f"{name}.mp4"
+    _write(path, images, soften=soften)
     return name, path, tracks
 
 
@@ -265,7 +340,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotations", type=Path, help="folder of NAME.json boxes drawn by eye")
     parser.add_argument("--composites", action="store_true", help="also HD composites of real plates")
+    parser.add_argument("--edges", action="store_true",
+                        help="also a 1280x720 composite of plates and a face driving in across the frame's edges")
     parser.add_argument("--composite-frames", type=int, default=60)
+    parser.add_argument("--soften", type=float, default=0.0,
+                        help="blur the composites by this sigma (px) and encode them at crf 28, as real dashcam "
+                             "footage looks (default 0: sharp, crf 16)")
     parser.add_argument("--designs", default="roadview,full,tiles,rotate1,rotate2,cascade,faces2x,faces_t03")
     parser.add_argument("--frames", type=int, help="at most this many frames of each clip")
     parser.add_argument("--plate-model", type=Path, action="append", default=[],
@@ -284,10 +364,12 @@ def main() -> int:
         work = Path(tmp)
         clips = load_annotated(args.annotations) if args.annotations else []
         if args.composites:
-            clips += [make_composite(work, size, args.composite_frames, seed)
+            clips += [make_composite(work, size, args.composite_frames, seed, args.soften)
                       for seed, size in enumerate([(1920, 1080), (1280, 720)])]
+        if args.edges:
+            clips.append(make_edge_composite(work, (1280, 720), args.composite_frames, 2, args.soften))
         if not clips:
-            sys.exit("real_footage: nothing to measure: give --annotations DIR and/or --composites")
+            sys.exit("real_footage: nothing to measure: give --annotations DIR, --composites or --edges")
         runs = [(d, None) for d in designs] + [(d, m) for m in args.plate_model for d in designs]
         for design, model in runs:
             label = design if model is None else f"{design}[{model.stem}]"
