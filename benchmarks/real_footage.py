@@ -10,9 +10,10 @@ Clips:
   {"tracks": [{"id": 1, "class": "licence_plate" | "face" | ..., "boxes": {"FRAME": [x0, y0, x1, y1]}}]}
   Only the classes "licence_plate" and "face" are scored.
 * `--composites`: real plate photos (../shared/data/alpr/us, a measurement set), each with the car
-  around it, pasted at dashcam scales into 1920x1080 and 1280x720 frames of the real highway clip and
-  moved across them; with scikit-image, the astronaut's face (public domain) at 10-30 px too. Made
-  in a temporary folder, boxes known exactly.
+  around it, pasted at dashcam scales into 1920x1080 and 1280x720 frames (`--composite-sizes`) of the
+  real highway clip and moved across them; with scikit-image, the astronaut's face (public domain)
+  at 10-30 px too. Made in a temporary folder, boxes known exactly; an object is not scored on the
+  frames where a sprite pasted after it overlaps it.
 * `--edges`: the same plates (and face) driving into a 1280x720 frame across its left and right
   edges, cut by the edge until all of it is inside; scored from the frame where 40 % of the plate's
   width is in view (`make_edge_composite`).
@@ -171,6 +172,7 @@ def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
     rng.shuffle(cells)
     tracks = []
     images = [b.copy() for b in backgrounds]
+    pasted: dict[int, list[tuple[int, list[float]]]] = {}  # frame -> (track, sprite's rectangle), in paste order
     for t, ((cls, (sprite, box), target_w), (cx, cy)) in enumerate(zip(objects, cells)):
         s0 = target_w / (box[2] - box[0])
         x, y = (cx + 0.2) * width / 4, (cy * 0.24 + 0.1) * height
@@ -185,11 +187,24 @@ def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
                 continue
             image[py:py + h, px:px + w] = small
             boxes[str(i)] = [px + box[0] * s, py + box[1] * s, px + box[2] * s, py + box[3] * s]
+            pasted.setdefault(i, []).append((t + 1, [px, py, px + w, py + h]))
         tracks.append({"id": t + 1, "class": cls, "note": f"{cls} {target_w:.0f} px wide", "boxes": boxes})
+    _drop_hidden(tracks, pasted)
     name = f"composite_{width}x{height}"
     path = folder / f"{name}.mp4"
     _write(path, images, soften=soften)
     return name, path, tracks
+
+
+def _drop_hidden(tracks: list[dict], pasted: dict[int, list[tuple[int, list[float]]]]) -> None:
+    """Unscore an object on the frames where a sprite pasted after it overlaps its box: on a small
+    frame a near car's crop can hide a far plate, and the box would then score the car."""
+    for track in tracks:
+        for index in list(track["boxes"]):
+            x0, y0, x1, y1 = track["boxes"][index]
+            if any(later > track["id"] and r[0] < x1 and x0 < r[2] and r[1] < y1 and y0 < r[3]
+                   for later, r in pasted.get(int(index), [])):
+                del track["boxes"][index]
 
 
 #: a plate cut by the frame's edge is scored once this share of its width is inside (3 of 7 characters).
@@ -229,6 +244,7 @@ def make_edge_composite(folder: Path, size: tuple[int, int], frames: int, seed: 
         objects.append(("face", face, 24 * 0.75))
     tracks = []
     images = [b.copy() for b in backgrounds]
+    pasted: dict[int, list[tuple[int, list[float]]]] = {}
     for t, (cls, (sprite, box), target_w) in enumerate(objects):
         s = target_w / (box[2] - box[0])
         small = cv2.resize(sprite, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
@@ -242,12 +258,14 @@ def make_edge_composite(folder: Path, size: tuple[int, int], frames: int, seed: 
         for i, image in enumerate(images):
             px = int(round(x + vx * i))
             _paste(image, small, px, py)
+            pasted.setdefault(i, []).append((t + 1, [px, py, px + small.shape[1], py + small.shape[0]]))
             inside = _inside([px + b[0], py + b[1], px + b[2], py + b[3]], width, height)
             if inside:
                 boxes[str(i)] = inside
         side = "right" if from_right else "left"
         tracks.append({"id": t + 1, "class": cls, "boxes": boxes,
                        "note": f"{cls} {target_w:.0f} px wide, in from the {side} edge"})
+    _drop_hidden(tracks, pasted)
     name = f"edges_{width}x{height}"
     path = folder / f"{name}.mp4"
     _write(path, images, soften=soften)
@@ -342,6 +360,8 @@ def main() -> int:
     parser.add_argument("--composites", action="store_true", help="also HD composites of real plates")
     parser.add_argument("--edges", action="store_true",
                         help="also a 1280x720 composite of plates and a face driving in across the frame's edges")
+    parser.add_argument("--composite-sizes", default="1920x1080,1280x720",
+                        help="frame sizes of the composites, WxH, comma-separated (each its own clip and seed)")
     parser.add_argument("--composite-frames", type=int, default=60)
     parser.add_argument("--soften", type=float, default=0.0,
                         help="blur the composites by this sigma (px) and encode them at crf 28, as real dashcam "
@@ -364,8 +384,9 @@ def main() -> int:
         work = Path(tmp)
         clips = load_annotated(args.annotations) if args.annotations else []
         if args.composites:
-            clips += [make_composite(work, size, args.composite_frames, seed, args.soften)
-                      for seed, size in enumerate([(1920, 1080), (1280, 720)])]
+            sizes = [tuple(int(v) for v in size.split("x")) for size in args.composite_sizes.split(",")]
+            clips += [make_composite(work, (w, h), args.composite_frames, seed, args.soften)
+                      for seed, (w, h) in enumerate(dict.fromkeys(sizes))]  # one clip a size: named by it
         if args.edges:
             clips.append(make_edge_composite(work, (1280, 720), args.composite_frames, 2, args.soften))
         if not clips:
