@@ -2,7 +2,8 @@
 of resolution-aware detection (docs/plates.md, "Small and far objects").
 
     python benchmarks/real_footage.py --annotations DIR [--composites] [--edges] [--designs roadview,full,tiles]
-        [--frames N] [--plate-model OTHER.onnx] [--json out.json]
+        [--composite-sizes 1920x1080,1280x720] [--soften SIGMA] [--frames N] [--plate-model OTHER.onnx]
+        [--json out.json]
 
 Clips:
 * each `DIR/NAME.json` names a video of ../shared/data/video (NAME.mp4) and holds its tracks with a
@@ -82,8 +83,8 @@ DESIGNS: dict[str, dict[str, dict]] = {
     # roadview before the plate model also saw the whole frame shrunk onto a grey canvas (close-ups
     # that fill the frame; docs/plates.md, "Zoom-out", 2026-12-05).
     "no_zoom_out": {"plates": {"zoom_out": None}},
-    # Soft footage (--soften): lower thresholds, the tracker confirming; and roadview with the
-    # enlarged look around weak plates and vehicles.
+    # Soft footage (--soften): lower thresholds; and roadview with the enlarged look around weak
+    # plates and vehicles.
     "plates_t02": {"plates": {"threshold": 0.2}},
     "plates_t02+faces_t03": {"plates": {"threshold": 0.2}, "faces": {"threshold": 0.3}},
     "roadview+zoom": {"plates": {"cascade": ZOOM}},
@@ -152,13 +153,18 @@ def _face_sprite() -> tuple[np.ndarray, list[float]] | None:
     return image[10:290, 110:330], [175 - 110, 65 - 10, 260 - 110, 178 - 10]
 
 
+def _highway(size: tuple[int, int], frames: int) -> list[np.ndarray]:
+    """The first frames of the real highway clip, resized to `size`: the composites' background."""
+    return [cv2.resize(f, size, interpolation=cv2.INTER_LINEAR)
+            for f in _frames(SHARED / "video" / "us_highway_dashcam.mp4", frames)]
+
+
 def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
                    soften: float = 0.0) -> tuple[str, Path, list[dict]]:
     """Real plates (and a face) moving across real highway frames enlarged to `size`."""
     width, height = size
     rng = np.random.default_rng(seed)
-    backgrounds = [cv2.resize(f, size, interpolation=cv2.INTER_LINEAR)
-                   for f in _frames(SHARED / "video" / "us_highway_dashcam.mp4", frames)]
+    backgrounds = _highway(size, frames)
     scale = width / 1920
     # Readability is a matter of the object's own pixels, not the frame's: the same sizes at
     # every resolution, from the smallest plate with readable characters (about 20 px wide) and
@@ -235,8 +241,7 @@ def make_edge_composite(folder: Path, size: tuple[int, int], frames: int, seed: 
     720p footage. Scored from the frame where MIN_INSIDE of the plate's width is in view."""
     width, height = size
     rng = np.random.default_rng(seed)
-    backgrounds = [cv2.resize(f, size, interpolation=cv2.INTER_LINEAR)
-                   for f in _frames(SHARED / "video" / "us_highway_dashcam.mp4", frames)]
+    backgrounds = _highway(size, frames)
     scale = width / 1280
     objects = [("licence_plate", sprite, w) for sprite, w in zip(_plate_sprites(4, rng), (30, 41, 54, 72))]
     face = _face_sprite()
@@ -354,13 +359,22 @@ def ranges(frames: list[int]) -> str:
     return ", ".join(out)
 
 
+def _sizes(text: str) -> list[tuple[int, int]]:
+    """"1920x1080,640x360" -> [(1920, 1080), (640, 360)], each once (a clip is named by its size)."""
+    try:
+        sizes = [(int(w), int(h)) for w, h in (size.split("x") for size in text.split(","))]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WxH[,WxH...], e.g. 1920x1080,640x360") from None
+    return list(dict.fromkeys(sizes))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotations", type=Path, help="folder of NAME.json boxes drawn by eye")
     parser.add_argument("--composites", action="store_true", help="also HD composites of real plates")
     parser.add_argument("--edges", action="store_true",
                         help="also a 1280x720 composite of plates and a face driving in across the frame's edges")
-    parser.add_argument("--composite-sizes", default="1920x1080,1280x720",
+    parser.add_argument("--composite-sizes", type=_sizes, default=_sizes("1920x1080,1280x720"),
                         help="frame sizes of the composites, WxH, comma-separated (each its own clip and seed)")
     parser.add_argument("--composite-frames", type=int, default=60)
     parser.add_argument("--soften", type=float, default=0.0,
@@ -384,9 +398,8 @@ def main() -> int:
         work = Path(tmp)
         clips = load_annotated(args.annotations) if args.annotations else []
         if args.composites:
-            sizes = [tuple(int(v) for v in size.split("x")) for size in args.composite_sizes.split(",")]
-            clips += [make_composite(work, (w, h), args.composite_frames, seed, args.soften)
-                      for seed, (w, h) in enumerate(dict.fromkeys(sizes))]  # one clip a size: named by it
+            clips += [make_composite(work, size, args.composite_frames, seed, args.soften)
+                      for seed, size in enumerate(args.composite_sizes)]
         if args.edges:
             clips.append(make_edge_composite(work, (1280, 720), args.composite_frames, 2, args.soften))
         if not clips:
