@@ -38,7 +38,7 @@ class CascadeParams(Params):
 
 class ZoomOutParams(Params):
     ratio: float = Field(1.5, gt=1.0, le=4.0, description="the canvas is this many times the frame's size, so the network sees the frame this much smaller than in the whole-frame look (the plate trainer zooms out up to 3x onto the same grey).")
-    min_size: float = Field(0.15, ge=0.0, le=1.0, description="keep only boxes of this view wider or taller than this share of the frame: smaller objects the whole-frame look sees at a size it knows, and there the zoomed-out view adds false boxes.")
+    min_size: float = Field(0.15, ge=0.0, le=1.0, description="keep only boxes of this view at least this share of the frame's width: smaller objects the whole-frame look sees at a size it knows, and there the zoomed-out view adds false boxes. Width, not height: a plate is wider than tall, and tall boxes from this view were false (a signpost, 0.09 x 0.26 of the frame).")
 
 
 class DetectParams(Params):
@@ -206,8 +206,8 @@ class Detect(ModelElement[DetectParams]):
         boxes[:, [1, 3]] = (boxes[:, [1, 3]] + view.y0).clip(0, image.shape[0])
         bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         keep = (bw > 0) & (bh > 0)  # not all on a zoom-out's grey
-        if view.min_share:
-            keep &= (bw >= view.min_share * image.shape[1]) | (bh >= view.min_share * image.shape[0])
+        if view.min_share:  # by width: a plate that fills the frame fills it across
+            keep &= bw >= view.min_share * image.shape[1]
         return boxes[keep], scores[keep].astype(np.float32), ids[keep].astype(np.int64)
 
     def batch_error(self, size: int) -> str | None:

@@ -37,7 +37,7 @@ class View:
     """A crop of the frame, (x0, y0)-(x1, y1) in frame pixels, and how much to enlarge it for a
     network that takes any input size (fixed-size networks resize every crop to their input).
     A view may reach beyond the frame (zoom-out); what lies outside is grey. Boxes it finds
-    narrower and shorter than `min_share` of the frame are not kept."""
+    narrower than `min_share` of the frame's width are not kept."""
 
     x0: int
     y0: int
