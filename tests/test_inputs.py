@@ -220,10 +220,12 @@ def test_every_image_folder_reader_takes_the_same_suffixes(tmp_path):
 def test_a_webcam_source_delivers_frames(tmp_path):
     # OpenCV opens a video file as it opens /dev/videoN: the webcam source without a camera. Its
     # cv2.VideoCapture once hid Source.capture(), which the runner calls, so no frame came.
+    # A camera is live, so a sink slower than it drops the oldest frame (docs/live.md); a file read
+    # as a camera comes faster than real time, so the sink waits instead, and every frame counts.
     out = tmp_path / "cam.mp4"
     config = write_config(tmp_path, f"""
 sources: [{{name: cam, kind: webcam, uri: {SAMPLE}}}]
-sinks: [{{type: video, raw_output: true, params: {{path: {out}}}}}]
+sinks: [{{type: video, raw_output: true, queue: {{overflow: block}}, params: {{path: {out}}}}}]
 """)
     run(config, max_frames=3)
     assert len(decoded(out)) == 3
