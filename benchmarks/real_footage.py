@@ -159,6 +159,15 @@ def _highway(size: tuple[int, int], frames: int) -> list[np.ndarray]:
             for f in _frames(SHARED / "video" / "us_highway_dashcam.mp4", frames)]
 
 
+def _paste(image: np.ndarray, sprite: np.ndarray, px: int, py: int) -> None:
+    """Pastes `sprite` with its top-left corner at (px, py), cut by the frame's edges."""
+    h, w = sprite.shape[:2]
+    x0, y0 = max(px, 0), max(py, 0)
+    x1, y1 = min(px + w, image.shape[1]), min(py + h, image.shape[0])
+    if x0 < x1 and y0 < y1:
+        image[y0:y1, x0:x1] = sprite[y0 - py:y1 - py, x0 - px:x1 - px]
+
+
 def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
                    soften: float = 0.0) -> tuple[str, Path, list[dict]]:
     """Real plates (and a face) moving across real highway frames enlarged to `size`."""
@@ -190,8 +199,8 @@ def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
             px, py = int(round(x + vx * i)), int(round(y + vy * i))
             h, w = small.shape[:2]
             if px < 0 or py < 0 or px + w > width or py + h > height:
-                continue
-            image[py:py + h, px:px + w] = small
+                continue  # only whole sprites here; make_edge_composite's are cut by the edge
+            _paste(image, small, px, py)
             boxes[str(i)] = [px + box[0] * s, py + box[1] * s, px + box[2] * s, py + box[3] * s]
             pasted.setdefault(i, []).append((t + 1, [px, py, px + w, py + h]))
         tracks.append({"id": t + 1, "class": cls, "note": f"{cls} {target_w:.0f} px wide", "boxes": boxes})
@@ -215,15 +224,6 @@ def _drop_hidden(tracks: list[dict], pasted: dict[int, list[tuple[int, list[floa
 
 #: a plate cut by the frame's edge is scored once this share of its width is inside (3 of 7 characters).
 MIN_INSIDE = 0.4
-
-
-def _paste(image: np.ndarray, sprite: np.ndarray, px: int, py: int) -> None:
-    """Pastes `sprite` with its top-left corner at (px, py), cut by the frame's edges."""
-    h, w = sprite.shape[:2]
-    x0, y0 = max(px, 0), max(py, 0)
-    x1, y1 = min(px + w, image.shape[1]), min(py + h, image.shape[0])
-    if x0 < x1 and y0 < y1:
-        image[y0:y1, x0:x1] = sprite[y0 - py:y1 - py, x0 - px:x1 - px]
 
 
 def _inside(box: list[float], width: int, height: int) -> list[float] | None:
@@ -405,6 +405,7 @@ def main() -> int:
         if not clips:
             sys.exit("real_footage: nothing to measure: give --annotations DIR, --composites or --edges")
         runs = [(d, None) for d in designs] + [(d, m) for m in args.plate_model for d in designs]
+        lengths = {name: sum(1 for _ in _frames(video, args.frames)) for name, video, _ in clips}  # once, not per design
         for design, model in runs:
             label = design if model is None else f"{design}[{model.stem}]"
             totals: dict[str, list[int]] = {c: [0, 0] for c in SCORED}  # boxes shown, boxes
@@ -413,10 +414,9 @@ def main() -> int:
                 folder = work / label / name
                 folder.mkdir(parents=True)
                 cpu, wall = run(design_config(DESIGNS[design], video, folder, model), args.frames)
-                frames = sum(1 for _ in _frames(video, args.frames))
                 cost["cpu_s"] += cpu
                 cost["wall_s"] += wall
-                cost["frames"] += frames
+                cost["frames"] += lengths[name]
                 shows = score(video, folder / "out.mp4", tracks, args.frames)
                 for track in tracks:
                     if track["class"] not in SCORED:
