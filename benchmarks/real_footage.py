@@ -2,7 +2,8 @@
 of resolution-aware detection (docs/plates.md, "Small and far objects").
 
     python benchmarks/real_footage.py --annotations DIR [--composites] [--edges] [--designs roadview,full,tiles]
-        [--composite-sizes 1920x1080,1280x720] [--soften SIGMA] [--speed K] [--frames N] [--plate-model OTHER.onnx]
+        [--two-line] [--composite-sizes 1920x1080,1280x720] [--soften SIGMA] [--speed K] [--frames N]
+        [--plate-model OTHER.onnx]
         [--json out.json]
 
 Clips:
@@ -15,6 +16,9 @@ Clips:
   real highway clip and moved across them; with scikit-image, the astronaut's face (public domain)
   at 10-30 px too. Made in a temporary folder, boxes known exactly; an object is not scored on the
   frames where a sprite pasted after it overlaps it.
+* `--two-line`: the same composites with synthetic two-line and near-square plates (Vietnamese,
+  Korean, Japanese, motorcycle: tools/data/plate_synth) in place of the real ones, on a dark margin.
+  The plate model trained on that generator: a best case, not a real two-line set.
 * `--edges`: the same plates (and face) driving into a 1280x720 frame across its left and right
   edges, cut by the edge until all of it is inside; scored from the frame where 40 % of the plate's
   width is in view (`make_edge_composite`).
@@ -147,6 +151,31 @@ def _plate_sprites(count: int, rng: np.random.Generator) -> list[tuple[np.ndarra
     return sprites
 
 
+#: plate_synth's two-line and near-square styles, the hidden footage's Vietnamese plate among them.
+TWO_LINE_STYLES = ("vn2", "kr2", "moto", "jp")
+
+
+def _two_line_sprites(count: int, rng: np.random.Generator) -> list[tuple[np.ndarray, list[float]]]:
+    """Two-line plates from tools/data/plate_synth (no real set of them is at hand), each on a dark
+    bumper-grey margin: (crop, the plate's box in the crop). The plate model trained on this
+    generator's plates, so these figures are its best case, not a real two-line set's."""
+    from vpipe.tools.data import plate_synth
+
+    try:
+        fonts = plate_synth.find_fonts()
+    except plate_synth.FontsMissing as e:
+        sys.exit(f"real_footage: --two-line: {e}")
+    sprites = []
+    for k in range(count):
+        plate = plate_synth.render_plate(rng, TWO_LINE_STYLES[k % len(TWO_LINE_STYLES)], fonts)
+        h, w = plate.rgb.shape[:2]
+        mx, my = int(0.4 * w), int(0.5 * h)
+        crop = np.full((h + 2 * my, w + 2 * mx, 3), rng.integers(30, 90), np.uint8)
+        crop[my:my + h, mx:mx + w] = cv2.cvtColor(plate.rgb, cv2.COLOR_RGB2BGR)
+        sprites.append((crop, [mx, my, mx + w, my + h]))
+    return sprites
+
+
 def _face_sprite() -> tuple[np.ndarray, list[float]] | None:
     try:
         from skimage import data
@@ -172,9 +201,10 @@ def _paste(image: np.ndarray, sprite: np.ndarray, px: int, py: int) -> None:
 
 
 def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
-                   soften: float = 0.0, speed: float = 1.0) -> tuple[str, Path, list[dict]]:
+                   soften: float = 0.0, speed: float = 1.0, two_line: bool = False) -> tuple[str, Path, list[dict]]:
     """Real plates (and a face) moving across real highway frames enlarged to `size`, at up to 2 px
-    a frame across (scaled to 1920 px) times `speed`: a passing car's plate moves faster."""
+    a frame across (scaled to 1920 px) times `speed`: a passing car's plate moves faster.
+    `two_line`: synthetic two-line plates in place of the real ones."""
     width, height = size
     rng = np.random.default_rng(seed)
     backgrounds = _highway(size, frames)
@@ -182,8 +212,8 @@ def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
     # Readability is a matter of the object's own pixels, not the frame's: the same sizes at
     # every resolution, from the smallest plate with readable characters (about 20 px wide) and
     # the smallest recognizable face (12 px tall) up.
-    objects = [("licence_plate", sprite, w) for sprite, w in
-               zip(_plate_sprites(8, rng), (20, 24, 30, 36, 44, 54, 66, 90))]
+    sprites = _two_line_sprites(8, rng) if two_line else _plate_sprites(8, rng)
+    objects = [("licence_plate", sprite, w) for sprite, w in zip(sprites, (20, 24, 30, 36, 44, 54, 66, 90))]
     face = _face_sprite()
     if face:
         objects += [("face", face, h * 0.75) for h in (12, 14, 16, 20, 24, 32)]  # the width of a face that tall
@@ -210,7 +240,7 @@ def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
             pasted.setdefault(i, []).append((t + 1, [px, py, px + w, py + h]))
         tracks.append({"id": t + 1, "class": cls, "note": f"{cls} {target_w:.0f} px wide", "boxes": boxes})
     _drop_hidden(tracks, pasted)
-    name = f"composite_{width}x{height}"
+    name = f"composite{'_two_line' if two_line else ''}_{width}x{height}"
     path = folder / f"{name}.mp4"
     _write(path, images, soften=soften)
     return name, path, tracks
@@ -381,6 +411,9 @@ def main() -> int:
                         help="also a 1280x720 composite of plates and a face driving in across the frame's edges")
     parser.add_argument("--composite-sizes", type=_sizes, default=_sizes("1920x1080,1280x720"),
                         help="frame sizes of the composites, WxH, comma-separated (each its own clip and seed)")
+    parser.add_argument("--two-line", action="store_true",
+                        help="also composites of synthetic two-line plates (tools/data/plate_synth's vn2, kr2, "
+                             "moto, jp), one per --composite-sizes")
     parser.add_argument("--composite-frames", type=int, default=60)
     parser.add_argument("--soften", type=float, default=0.0,
                         help="blur the composites by this sigma (px) and encode them at crf 28, as real dashcam "
@@ -408,10 +441,13 @@ def main() -> int:
         if args.composites:
             clips += [make_composite(work, size, args.composite_frames, seed, args.soften, args.speed)
                       for seed, size in enumerate(args.composite_sizes)]
+        if args.two_line:
+            clips += [make_composite(work, size, args.composite_frames, 10 + seed, args.soften, args.speed, True)
+                      for seed, size in enumerate(args.composite_sizes)]
         if args.edges:
             clips.append(make_edge_composite(work, (1280, 720), args.composite_frames, 2, args.soften))
         if not clips:
-            sys.exit("real_footage: nothing to measure: give --annotations DIR, --composites or --edges")
+            sys.exit("real_footage: nothing to measure: give --annotations DIR, --composites, --two-line or --edges")
         runs = [(d, None) for d in designs] + [(d, m) for m in args.plate_model for d in designs]
         lengths = {name: sum(1 for _ in _frames(video, args.frames)) for name, video, _ in clips}  # once, not per design
         for design, model in runs:
