@@ -2,7 +2,7 @@
 of resolution-aware detection (docs/plates.md, "Small and far objects").
 
     python benchmarks/real_footage.py --annotations DIR [--composites] [--edges] [--designs roadview,full,tiles]
-        [--two-line] [--composite-sizes 1920x1080,1280x720] [--soften SIGMA] [--speed K] [--frames N]
+        [--synth-plates vn2,kr2,moto,jp] [--composite-sizes 1920x1080,1280x720] [--soften SIGMA] [--speed K] [--frames N]
         [--plate-model OTHER.onnx]
         [--json out.json]
 
@@ -16,9 +16,10 @@ Clips:
   real highway clip and moved across them; with scikit-image, the astronaut's face (public domain)
   at 10-30 px too. Made in a temporary folder, boxes known exactly; an object is not scored on the
   frames where a sprite pasted after it overlaps it.
-* `--two-line`: the same composites with synthetic two-line and near-square plates (Vietnamese,
-  Korean, Japanese, motorcycle: tools/data/plate_synth) in place of the real ones, on a dark margin.
-  The plate model trained on that generator: a best case, not a real two-line set.
+* `--synth-plates STYLES`: the same composites with plates drawn by tools/data/plate_synth in
+  these styles in place of the real ones, on a dark margin: `vn2,kr2,moto,jp` for two-line and
+  near-square plates (Vietnamese, Korean, motorcycle, Japanese), `eu` for long, flat ones. The
+  plate model trained on that generator: a best case, not a real set of those plates.
 * `--edges`: the same plates (and face) driving into a 1280x720 frame across its left and right
   edges, cut by the edge until all of it is inside; scored from the frame where 40 % of the plate's
   width is in view (`make_edge_composite`).
@@ -151,23 +152,19 @@ def _plate_sprites(count: int, rng: np.random.Generator) -> list[tuple[np.ndarra
     return sprites
 
 
-#: plate_synth's two-line and near-square styles, the hidden footage's Vietnamese plate among them.
-TWO_LINE_STYLES = ("vn2", "kr2", "moto", "jp")
-
-
-def _two_line_sprites(count: int, rng: np.random.Generator) -> list[tuple[np.ndarray, list[float]]]:
-    """Two-line plates from tools/data/plate_synth (no real set of them is at hand), each on a dark
-    bumper-grey margin: (crop, the plate's box in the crop). The plate model trained on this
-    generator's plates, so these figures are its best case, not a real two-line set's."""
+def _synth_sprites(count: int, styles: list[str], rng: np.random.Generator) -> list[tuple[np.ndarray, list[float]]]:
+    """Plates drawn by tools/data/plate_synth in `styles`, in turn (no real set of two-line plates
+    is at hand), each on a dark bumper-grey margin: (crop, the plate's box in the crop). The plate
+    model trained on this generator's plates, so these figures are its best case."""
     from vpipe.tools.data import plate_synth
 
     try:
         fonts = plate_synth.find_fonts()
     except plate_synth.FontsMissing as e:
-        sys.exit(f"real_footage: --two-line: {e}")
+        sys.exit(f"real_footage: --synth-plates: {e}")
     sprites = []
     for k in range(count):
-        plate = plate_synth.render_plate(rng, TWO_LINE_STYLES[k % len(TWO_LINE_STYLES)], fonts)
+        plate = plate_synth.render_plate(rng, styles[k % len(styles)], fonts)
         h, w = plate.rgb.shape[:2]
         mx, my = int(0.4 * w), int(0.5 * h)
         crop = np.full((h + 2 * my, w + 2 * mx, 3), rng.integers(30, 90), np.uint8)
@@ -201,10 +198,10 @@ def _paste(image: np.ndarray, sprite: np.ndarray, px: int, py: int) -> None:
 
 
 def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
-                   soften: float = 0.0, speed: float = 1.0, two_line: bool = False) -> tuple[str, Path, list[dict]]:
+                   soften: float = 0.0, speed: float = 1.0, synth: list[str] | None = None) -> tuple[str, Path, list[dict]]:
     """Real plates (and a face) moving across real highway frames enlarged to `size`, at up to 2 px
     a frame across (scaled to 1920 px) times `speed`: a passing car's plate moves faster.
-    `two_line`: synthetic two-line plates in place of the real ones."""
+    `synth`: plates drawn in these plate_synth styles in place of the real ones."""
     width, height = size
     rng = np.random.default_rng(seed)
     backgrounds = _highway(size, frames)
@@ -212,7 +209,7 @@ def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
     # Readability is a matter of the object's own pixels, not the frame's: the same sizes at
     # every resolution, from the smallest plate with readable characters (about 20 px wide) and
     # the smallest recognizable face (12 px tall) up.
-    sprites = _two_line_sprites(8, rng) if two_line else _plate_sprites(8, rng)
+    sprites = _synth_sprites(8, synth, rng) if synth else _plate_sprites(8, rng)
     objects = [("licence_plate", sprite, w) for sprite, w in zip(sprites, (20, 24, 30, 36, 44, 54, 66, 90))]
     face = _face_sprite()
     if face:
@@ -240,7 +237,7 @@ def make_composite(folder: Path, size: tuple[int, int], frames: int, seed: int,
             pasted.setdefault(i, []).append((t + 1, [px, py, px + w, py + h]))
         tracks.append({"id": t + 1, "class": cls, "note": f"{cls} {target_w:.0f} px wide", "boxes": boxes})
     _drop_hidden(tracks, pasted)
-    name = f"composite{'_two_line' if two_line else ''}_{width}x{height}"
+    name = f"composite{'_' + '+'.join(synth) if synth else ''}_{width}x{height}"
     path = folder / f"{name}.mp4"
     _write(path, images, soften=soften)
     return name, path, tracks
@@ -403,6 +400,17 @@ def _sizes(text: str) -> list[tuple[int, int]]:
     return list(dict.fromkeys(sizes))
 
 
+def _styles(text: str) -> list[str]:
+    """"vn2,kr2" -> ["vn2", "kr2"], each one of plate_synth's styles."""
+    from vpipe.tools.data.plate_synth import STYLES
+
+    styles = text.split(",")
+    unknown = [s for s in styles if s not in STYLES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown style {', '.join(unknown)} (known: {', '.join(STYLES)})")
+    return styles
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotations", type=Path, help="folder of NAME.json boxes drawn by eye")
@@ -411,9 +419,9 @@ def main() -> int:
                         help="also a 1280x720 composite of plates and a face driving in across the frame's edges")
     parser.add_argument("--composite-sizes", type=_sizes, default=_sizes("1920x1080,1280x720"),
                         help="frame sizes of the composites, WxH, comma-separated (each its own clip and seed)")
-    parser.add_argument("--two-line", action="store_true",
-                        help="also composites of synthetic two-line plates (tools/data/plate_synth's vn2, kr2, "
-                             "moto, jp), one per --composite-sizes")
+    parser.add_argument("--synth-plates", type=_styles, metavar="STYLES",
+                        help="also composites of plates drawn by tools/data/plate_synth in these styles, one per "
+                             "--composite-sizes: vn2,kr2,moto,jp (two-line, near-square), eu (long, flat)")
     parser.add_argument("--composite-frames", type=int, default=60)
     parser.add_argument("--soften", type=float, default=0.0,
                         help="blur the composites by this sigma (px) and encode them at crf 28, as real dashcam "
@@ -441,13 +449,14 @@ def main() -> int:
         if args.composites:
             clips += [make_composite(work, size, args.composite_frames, seed, args.soften, args.speed)
                       for seed, size in enumerate(args.composite_sizes)]
-        if args.two_line:
-            clips += [make_composite(work, size, args.composite_frames, 10 + seed, args.soften, args.speed, True)
+        if args.synth_plates:
+            clips += [make_composite(work, size, args.composite_frames, 10 + seed, args.soften, args.speed,
+                                     args.synth_plates)
                       for seed, size in enumerate(args.composite_sizes)]
         if args.edges:
             clips.append(make_edge_composite(work, (1280, 720), args.composite_frames, 2, args.soften))
         if not clips:
-            sys.exit("real_footage: nothing to measure: give --annotations DIR, --composites, --two-line or --edges")
+            sys.exit("real_footage: nothing to measure: give --annotations DIR, --composites, --synth-plates or --edges")
         runs = [(d, None) for d in designs] + [(d, m) for m in args.plate_model for d in designs]
         lengths = {name: sum(1 for _ in _frames(video, args.frames)) for name, video, _ in clips}  # once, not per design
         for design, model in runs:
