@@ -2,9 +2,8 @@
 of resolution-aware detection (docs/plates.md, "Small and far objects").
 
     python benchmarks/real_footage.py --annotations DIR [--composites] [--edges] [--designs roadview,full,tiles]
-        [--synth-plates vn2,kr2,moto,jp] [--composite-sizes 1920x1080,1280x720] [--soften SIGMA] [--speed K] [--frames N]
-        [--plate-model OTHER.onnx]
-        [--json out.json]
+        [--synth-plates vn2,kr2,moto,jp] [--composite-sizes 1920x1080,1280x720] [--soften SIGMA] [--speed K]
+        [--frames N] [--plate-model OTHER.onnx] [--json out.json]
 
 Clips:
 * each `DIR/NAME.json` names a video of ../shared/data/video (NAME.mp4) and holds its tracks with a
