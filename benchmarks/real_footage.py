@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 import yaml
 
+from vpipe.pipeline.api.errors import VpipeError
 from vpipe.pipeline.runtime.config import load_config
 from vpipe.pipeline.runtime.graph import build_graph
 from vpipe.pipeline.runtime.runner import Runner
@@ -399,17 +400,6 @@ def _sizes(text: str) -> list[tuple[int, int]]:
     return list(dict.fromkeys(sizes))
 
 
-def _styles(text: str) -> list[str]:
-    """"vn2,kr2" -> ["vn2", "kr2"], each one of plate_synth's styles."""
-    from vpipe.tools.data.plate_synth import STYLES
-
-    styles = text.split(",")
-    unknown = [s for s in styles if s not in STYLES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown style {', '.join(unknown)} (known: {', '.join(STYLES)})")
-    return styles
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotations", type=Path, help="folder of NAME.json boxes drawn by eye")
@@ -418,7 +408,7 @@ def main() -> int:
                         help="also a 1280x720 composite of plates and a face driving in across the frame's edges")
     parser.add_argument("--composite-sizes", type=_sizes, default=_sizes("1920x1080,1280x720"),
                         help="frame sizes of the composites, WxH, comma-separated (each its own clip and seed)")
-    parser.add_argument("--synth-plates", type=_styles, metavar="STYLES",
+    parser.add_argument("--synth-plates", type=lambda text: text.split(","), metavar="STYLES",
                         help="also composites of plates drawn by tools/data/plate_synth in these styles, one per "
                              "--composite-sizes: vn2,kr2,moto,jp (two-line, near-square), eu (long, flat)")
     parser.add_argument("--composite-frames", type=int, default=60)
@@ -437,6 +427,13 @@ def main() -> int:
     args = parser.parse_args()
     if not SHARED.exists():
         sys.exit(f"real_footage: {SHARED} is absent (the clips live in ../shared/data)")
+    if args.synth_plates:
+        from vpipe.tools.data.plate_synth import check_styles
+
+        try:
+            check_styles(args.synth_plates, "--synth-plates")
+        except VpipeError as e:
+            sys.exit(f"real_footage: {e}")
     designs = args.designs.split(",")
     unknown = [d for d in designs if d not in DESIGNS]
     if unknown:

@@ -963,6 +963,13 @@ def _render(job: tuple[int, int, str]) -> tuple[int, int, list[dict]]:
     return rgb.shape[1], rgb.shape[0], anns
 
 
+def check_styles(styles: list[str], option: str = "--styles") -> None:
+    """One line naming the option and each style the generator does not draw."""
+    unknown = sorted(set(styles) - set(STYLES))
+    if unknown:
+        raise VpipeError(f"{option} {','.join(unknown)}: unknown (known: {', '.join(STYLES)})")
+
+
 def generate(out: str | Path, count: int, seed: int = 0, backgrounds: str | Path | None = None,
              backgrounds_coco: str | Path | None = None, log=print, workers: int = 0,
              styles: list[str] | None = None) -> Path:
@@ -971,9 +978,7 @@ def generate(out: str | Path, count: int, seed: int = 0, backgrounds: str | Path
     draws plates of those styles only (a held-out set of one kind, to measure on)."""
     if count < 1:
         raise VpipeError(f"--count {count}: must be at least 1")
-    unknown = sorted(set(styles or []) - set(STYLES))
-    if unknown:
-        raise VpipeError(f"--styles {','.join(unknown)}: unknown (known: {', '.join(STYLES)})")
+    check_styles(styles or [])
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     find_fonts()  # fail here, in one line, rather than in a worker
